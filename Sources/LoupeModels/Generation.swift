@@ -1,0 +1,122 @@
+// Text generation with a KV cache: greedy, or sampled with temperature, top-k and top-p.
+
+import LoupeTensor
+
+/// How the next token is chosen.
+public struct SamplingOptions: Sendable, Equatable {
+    /// 0 means greedy (argmax).
+    public var temperature: Float
+    /// Keep only the k most likely tokens (0: no limit).
+    public var topK: Int
+    /// Keep the smallest set of tokens whose probability adds up to at least p (1: no limit).
+    public var topP: Float
+    public var seed: UInt64
+
+    public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64 = 0) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.seed = seed
+    }
+
+    public static let greedy = SamplingOptions()
+
+    func validate() throws {
+        guard temperature >= 0, temperature.isFinite else {
+            throw ModelError.unsupported("temperature must be a finite number ≥ 0, found \(temperature)")
+        }
+        guard topK >= 0 else { throw ModelError.unsupported("top-k must be ≥ 0, found \(topK)") }
+        guard topP > 0, topP <= 1 else { throw ModelError.unsupported("top-p must be in (0, 1], found \(topP)") }
+    }
+}
+
+/// A small, fast, seedable generator (xoshiro256**, seeded by SplitMix64).
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(seed: UInt64) {
+        var x = seed
+        func splitmix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (splitmix(), splitmix(), splitmix(), splitmix())
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3
+        s.2 ^= t
+        s.3 = (s.3 << 45) | (s.3 >> 19)
+        return result
+    }
+
+    /// A uniform float in [0, 1).
+    public mutating func nextUnit() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
+}
+
+/// Picks the next token from one row of logits.
+public func sampleToken(_ logits: ArraySlice<Float>, options: SamplingOptions, rng: inout SeededGenerator) -> Int {
+    if options.temperature == 0 {
+        var best = logits.startIndex
+        for i in logits.indices where logits[i] > logits[best] { best = i }
+        return best - logits.startIndex
+    }
+    let k = options.topK > 0 ? min(options.topK, logits.count) : logits.count
+    var candidates = topK(logits, k: k)   // sorted, most likely first
+    let t = options.temperature
+    let m = candidates[0].value
+    var probs = candidates.map { Float(exp(Double(($0.value - m) / t))) }
+    var total = probs.reduce(0, +)
+    if options.topP < 1 {
+        var cumulative: Float = 0
+        var keep = 0
+        for p in probs {
+            cumulative += p / total
+            keep += 1
+            if cumulative >= options.topP { break }
+        }
+        candidates.removeLast(candidates.count - keep)
+        probs.removeLast(probs.count - keep)
+        total = probs.reduce(0, +)
+    }
+    var u = rng.nextUnit() * total
+    for (c, p) in zip(candidates, probs) {
+        u -= p
+        if u < 0 { return c.index }
+    }
+    return candidates[candidates.count - 1].index
+}
+
+extension HookedTransformer {
+    /// Continues `prompt` by up to `maxTokens` tokens, one forward step per token through a KV cache.
+    /// Stops early at `stopToken` (which is included). Returns only the new tokens.
+    public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy, stopToken: Int? = nil,
+                         onToken: ((Int) -> Void)? = nil) throws -> [Int] {
+        try sampling.validate()
+        guard !prompt.isEmpty else { throw ModelError.emptyInput }
+        guard prompt.count + maxTokens <= config.nCtx + 1 else {
+            throw ModelError.sequenceTooLong(length: prompt.count + maxTokens - 1, nCtx: config.nCtx)
+        }
+        var rng = SeededGenerator(seed: sampling.seed)
+        var cache = KVCache(config: config)
+        var logits = try run([prompt], kvCache: &cache)
+        var out: [Int] = []
+        for step in 0..<maxTokens {
+            let v = config.dVocab
+            let last = logits.scalars[(logits.count - v)...]
+            let next = sampleToken(last, options: sampling, rng: &rng)
+            out.append(next)
+            onToken?(next)
+            if next == stopToken || step == maxTokens - 1 { break }
+            logits = try run([[next]], kvCache: &cache)
+        }
+        return out
+    }
+}
+
+import Foundation

@@ -1,0 +1,45 @@
+// Keys and values of earlier positions, so that generation feeds one new token at a time.
+
+/// Per-layer keys and values of the positions run so far, with their attention mask.
+/// Layout per layer: `[batch, capacity, n_key_value_heads, d_head]`, the first `length` positions filled.
+public struct KVCache: Sendable {
+    public let batch: Int
+    /// Positions stored.
+    public internal(set) var length: Int = 0
+    var capacity: Int = 0
+    var keys: [[Float]]
+    var values: [[Float]]
+    /// `[batch, capacity]`: 1 for a real token, 0 for padding.
+    var mask: [Float] = []
+    /// Real tokens seen so far in each row (the next token's position id).
+    var realCount: [Int]
+    let rowWidth: Int
+
+    /// An empty cache for `config` and `batch` rows.
+    public init(config: ModelConfig, batch: Int = 1) {
+        self.batch = batch
+        keys = Array(repeating: [], count: config.nLayers)
+        values = Array(repeating: [], count: config.nLayers)
+        realCount = Array(repeating: 0, count: batch)
+        rowWidth = config.nKeyValueHeads * config.dHead
+    }
+
+    /// Makes room for `total` positions, keeping what is stored.
+    mutating func reserve(_ total: Int, maxContext: Int) {
+        guard total > capacity else { return }
+        let newCap = min(max(total, capacity * 2, 16), max(maxContext, total))
+        func grow(_ old: [Float], width: Int) -> [Float] {
+            var new = [Float](repeating: 0, count: batch * newCap * width)
+            for b in 0..<batch where length > 0 {
+                for i in 0..<(length * width) { new[b * newCap * width + i] = old[b * capacity * width + i] }
+            }
+            return new
+        }
+        for l in 0..<keys.count {
+            keys[l] = grow(keys[l], width: rowWidth)
+            values[l] = grow(values[l], width: rowWidth)
+        }
+        mask = grow(mask, width: 1)
+        capacity = newCap
+    }
+}

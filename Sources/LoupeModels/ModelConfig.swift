@@ -1,0 +1,95 @@
+// The architecture of a transformer, in TransformerLens's vocabulary.
+
+/// Hyperparameters of a `HookedTransformer`.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    /// How the residual stream is normalized before attention, the MLP and the unembedding.
+    public enum Normalization: String, Codable, Sendable {
+        /// LayerNorm with weight and bias.
+        case layerNorm = "LN"
+        /// LayerNorm without weights (they were folded into the next layer).
+        case layerNormPre = "LNPre"
+        /// RMSNorm with a weight.
+        case rmsNorm = "RMS"
+        /// RMSNorm without a weight (folded).
+        case rmsNormPre = "RMSPre"
+    }
+
+    /// The MLP's non-linearity.
+    public enum Activation: String, Codable, Sendable {
+        case geluNew = "gelu_new", gelu = "gelu", silu = "silu", relu = "relu"
+    }
+
+    /// How positions enter the model.
+    public enum Positional: String, Codable, Sendable {
+        /// Learned absolute positional embeddings (`W_pos`), added after the token embedding.
+        case standard
+        /// Rotary embeddings on queries and keys, adjacent pairs (2i, 2i+1) rotated together (GGUF llama).
+        case rotaryInterleaved
+        /// Rotary embeddings, first half rotated against the second half (Hugging Face llama).
+        case rotaryHalf
+    }
+
+    /// Where the configuration came from, e.g. `GPT2LMHeadModel`.
+    public var architecture: String
+    public var nLayers: Int
+    public var dModel: Int
+    public var nHeads: Int
+    public var dHead: Int
+    public var dMLP: Int
+    public var dVocab: Int
+    /// The longest sequence the model accepts.
+    public var nCtx: Int
+    /// Key-value heads; equal to `nHeads` except under grouped-query attention.
+    public var nKeyValueHeads: Int
+    public var eps: Float
+    public var normalization: Normalization
+    public var activation: Activation
+    public var positional: Positional
+    /// A gated MLP (`act(x·W_gate) * (x·W_in)`), as in Llama.
+    public var gatedMLP: Bool
+    public var rotaryBase: Float
+    /// The token id of `<|endoftext|>` / EOS, when the model has one.
+    public var eosTokenID: Int?
+
+    public init(architecture: String, nLayers: Int, dModel: Int, nHeads: Int, dHead: Int, dMLP: Int, dVocab: Int,
+                nCtx: Int, nKeyValueHeads: Int? = nil, eps: Float = 1e-5, normalization: Normalization = .layerNorm,
+                activation: Activation = .geluNew, positional: Positional = .standard, gatedMLP: Bool = false,
+                rotaryBase: Float = 10000, eosTokenID: Int? = nil) {
+        self.architecture = architecture
+        self.nLayers = nLayers
+        self.dModel = dModel
+        self.nHeads = nHeads
+        self.dHead = dHead
+        self.dMLP = dMLP
+        self.dVocab = dVocab
+        self.nCtx = nCtx
+        self.nKeyValueHeads = nKeyValueHeads ?? nHeads
+        self.eps = eps
+        self.normalization = normalization
+        self.activation = activation
+        self.positional = positional
+        self.gatedMLP = gatedMLP
+        self.rotaryBase = rotaryBase
+        self.eosTokenID = eosTokenID
+    }
+
+    /// Checks the numbers fit together.
+    public func validate() throws {
+        func bad(_ why: String) -> ModelError { .invalidConfig(why) }
+        for (name, v) in [("n_layers", nLayers), ("d_model", dModel), ("n_heads", nHeads), ("d_head", dHead),
+                          ("d_mlp", dMLP), ("d_vocab", dVocab), ("n_ctx", nCtx), ("n_key_value_heads", nKeyValueHeads)]
+        where v <= 0 {
+            throw bad("\(name) must be positive, found \(v)")
+        }
+        if nHeads % nKeyValueHeads != 0 {
+            throw bad("n_heads (\(nHeads)) must be a multiple of n_key_value_heads (\(nKeyValueHeads))")
+        }
+        if positional != .standard && dHead % 2 != 0 { throw bad("rotary embeddings need an even d_head, found \(dHead)") }
+        if !(eps > 0) { throw bad("eps must be positive, found \(eps)") }
+    }
+
+    /// Whether normalization layers carry weights.
+    public var normHasWeights: Bool { normalization == .layerNorm || normalization == .rmsNorm }
+    /// The query heads that share one key-value head.
+    public var groupSize: Int { nHeads / nKeyValueHeads }
+}

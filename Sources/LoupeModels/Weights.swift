@@ -1,0 +1,129 @@
+// Transformer weights in TransformerLens's canonical layout. Every converter produces this; every
+// analysis reads it. All matrices right-multiply the residual stream: `x · W`.
+
+import LoupeTensor
+
+/// One transformer block's weights.
+public struct BlockWeights: Sendable, Equatable {
+    /// LayerNorm/RMSNorm before attention `[d_model]`; nil when folded (`LNPre`).
+    public var ln1W: Tensor?
+    public var ln1B: Tensor?
+    /// `[n_heads, d_model, d_head]`
+    public var wQ: Tensor
+    /// `[n_heads, d_head]`
+    public var bQ: Tensor
+    /// `[n_key_value_heads, d_model, d_head]`
+    public var wK: Tensor
+    /// `[n_key_value_heads, d_head]`
+    public var bK: Tensor
+    /// `[n_key_value_heads, d_model, d_head]`
+    public var wV: Tensor
+    /// `[n_key_value_heads, d_head]`
+    public var bV: Tensor
+    /// `[n_heads, d_head, d_model]`
+    public var wO: Tensor
+    /// `[d_model]`
+    public var bO: Tensor
+    public var ln2W: Tensor?
+    public var ln2B: Tensor?
+    /// `[d_model, d_mlp]` (the up projection in gated MLPs)
+    public var wIn: Tensor
+    /// `[d_mlp]`
+    public var bIn: Tensor
+    /// `[d_model, d_mlp]`, gated MLPs only
+    public var wGate: Tensor?
+    /// `[d_mlp, d_model]`
+    public var wOut: Tensor
+    /// `[d_model]`
+    public var bOut: Tensor
+
+    public init(ln1W: Tensor?, ln1B: Tensor?, wQ: Tensor, bQ: Tensor, wK: Tensor, bK: Tensor, wV: Tensor, bV: Tensor,
+                wO: Tensor, bO: Tensor, ln2W: Tensor?, ln2B: Tensor?, wIn: Tensor, bIn: Tensor, wGate: Tensor?,
+                wOut: Tensor, bOut: Tensor) {
+        self.ln1W = ln1W; self.ln1B = ln1B
+        self.wQ = wQ; self.bQ = bQ; self.wK = wK; self.bK = bK; self.wV = wV; self.bV = bV
+        self.wO = wO; self.bO = bO
+        self.ln2W = ln2W; self.ln2B = ln2B
+        self.wIn = wIn; self.bIn = bIn; self.wGate = wGate; self.wOut = wOut; self.bOut = bOut
+    }
+}
+
+/// All of a model's weights.
+public struct TransformerWeights: Sendable, Equatable {
+    /// `[d_vocab, d_model]`
+    public var wE: Tensor
+    /// `[n_ctx, d_model]`; nil for rotary models
+    public var wPos: Tensor?
+    public var blocks: [BlockWeights]
+    /// Final norm `[d_model]`; nil when folded.
+    public var lnFinalW: Tensor?
+    public var lnFinalB: Tensor?
+    /// `[d_model, d_vocab]`
+    public var wU: Tensor
+    /// `[d_vocab]`
+    public var bU: Tensor
+
+    public init(wE: Tensor, wPos: Tensor?, blocks: [BlockWeights], lnFinalW: Tensor?, lnFinalB: Tensor?, wU: Tensor, bU: Tensor) {
+        self.wE = wE; self.wPos = wPos; self.blocks = blocks
+        self.lnFinalW = lnFinalW; self.lnFinalB = lnFinalB; self.wU = wU; self.bU = bU
+    }
+
+    /// Checks every weight's shape against the config.
+    public func validate(against c: ModelConfig) throws {
+        func check(_ name: String, _ t: Tensor?, _ expected: [Int], optional: Bool = false) throws {
+            guard let t else {
+                if optional { return }
+                throw ModelError.missingWeight(name: name, file: "the converted weights")
+            }
+            if t.shape != expected { throw ModelError.weightShape(name: name, expected: expected, found: t.shape) }
+        }
+        let (d, h, kv, dh, m, v) = (c.dModel, c.nHeads, c.nKeyValueHeads, c.dHead, c.dMLP, c.dVocab)
+        try check("W_E", wE, [v, d])
+        if c.positional == .standard {
+            try check("W_pos", wPos, [c.nCtx, d])
+        }
+        guard blocks.count == c.nLayers else {
+            throw ModelError.invalidConfig("the config has \(c.nLayers) layers but the weights have \(blocks.count) blocks")
+        }
+        let withNorm = c.normHasWeights
+        for (l, b) in blocks.enumerated() {
+            let p = "blocks.\(l)."
+            try check(p + "ln1.w", b.ln1W, [d], optional: !withNorm)
+            try check(p + "ln1.b", b.ln1B, [d], optional: true)
+            try check(p + "attn.W_Q", b.wQ, [h, d, dh]); try check(p + "attn.b_Q", b.bQ, [h, dh])
+            try check(p + "attn.W_K", b.wK, [kv, d, dh]); try check(p + "attn.b_K", b.bK, [kv, dh])
+            try check(p + "attn.W_V", b.wV, [kv, d, dh]); try check(p + "attn.b_V", b.bV, [kv, dh])
+            try check(p + "attn.W_O", b.wO, [h, dh, d]); try check(p + "attn.b_O", b.bO, [d])
+            try check(p + "ln2.w", b.ln2W, [d], optional: !withNorm)
+            try check(p + "ln2.b", b.ln2B, [d], optional: true)
+            try check(p + "mlp.W_in", b.wIn, [d, m]); try check(p + "mlp.b_in", b.bIn, [m])
+            try check(p + "mlp.W_gate", b.wGate, [d, m], optional: !c.gatedMLP)
+            try check(p + "mlp.W_out", b.wOut, [m, d]); try check(p + "mlp.b_out", b.bOut, [d])
+        }
+        try check("ln_final.w", lnFinalW, [d], optional: !withNorm)
+        try check("ln_final.b", lnFinalB, [d], optional: true)
+        try check("unembed.W_U", wU, [d, v]); try check("unembed.b_U", bU, [v])
+    }
+
+    /// Every weight under its TransformerLens state-dict name (`blocks.0.attn.W_Q`, `unembed.W_U`, …).
+    public var namedTensors: [(name: String, tensor: Tensor)] {
+        var out: [(String, Tensor)] = [("embed.W_E", wE)]
+        if let wPos { out.append(("pos_embed.W_pos", wPos)) }
+        for (l, b) in blocks.enumerated() {
+            let p = "blocks.\(l)."
+            if let t = b.ln1W { out.append((p + "ln1.w", t)) }
+            if let t = b.ln1B { out.append((p + "ln1.b", t)) }
+            out += [(p + "attn.W_Q", b.wQ), (p + "attn.b_Q", b.bQ), (p + "attn.W_K", b.wK), (p + "attn.b_K", b.bK),
+                    (p + "attn.W_V", b.wV), (p + "attn.b_V", b.bV), (p + "attn.W_O", b.wO), (p + "attn.b_O", b.bO)]
+            if let t = b.ln2W { out.append((p + "ln2.w", t)) }
+            if let t = b.ln2B { out.append((p + "ln2.b", t)) }
+            out += [(p + "mlp.W_in", b.wIn), (p + "mlp.b_in", b.bIn)]
+            if let t = b.wGate { out.append((p + "mlp.W_gate", t)) }
+            out += [(p + "mlp.W_out", b.wOut), (p + "mlp.b_out", b.bOut)]
+        }
+        if let t = lnFinalW { out.append(("ln_final.w", t)) }
+        if let t = lnFinalB { out.append(("ln_final.b", t)) }
+        out += [("unembed.W_U", wU), ("unembed.b_U", bU)]
+        return out
+    }
+}
