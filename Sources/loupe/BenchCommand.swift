@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import LoupeModels
+import LoupeTensor
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the standard workloads and print one JSON object (keys as in docs/benchmarks.md).")
+
+    @Option(name: .long, help: "A model folder (config.json + model.safetensors).")
+    var model: String
+
+    @Option(name: .long, help: "Comma-separated: \(Benchmark.allWorkloads.joined(separator: ",")).")
+    var workloads: String = Benchmark.allWorkloads.joined(separator: ",")
+
+    @Option(name: .long, help: "BLAS threads.")
+    var threads: Int = 2
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let chosen = workloads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        let figures = try Benchmark.run(path: model, workloads: chosen) { w in
+            FileHandle.standardError.write(Data("bench: \(w)…\n".utf8))
+        }
+        var out: [String: Any] = ["side": "loupe", "threads": threads]
+        for (k, v) in figures { out[k] = (v * 1000).rounded() / 1000 }
+        let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import LoupeFormats
+import LoupeModels
+import LoupeTensor
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Continue a prompt, greedily or by sampling, with a KV cache.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Text to continue.")
+    var prompt: String
+
+    @Option(name: .long, help: "How many tokens to generate at most.")
+    var maxTokens: Int = 32
+
+    @Option(name: .long, help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(name: .long, help: "Sample only from the k most likely tokens (0: all).")
+    var topK: Int = 0
+
+    @Option(name: .long, help: "Sample only from the smallest set of tokens with probability ≥ p.")
+    var topP: Float = 1
+
+    @Option(name: .long, help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Flag(name: .long, help: "Print JSON instead of streaming text.")
+    var json = false
+
+    struct Output: Encodable { let prompt: String; let promptTokens: [Int]; let tokens: [Int]; let text: String }
+
+    func run() throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        let loaded = try modelOptions.load()
+        let tok = loaded.tokenizer
+        let ids = tok.encode(prompt)
+        guard !ids.isEmpty else { throw ValidationError("--prompt is empty: nothing to continue") }
+        let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
+        if !json { FileHandle.standardOutput.write(Data(prompt.utf8)) }
+        // Stream whole characters: a token may end inside a UTF-8 sequence.
+        var pending: [UInt8] = []
+        let out = try loaded.model.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopToken: tok.endOfText) { id in
+            guard !json, let bytes = try? tok.decodeBytes([id]) else { return }
+            pending += bytes
+            if String(validatingUTF8: pending.map { CChar(bitPattern: $0) } + [0]) != nil {
+                FileHandle.standardOutput.write(Data(pending))
+                pending = []
+            }
+        }
+        let text = try tok.decode(out)
+        if json {
+            try printJSON(Output(prompt: prompt, promptTokens: ids, tokens: out, text: text))
+        } else {
+            if !pending.isEmpty { FileHandle.standardOutput.write(Data(String(decoding: pending, as: UTF8.self).utf8)) }
+            print("")
+        }
+    }
+}

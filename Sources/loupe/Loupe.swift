@@ -1,0 +1,86 @@
+// The `loupe` command-line tool. Each subcommand parses, calls the library, and renders.
+
+import ArgumentParser
+import Foundation
+import LoupeFormats
+import LoupeModels
+import LoupeTensor
+
+@main
+struct Loupe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loupe",
+        abstract: "A mechanistic-interpretability workbench for transformer language models.",
+        subcommands: [Run.self, Cache.self, Generate.self, Hooks.self, Bench.self])
+}
+
+/// Where the model comes from.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "A model folder: config.json + model.safetensors (+ tokenizer files; GPT-2's when none).")
+    var model: String
+
+    @Option(name: .long, help: "BLAS threads (default: 2).")
+    var threads: Int = 2
+
+    func load() throws -> LoadedModel {
+        BLAS.setThreads(threads)
+        return try ModelLoader.load(path: model)
+    }
+}
+
+/// What the model reads: text or token ids.
+struct PromptOptions: ParsableArguments {
+    @Option(name: .long, help: "Text to tokenize.")
+    var prompt: String?
+
+    @Option(name: .long, help: "Comma-separated token ids, e.g. 464,3290,318.")
+    var ids: String?
+
+    func validate() throws {
+        if (prompt == nil) == (ids == nil) { throw ValidationError("give exactly one of --prompt TEXT or --ids 1,2,3") }
+    }
+
+    func tokens(_ loaded: LoadedModel) throws -> [Int] {
+        if let ids {
+            let parts = ids.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            var out: [Int] = []
+            for p in parts {
+                guard let v = Int(p) else { throw ValidationError("--ids: '\(p)' is not an integer token id") }
+                out.append(v)
+            }
+            return out
+        }
+        let tokens = loaded.tokenizer.encode(prompt ?? "")
+        guard !tokens.isEmpty else { throw ValidationError("--prompt is empty: nothing to run") }
+        return tokens
+    }
+}
+
+/// Writes JSON to standard output.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// A token's text, quoted and with control characters escaped, for tables.
+func shown(_ text: String) -> String {
+    var s = ""
+    for u in text.unicodeScalars {
+        switch u {
+        case "\n": s += "\\n"
+        case "\t": s += "\\t"
+        case "\r": s += "\\r"
+        case "\"": s += "\\\""
+        default: s.unicodeScalars.append(u)
+        }
+    }
+    return "\"" + s + "\""
+}
+
+extension LoadedModel {
+    var summary: String {
+        let c = model.config
+        return "\(c.architecture): \(c.nLayers) layers, d_model \(c.dModel), \(c.nHeads) heads, d_vocab \(c.dVocab), n_ctx \(c.nCtx)"
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import LoupeFormats
+import LoupeModels
+import LoupeTensor
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a prompt and show the most likely next tokens.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var input: PromptOptions
+
+    @Option(name: .long, help: "How many next-token candidates to show.")
+    var topK: Int = 10
+
+    @Option(name: .long, help: "Write the [pos, d_vocab] float32 logits to this .npy file.")
+    var saveLogits: String?
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    struct Output: Encodable {
+        struct Candidate: Encodable { let rank: Int; let id: Int; let token: String; let probability: Float; let logit: Float }
+        let model: String
+        let tokens: [Int]
+        let tokenStrings: [String]
+        let topK: [Candidate]
+    }
+
+    func run() throws {
+        guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
+        let loaded = try modelOptions.load()
+        let tokens = try input.tokens(loaded)
+        let logits = try loaded.model.run([tokens])
+        if let saveLogits {
+            try writeNPY(try logits.reshaped([tokens.count, loaded.model.config.dVocab]), to: URL(fileURLWithPath: saveLogits))
+        }
+        let top = try logits.topPredictions(k: topK)
+        let tok = loaded.tokenizer
+        let candidates = try top.enumerated().map { i, p in
+            Output.Candidate(rank: i + 1, id: p.id, token: try tok.tokenString(p.id), probability: p.probability, logit: p.logit)
+        }
+        if json {
+            try printJSON(Output(model: loaded.source, tokens: tokens, tokenStrings: try tokens.map(tok.tokenString), topK: candidates))
+            return
+        }
+        print("model   \(loaded.source) (\(loaded.summary))")
+        print("tokens  \(tokens.count): " + (try tokens.map { shown(try tok.tokenString($0)) }.joined(separator: " ")))
+        print("")
+        print("rank  token id  probability     logit  token")
+        for c in candidates {
+            print(String(format: "%4d  %8d  %11.4f  %8.3f  ", c.rank, c.id, c.probability, c.logit) + shown(c.token))
+        }
+        if let saveLogits { print("\nlogits [\(tokens.count), \(loaded.model.config.dVocab)] written to \(saveLogits)") }
+    }
+}
