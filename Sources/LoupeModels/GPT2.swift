@@ -81,8 +81,8 @@ public enum GPT2 {
             let cAttnB = try load(p + "attn.c_attn.bias", [3 * d])
             // Column block `which` (0 = Q, 1 = K, 2 = V) → [n_heads, d_model, d_head].
             func split(_ which: Int) -> (Tensor, Tensor) {
-                var w = [Float](repeating: 0, count: h * d * dh)
-                var b = [Float](repeating: 0, count: h * dh)
+                var w = uninitializedFloats(h * d * dh)
+                var b = uninitializedFloats(h * dh)
                 cAttn.scalars.withUnsafeBufferPointer { src in
                     for head in 0..<h {
                         let col = which * d + head * dh

@@ -52,6 +52,7 @@ public struct HookedTransformer: Sendable {
     public init(config: ModelConfig, weights: TransformerWeights) throws {
         try config.validate()
         try weights.validate(against: config)
+        MemoryTuning.configure()
         self.config = config
         self.weights = weights
         packed = weights.blocks.map { b in
@@ -62,7 +63,7 @@ public struct HookedTransformer: Sendable {
     /// `[heads, d_model, d_head]` → `[d_model, heads·d_head]`.
     static func pack(_ w: Tensor) -> [Float] {
         let (h, d, dh) = (w.shape[0], w.shape[1], w.shape[2])
-        var out = [Float](repeating: 0, count: h * d * dh)
+        var out = uninitializedFloats(h * d * dh)
         w.scalars.withUnsafeBufferPointer { src in
             for head in 0..<h {
                 for i in 0..<d {
@@ -232,7 +233,7 @@ public struct HookedTransformer: Sendable {
 
         // Embedding.
         if case .tokens(let ids) = input {
-            var embed = [Float](repeating: 0, count: rows * d)
+            var embed = uninitializedFloats(rows * d)
             weights.wE.scalars.withUnsafeBufferPointer { wE in
                 embed.withUnsafeMutableBufferPointer { e in
                     for b in 0..<batch {
@@ -245,7 +246,7 @@ public struct HookedTransformer: Sendable {
             try runner.visit(.embed, &embed, shape: [batch, pos, d])
             resid = embed
             if let wPos = weights.wPos {
-                var posEmbed = [Float](repeating: 0, count: rows * d)
+                var posEmbed = uninitializedFloats(rows * d)
                 wPos.scalars.withUnsafeBufferPointer { wp in
                     posEmbed.withUnsafeMutableBufferPointer { pe in
                         for r in 0..<rows {
@@ -261,16 +262,17 @@ public struct HookedTransformer: Sendable {
         }
 
         // Buffers reused by every block. A cached activation shares its buffer until the next write copies it.
-        var normed = [Float](repeating: 0, count: rows * d)
+        var normed = uninitializedFloats(rows * d)
         var scale = [Float](repeating: 0, count: rows)
-        var q = [Float](repeating: 0, count: rows * h * dh)
-        var k = [Float](repeating: 0, count: rows * kvh * dh)
-        var v = [Float](repeating: 0, count: rows * kvh * dh)
-        var scores = [Float](repeating: 0, count: batch * h * pos * keyLen)
-        var z = [Float](repeating: 0, count: rows * h * dh)
-        var out = [Float](repeating: 0, count: rows * d)
-        var mlpPre = [Float](repeating: 0, count: rows * c.dMLP)
+        var q = uninitializedFloats(rows * h * dh)
+        var k = uninitializedFloats(rows * kvh * dh)
+        var v = uninitializedFloats(rows * kvh * dh)
+        var z = uninitializedFloats(rows * h * dh)
+        var out = uninitializedFloats(rows * d)
+        var mlpPre = uninitializedFloats(rows * c.dMLP)
         if let kv = kvCache { kv.pointee.reserve(keyLen, maxContext: c.nCtx) }
+        // While caching, buffers handed to the cache are replaced rather than copied before reuse.
+        let caching = runner.selection != nil
 
         for l in start..<stop {
             let block = weights.blocks[l]
@@ -279,9 +281,9 @@ public struct HookedTransformer: Sendable {
             // ln1 → Q, K, V.
             try normalize(resid, into: &normed, scale: &scale, rows: rows, w: block.ln1W, b: block.ln1B,
                           scaleHook: .ln1Scale(l), normHook: .ln1Normalized(l), batch: batch, pos: pos, runner: &runner)
-            linear(normed, rows: rows, k: d, weight: packed[l].wQ, n: h * dh, bias: block.bQ.scalars, into: &q)
-            linear(normed, rows: rows, k: d, weight: packed[l].wK, n: kvh * dh, bias: block.bK.scalars, into: &k)
-            linear(normed, rows: rows, k: d, weight: packed[l].wV, n: kvh * dh, bias: block.bV.scalars, into: &v)
+            linear(normed, rows: rows, k: d, weight: packed[l].wQ, n: h * dh, bias: block.bQ.scalars, into: &q, fresh: caching)
+            linear(normed, rows: rows, k: d, weight: packed[l].wK, n: kvh * dh, bias: block.bK.scalars, into: &k, fresh: caching)
+            linear(normed, rows: rows, k: d, weight: packed[l].wV, n: kvh * dh, bias: block.bV.scalars, into: &v, fresh: caching)
             try runner.visit(.q(l), &q, shape: [batch, pos, h, dh])
             try runner.visit(.k(l), &k, shape: [batch, pos, kvh, dh])
             try runner.visit(.v(l), &v, shape: [batch, pos, kvh, dh])
@@ -311,79 +313,29 @@ public struct HookedTransformer: Sendable {
                 keyStride = pos
             }
 
-            // Scores: q·kᵀ / √d_head, masked to −∞ above the diagonal and on padding.
-            let scoresHooked = runner.hooks[.attnScores(l)] != nil
-            let alpha = 1 / Float(dh).squareRoot()
-            func withKV<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
-                if let kv = kvCache {
-                    return kv.pointee.keys[l].withUnsafeBufferPointer { kp in
-                        kv.pointee.values[l].withUnsafeBufferPointer { vp in body(kp.baseAddress!, vp.baseAddress!) }
+            // Scores, pattern and z = pattern · v.
+            prepare(&z, rows * h * dh, fresh: caching)
+            let geometry = AttentionGeometry(batch: batch, pos: pos, past: past, keyLen: keyLen, keyStride: keyStride)
+            if let kv = kvCache {
+                try kv.pointee.keys[l].withUnsafeBufferPointer { kp in
+                    try kv.pointee.values[l].withUnsafeBufferPointer { vp in
+                        try attention(layer: l, q: q, keys: kp.baseAddress!, values: vp.baseAddress!, geometry: geometry,
+                                      keyMask: keyMask, z: &z, runner: &runner)
                     }
                 }
-                return k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in body(kp.baseAddress!, vp.baseAddress!) } }
-            }
-            withKV { kp, _ in
-                q.withUnsafeBufferPointer { qp in
-                    scores.withUnsafeMutableBufferPointer { sp in
-                        for b in 0..<batch {
-                            for head in 0..<h {
-                                let kvHead = head / c.groupSize
-                                let s = sp.baseAddress! + (b * h + head) * pos * keyLen
-                                BLAS.sgemm(transB: true, m: pos, n: keyLen, k: dh, alpha: alpha,
-                                           a: qp.baseAddress! + b * pos * h * dh + head * dh, lda: h * dh,
-                                           b: kp + b * keyStride * kvh * dh + kvHead * dh, ldb: kvh * dh,
-                                           c: s, ldc: keyLen)
-                                for t in 0..<pos {
-                                    let row = s + t * keyLen
-                                    let limit = past + t + 1
-                                    if limit < keyLen { (row + limit).update(repeating: -.infinity, count: keyLen - limit) }
-                                    if let km = keyMask {
-                                        for j in 0..<limit where km[b * keyLen + j] == 0 { row[j] = -.infinity }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            try runner.visit(.attnScores(l), &scores, shape: [batch, h, pos, keyLen])
-            // Softmax; without a scores hook only the causal prefix of each row can be non-zero.
-            scores.withUnsafeMutableBufferPointer { sp in
-                for bh in 0..<(batch * h) {
-                    for t in 0..<pos {
-                        let row = sp.baseAddress! + (bh * pos + t) * keyLen
-                        if scoresHooked {
-                            Kernels.softmaxRows(row, rows: 1, n: keyLen)
-                        } else {
-                            let limit = past + t + 1
-                            Kernels.softmaxRows(row, rows: 1, n: limit)
-                            if limit < keyLen { (row + limit).update(repeating: 0, count: keyLen - limit) }
-                        }
-                    }
-                }
-            }
-            try runner.visit(.pattern(l), &scores, shape: [batch, h, pos, keyLen])
-
-            // z = pattern · v, written head by head into [batch, pos, head_index, d_head].
-            withKV { _, vp in
-                scores.withUnsafeBufferPointer { sp in
-                    z.withUnsafeMutableBufferPointer { zp in
-                        for b in 0..<batch {
-                            for head in 0..<h {
-                                BLAS.sgemm(m: pos, n: dh, k: keyLen,
-                                           a: sp.baseAddress! + (b * h + head) * pos * keyLen, lda: keyLen,
-                                           b: vp + b * keyStride * kvh * dh + (head / c.groupSize) * dh, ldb: kvh * dh,
-                                           c: zp.baseAddress! + b * pos * h * dh + head * dh, ldc: h * dh)
-                            }
-                        }
+            } else {
+                try k.withUnsafeBufferPointer { kp in
+                    try v.withUnsafeBufferPointer { vp in
+                        try attention(layer: l, q: q, keys: kp.baseAddress!, values: vp.baseAddress!, geometry: geometry,
+                                      keyMask: keyMask, z: &z, runner: &runner)
                     }
                 }
             }
             try runner.visit(.z(l), &z, shape: [batch, pos, h, dh])
 
             // Attention output: through each head's result when asked for, else one GEMM.
-            if options.useAttnResult || runner.wants(.result(l)) {
-                var result = [Float](repeating: 0, count: rows * h * d)
+            if options.useAttnResult || runner.wantsResult(l) {
+                var result = uninitializedFloats(rows * h * d)
                 z.withUnsafeBufferPointer { zp in
                     block.wO.scalars.withUnsafeBufferPointer { wo in
                         result.withUnsafeMutableBufferPointer { rp in
@@ -406,7 +358,7 @@ public struct HookedTransformer: Sendable {
                     }
                 }
             } else {
-                linear(z, rows: rows, k: h * dh, weight: block.wO.scalars, n: d, bias: block.bO.scalars, into: &out)
+                linear(z, rows: rows, k: h * dh, weight: block.wO.scalars, n: d, bias: block.bO.scalars, into: &out, fresh: caching)
             }
             try runner.visit(.attnOut(l), &out, shape: [batch, pos, d])
             addInPlace(&resid, out)
@@ -417,24 +369,26 @@ public struct HookedTransformer: Sendable {
                           scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l), batch: batch, pos: pos, runner: &runner)
             var post: [Float]
             if let wGate = block.wGate {
-                linear(normed, rows: rows, k: d, weight: wGate.scalars, n: c.dMLP, bias: nil, into: &mlpPre)
+                linear(normed, rows: rows, k: d, weight: wGate.scalars, n: c.dMLP, bias: nil, into: &mlpPre, fresh: caching)
                 try runner.visit(.mlpPre(l), &mlpPre, shape: [batch, pos, c.dMLP])
-                var up = [Float](repeating: 0, count: rows * c.dMLP)
-                linear(normed, rows: rows, k: d, weight: block.wIn.scalars, n: c.dMLP, bias: block.bIn.scalars, into: &up)
+                var up = uninitializedFloats(rows * c.dMLP)
+                linear(normed, rows: rows, k: d, weight: block.wIn.scalars, n: c.dMLP, bias: block.bIn.scalars, into: &up, fresh: caching)
                 try runner.visit(.mlpPreLinear(l), &up, shape: [batch, pos, c.dMLP])
                 post = mlpPre
+                mlpPre = []   // post is now the only owner: the activation runs in place, no copy
                 activate(&post)
                 post.withUnsafeMutableBufferPointer { p in
                     for i in 0..<p.count { p[i] *= up[i] }
                 }
             } else {
-                linear(normed, rows: rows, k: d, weight: block.wIn.scalars, n: c.dMLP, bias: block.bIn.scalars, into: &mlpPre)
+                linear(normed, rows: rows, k: d, weight: block.wIn.scalars, n: c.dMLP, bias: block.bIn.scalars, into: &mlpPre, fresh: caching)
                 try runner.visit(.mlpPre(l), &mlpPre, shape: [batch, pos, c.dMLP])
                 post = mlpPre
+                mlpPre = []
                 activate(&post)
             }
             try runner.visit(.mlpPost(l), &post, shape: [batch, pos, c.dMLP])
-            linear(post, rows: rows, k: c.dMLP, weight: block.wOut.scalars, n: d, bias: block.bOut.scalars, into: &out)
+            linear(post, rows: rows, k: c.dMLP, weight: block.wOut.scalars, n: d, bias: block.bOut.scalars, into: &out, fresh: caching)
             try runner.visit(.mlpOut(l), &out, shape: [batch, pos, d])
             addInPlace(&resid, out)
             try runner.visit(.residPost(l), &resid, shape: [batch, pos, d])
@@ -454,7 +408,7 @@ public struct HookedTransformer: Sendable {
         try normalize(resid, into: &normed, scale: &scale, rows: rows, w: weights.lnFinalW, b: weights.lnFinalB,
                       scaleHook: .lnFinalScale, normHook: .lnFinalNormalized, batch: batch, pos: pos, runner: &runner)
         try runner.visit(.unembedIn, &normed, shape: [batch, pos, d])
-        var logits = [Float](repeating: 0, count: rows * c.dVocab)
+        var logits = uninitializedFloats(rows * c.dVocab)
         linear(normed, rows: rows, k: d, weight: weights.wU.scalars, n: c.dVocab, bias: weights.bU.scalars, into: &logits)
         try runner.visit(.unembedOut, &logits, shape: [batch, pos, c.dVocab])
         return Tensor(unchecked: [batch, pos, c.dVocab], logits)
@@ -462,9 +416,134 @@ public struct HookedTransformer: Sendable {
 
     // MARK: - Pieces of the forward pass
 
+    /// Sizes of one attention call: `pos` new queries after `past` cached positions; keys and values are
+    /// laid out `[batch, keyStride, kv_heads, d_head]` with the first `keyLen` positions filled.
+    struct AttentionGeometry {
+        let batch: Int, pos: Int, past: Int, keyLen: Int, keyStride: Int
+    }
+
+    /// Query rows per block: a block's queries see keys up to `past + end of block`, so the causal
+    /// upper triangle is mostly skipped rather than computed and masked.
+    /// (A variable so that tests can make blocks small enough to split the fixture's short sequences.)
+    nonisolated(unsafe) static var queryBlock = 128
+
+    /// Attention scores, pattern and z for one layer, with their hook points. When neither scores nor
+    /// pattern is hooked or cached, each head is done in a scratch buffer of `[pos, key_pos]`, block by
+    /// block, and the `[batch, head, pos, key_pos]` tensors are never built.
+    private func attention(layer l: Int, q: [Float], keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                           geometry g: AttentionGeometry, keyMask: [Float]?, z: inout [Float],
+                           runner: inout HookRunner) throws {
+        let (h, kvh, dh) = (config.nHeads, config.nKeyValueHeads, config.dHead)
+        let (batch, pos, past, keyLen) = (g.batch, g.pos, g.past, g.keyLen)
+        let alpha = 1 / Float(dh).squareRoot()
+        let scoresHooked = runner.hooks[.attnScores(l)] != nil
+        let patternHooked = runner.hooks[.pattern(l)] != nil
+        let materialize = runner.wants(.attnScores(l)) || runner.wants(.pattern(l))
+
+        /// Scores of queries [r0, r1) of (b, head) into `s` (row stride keyLen), masked: −∞ on padding and
+        /// above the diagonal. With `fused`, the block's columns above the diagonal get 0 instead (they are
+        /// then already the pattern's zeros, as softmax runs over each row's causal prefix only) and columns
+        /// past the block are left alone; otherwise every column to keyLen is −∞.
+        func scoreBlock(_ qp: UnsafePointer<Float>, _ s: UnsafeMutablePointer<Float>, b: Int, head: Int,
+                        r0: Int, r1: Int, fused: Bool) {
+            let kvHead = head / config.groupSize
+            let kmax = past + r1
+            BLAS.sgemm(transB: true, m: r1 - r0, n: kmax, k: dh, alpha: alpha,
+                       a: qp + (b * pos + r0) * h * dh + head * dh, lda: h * dh,
+                       b: keys + b * g.keyStride * kvh * dh + kvHead * dh, ldb: kvh * dh,
+                       c: s + r0 * keyLen, ldc: keyLen)
+            for t in r0..<r1 {
+                let row = s + t * keyLen
+                let limit = past + t + 1
+                let end = fused ? kmax : keyLen
+                if limit < end { (row + limit).update(repeating: fused ? 0 : -.infinity, count: end - limit) }
+                if let km = keyMask {
+                    for j in 0..<limit where km[b * keyLen + j] == 0 { row[j] = -.infinity }
+                }
+            }
+        }
+
+        /// z rows [r0, r1) of (b, head) = pattern rows · v, reading `width` key columns.
+        func valueBlock(_ p: UnsafePointer<Float>, _ zp: UnsafeMutablePointer<Float>, b: Int, head: Int,
+                        r0: Int, r1: Int, width: Int) {
+            BLAS.sgemm(m: r1 - r0, n: dh, k: width,
+                       a: p + r0 * keyLen, lda: keyLen,
+                       b: values + b * g.keyStride * kvh * dh + (head / config.groupSize) * dh, ldb: kvh * dh,
+                       c: zp + (b * pos + r0) * h * dh + head * dh, ldc: h * dh)
+        }
+
+        let blocks = stride(from: 0, to: pos, by: Self.queryBlock).map { ($0, min($0 + Self.queryBlock, pos)) }
+        if !materialize {
+            var scratch = uninitializedFloats(pos * keyLen)
+            q.withUnsafeBufferPointer { qp in
+                z.withUnsafeMutableBufferPointer { zp in
+                    scratch.withUnsafeMutableBufferPointer { sp in
+                        let s = sp.baseAddress!
+                        for b in 0..<batch {
+                            for head in 0..<h {
+                                for (r0, r1) in blocks {
+                                    scoreBlock(qp.baseAddress!, s, b: b, head: head, r0: r0, r1: r1, fused: true)
+                                    for t in r0..<r1 { Kernels.softmaxRows(s + t * keyLen, rows: 1, n: past + t + 1) }
+                                    valueBlock(s, zp.baseAddress!, b: b, head: head, r0: r0, r1: r1, width: past + r1)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
+
+        var scores = uninitializedFloats(batch * h * pos * keyLen)   // [batch, head_index, query_pos, key_pos]
+        q.withUnsafeBufferPointer { qp in
+            scores.withUnsafeMutableBufferPointer { sp in
+                for b in 0..<batch {
+                    for head in 0..<h {
+                        let s = sp.baseAddress! + (b * h + head) * pos * keyLen
+                        for (r0, r1) in blocks { scoreBlock(qp.baseAddress!, s, b: b, head: head, r0: r0, r1: r1, fused: false) }
+                    }
+                }
+            }
+        }
+        try runner.visit(.attnScores(l), &scores, shape: [batch, h, pos, keyLen])
+        // Softmax; unless a hook changed the scores, only the causal prefix of each row can be non-zero.
+        scores.withUnsafeMutableBufferPointer { sp in
+            for bh in 0..<(batch * h) {
+                for t in 0..<pos {
+                    let row = sp.baseAddress! + (bh * pos + t) * keyLen
+                    let limit = scoresHooked ? keyLen : past + t + 1
+                    Kernels.softmaxRows(row, rows: 1, n: limit)
+                    if limit < keyLen { (row + limit).update(repeating: 0, count: keyLen - limit) }
+                }
+            }
+        }
+        try runner.visit(.pattern(l), &scores, shape: [batch, h, pos, keyLen])
+        let full = scoresHooked || patternHooked
+        scores.withUnsafeBufferPointer { sp in
+            z.withUnsafeMutableBufferPointer { zp in
+                for b in 0..<batch {
+                    for head in 0..<h {
+                        let p = sp.baseAddress! + (b * h + head) * pos * keyLen
+                        for (r0, r1) in blocks {
+                            valueBlock(p, zp.baseAddress!, b: b, head: head, r0: r0, r1: r1, width: full ? keyLen : past + r1)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes `buffer` ready to be overwritten with `count` floats: a new one when the cache may still
+    /// hold the old one (`fresh`), so that writing does not first copy what it overwrites.
+    @inline(__always)
+    private func prepare(_ buffer: inout [Float], _ count: Int, fresh: Bool) {
+        if fresh || buffer.count != count { buffer = uninitializedFloats(count) }
+    }
+
     /// `out[rows, n] = x[rows, k] · weight[k, n] + bias[n]`.
-    private func linear(_ x: [Float], rows: Int, k: Int, weight: [Float], n: Int, bias: [Float]?, into out: inout [Float]) {
-        if out.count != rows * n { out = [Float](repeating: 0, count: rows * n) }
+    private func linear(_ x: [Float], rows: Int, k: Int, weight: [Float], n: Int, bias: [Float]?, into out: inout [Float],
+                        fresh: Bool = false) {
+        prepare(&out, rows * n, fresh: fresh)
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in
@@ -492,6 +571,7 @@ public struct HookedTransformer: Sendable {
                            runner: inout HookRunner) throws {
         let d = config.dModel
         let rms = config.normalization == .rmsNorm || config.normalization == .rmsNormPre
+        prepare(&out, rows * config.dModel, fresh: runner.selection != nil)
         let eps = config.eps
         let wArray = w?.scalars ?? [], bArray = b?.scalars ?? []
         // TransformerLens's hook_normalized is `(x − mean) / scale`, before the weight and bias: apply

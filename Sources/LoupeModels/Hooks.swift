@@ -109,6 +109,14 @@ struct HookRunner {
         hooks[name] != nil || (selection?.contains(name) ?? false)
     }
 
+    /// Whether `hook_result` must be computed: a hook or an explicit cache name asks for it
+    /// (`.all` and filters include it only under `ForwardOptions.useAttnResult`, as in TransformerLens).
+    func wantsResult(_ layer: Int) -> Bool {
+        if hooks[.result(layer)] != nil { return true }
+        if case .names(let s) = selection { return s.contains(.result(layer)) }
+        return false
+    }
+
     /// Gives `buffer` (of `shape`) to the hooks at `name`, then stores it in the cache if selected.
     mutating func visit(_ name: HookName, _ buffer: inout [Float], shape: [Int]) throws {
         if let fns = hooks[name] {

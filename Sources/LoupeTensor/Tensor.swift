@@ -123,6 +123,13 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// An array of `count` floats left uninitialized, for a caller that overwrites every element before
+/// reading any (a GEMM output with beta 0, a copy, a gather). Saves the zero-fill of large buffers.
+@inline(__always)
+public func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+}
+
 extension Array where Element == Int {
     /// The product of the elements (the element count of a shape).
     @inlinable public var product: Int { reduce(1, *) }

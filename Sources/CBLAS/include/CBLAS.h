@@ -16,6 +16,8 @@ void sgeev_(const char *jobvl, const char *jobvr, const int *n, float *a, const 
             float *wi, float *vl, const int *ldvl, float *vr, const int *ldvr, float *work,
             const int *lwork, int *info);
 #endif
+/// Keeps freed large buffers in the process instead of returning them to the kernel (glibc; no-op elsewhere).
+void loupe_keep_freed_memory(void);
 /// Sets the number of BLAS threads (no-op where the library has no such control).
 void loupe_blas_set_threads(int n);
 #endif

@@ -1,0 +1,217 @@
+// Loading a BPE tokenizer from files: OpenAI's `encoder.json` + `vocab.bpe`, or a Hugging Face
+// `tokenizer.json` whose model is BPE.
+// References: https://github.com/openai/gpt-2/blob/master/src/encoder.py (`get_encoder`);
+// https://github.com/huggingface/tokenizers (`models/bpe/serialization.rs`, `AddedToken`).
+
+import Foundation
+
+extension BPETokenizer {
+    /// GPT-2's tokenizer files: `encoder.json` (spelling → id) and `vocab.bpe` (a `#version` line, then one
+    /// merge per line, `left right`, highest priority first). `<|endoftext|>`, if in the vocabulary, is special.
+    ///
+    /// - Throws: `TokenizerError.fileNotFound`, `.unreadableFile`, `.malformedJSON`, `.malformedMergesLine`,
+    ///   `.mergeTokenNotInVocab`, `.invalidVocab`.
+    public init(encoderJSON: URL, vocabBPE: URL) throws {
+        let encoderData = try Self.readFile(encoderJSON)
+        let vocab: [String: Int]
+        do {
+            vocab = try JSONDecoder().decode([String: Int].self, from: encoderData)
+        } catch {
+            throw TokenizerError.malformedJSON(
+                path: encoderJSON.path,
+                expected: "an object mapping token strings to integer ids (\(Self.describe(error)))")
+        }
+        let merges = try Self.parseMergesFile(vocabBPE)
+        let special = vocab["<|endoftext|>"].map { ["<|endoftext|>": $0] } ?? [:]
+        try self.init(vocab: vocab, merges: merges, specialTokens: special)
+    }
+
+    /// A Hugging Face `tokenizer.json` with a BPE model: `model.vocab` (spelling → id), `model.merges` (either
+    /// `"left right"` strings or `["left", "right"]` pairs), optional `model.unk_token`, and `added_tokens`
+    /// (`{"id", "content", "special"}`): special ones are matched when encoding with `allowSpecial`, the others
+    /// always. The pre-tokenizer is GPT-2's whatever the file says; normalizers, post-processors and the
+    /// `lstrip`/`rstrip`/`single_word` flags of added tokens are ignored.
+    ///
+    /// - Throws: `TokenizerError.fileNotFound`, `.unreadableFile`, `.malformedJSON` (naming the JSON path that
+    ///   is wrong), `.unsupportedModel`, `.mergeTokenNotInVocab`, `.invalidVocab`.
+    public init(tokenizerJSON: URL) throws {
+        let path = tokenizerJSON.path
+        let data = try Self.readFile(tokenizerJSON)
+        let file: HFTokenizerFile
+        do {
+            file = try JSONDecoder().decode(HFTokenizerFile.self, from: data)
+        } catch {
+            throw TokenizerError.malformedJSON(
+                path: path,
+                expected: "a tokenizer.json with model.vocab and model.merges (\(Self.describe(error)))")
+        }
+        if let type = file.model.type, type != "BPE" {
+            throw TokenizerError.unsupportedModel(path: path, type: type)
+        }
+
+        var merges: [(String, String)] = []
+        merges.reserveCapacity(file.model.merges.count)
+        for (index, merge) in file.model.merges.enumerated() {
+            switch merge {
+            case .pair(let left, let right):
+                merges.append((left, right))
+            case .joined(let text):
+                guard let pair = Self.splitMerge(Substring(text)) else {
+                    throw TokenizerError.malformedJSON(
+                        path: path,
+                        expected: "model.merges[\(index)] to be \"left right\" (two tokens separated by one space), found \"\(text)\"")
+                }
+                merges.append(pair)
+            case .other(let count):
+                throw TokenizerError.malformedJSON(
+                    path: path, expected: "model.merges[\(index)] to be a pair of strings, found an array of \(count)")
+            }
+        }
+
+        var special: [String: Int] = [:]
+        var added: [String: Int] = [:]
+        for token in file.addedTokens ?? [] {
+            if token.special ?? false { special[token.content] = token.id } else { added[token.content] = token.id }
+        }
+        var unknownID: Int?
+        if let unk = file.model.unkToken {
+            guard let id = file.model.vocab[unk] ?? special[unk] ?? added[unk] else {
+                throw TokenizerError.malformedJSON(
+                    path: path, expected: "model.unk_token \"\(unk)\" to be in model.vocab or added_tokens")
+            }
+            unknownID = id
+        }
+        try self.init(vocab: file.model.vocab, merges: merges, specialTokens: special,
+                      addedTokens: added, unknownToken: unknownID)
+    }
+
+    // MARK: Helpers
+
+    /// The contents of a file, or `fileNotFound` / `unreadableFile`.
+    private static func readFile(_ url: URL) throws -> Data {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw TokenizerError.fileNotFound(path: url.path)
+        }
+        if isDirectory.boolValue { throw TokenizerError.unreadableFile(path: url.path, reason: "it is a directory") }
+        do {
+            return try Data(contentsOf: url)
+        } catch {
+            throw TokenizerError.unreadableFile(path: url.path, reason: error.localizedDescription)
+        }
+    }
+
+    /// The merges of a `vocab.bpe` file. Line 1 may be a `#version` header; blank lines are skipped; a `\r`
+    /// before the newline is tolerated. Lines are numbered from 1 in errors.
+    static func parseMergesFile(_ url: URL) throws -> [(String, String)] {
+        let data = try readFile(url)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TokenizerError.unreadableFile(path: url.path, reason: "it is not UTF-8 text")
+        }
+        var merges: [(String, String)] = []
+        merges.reserveCapacity(50_000)
+        var lineNumber = 0
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            var line = Substring(rawLine)
+            if line.utf8.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if line.isEmpty || (lineNumber == 1 && line.hasPrefix("#version")) { continue }
+            guard let pair = splitMerge(line) else {
+                throw TokenizerError.malformedMergesLine(path: url.path, line: lineNumber, content: String(line))
+            }
+            merges.append(pair)
+        }
+        return merges
+    }
+
+    /// `"left right"` → `(left, right)`, or nil unless there is exactly one space with a token on each side.
+    private static func splitMerge(_ line: Substring) -> (String, String)? {
+        let parts = line.utf8.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (String(Substring(parts[0])), String(Substring(parts[1])))
+    }
+
+    /// A decoding error as "what, at which JSON path".
+    private static func describe(_ error: Error) -> String {
+        func path(_ codingPath: [CodingKey]) -> String {
+            let text = codingPath.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
+            return text.isEmpty ? "the top level" : String(text.drop { $0 == "." })
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            let at = context.codingPath.isEmpty ? "" : " in \(path(context.codingPath))"
+            return "key \"\(key.stringValue)\" is missing\(at)"
+        case DecodingError.typeMismatch(let type, let context):
+            return "\(path(context.codingPath)) is not \(typeName(type))"
+        case DecodingError.valueNotFound(let type, let context):
+            return "\(path(context.codingPath)) is null, expected \(typeName(type))"
+        case DecodingError.dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "the file is not valid JSON" }
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        default:
+            return "\(error)"
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type: return "an integer"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Dictionary") { return "an object" }
+            if name.hasPrefix("Array") { return "an array" }
+            return name
+        }
+    }
+}
+
+extension BPETokenizer {
+    /// The parts of a Hugging Face `tokenizer.json` that a BPE tokenizer needs.
+    fileprivate struct HFTokenizerFile: Decodable {
+        struct Model: Decodable {
+            let type: String?
+            let vocab: [String: Int]
+            let merges: [Merge]
+            let unkToken: String?
+
+            enum CodingKeys: String, CodingKey {
+                case type, vocab, merges
+                case unkToken = "unk_token"
+            }
+        }
+
+        /// One entry of `model.merges`: `"left right"` (older files) or `["left", "right"]` (newer ones, which
+        /// allow spaces inside tokens).
+        enum Merge: Decodable {
+            case joined(String)
+            case pair(String, String)
+            case other(count: Int)
+
+            init(from decoder: Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let text = try? container.decode(String.self) {
+                    self = .joined(text)
+                } else {
+                    let parts = try container.decode([String].self)
+                    self = parts.count == 2 ? .pair(parts[0], parts[1]) : .other(count: parts.count)
+                }
+            }
+        }
+
+        struct AddedToken: Decodable {
+            let id: Int
+            let content: String
+            let special: Bool?
+        }
+
+        let model: Model
+        let addedTokens: [AddedToken]?
+
+        enum CodingKeys: String, CodingKey {
+            case model
+            case addedTokens = "added_tokens"
+        }
+    }
+}

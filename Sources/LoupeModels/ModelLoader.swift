@@ -1,0 +1,66 @@
+// Loading a model from disk: a Hugging Face folder (config.json + model.safetensors + tokenizer files).
+
+import Foundation
+import LoupeFormats
+import LoupeTensor
+
+/// A model ready to run, with its tokenizer.
+public struct LoadedModel: Sendable {
+    public let model: HookedTransformer
+    public let tokenizer: BPETokenizer
+    /// Where it was loaded from.
+    public let source: String
+}
+
+public enum ModelLoader {
+    /// Loads a model folder: `config.json` and `model.safetensors` (GPT-2 family), and a tokenizer from
+    /// `tokenizer.json`, `vocab.json` + `merges.txt`, or `encoder.json` + `vocab.bpe`; the bundled GPT-2
+    /// tokenizer when the folder has none.
+    public static func load(path: String) throws -> LoadedModel {
+        let dir = URL(fileURLWithPath: path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) else {
+            throw ModelError.missingFile(path: dir.path, what: "model folder")
+        }
+        guard isDir.boolValue else {
+            throw ModelError.unsupported("\(dir.path) is a file; expected a folder with config.json and model.safetensors")
+        }
+        let configURL = dir.appendingPathComponent("config.json")
+        guard let configData = FileManager.default.contents(atPath: configURL.path) else {
+            throw ModelError.missingFile(path: configURL.path, what: "model config")
+        }
+        let weightsURL = dir.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
+            throw ModelError.missingFile(path: weightsURL.path, what: "weights")
+        }
+        let config = try GPT2.config(fromJSON: configData, path: configURL.path)
+        let file = try SafetensorsFile(path: weightsURL.path)
+        let weights = try GPT2.weights(from: file, config: config)
+        let model = try HookedTransformer(config: config, weights: weights)
+        let tokenizer = try loadTokenizer(in: dir)
+        guard tokenizer.vocabSize <= config.dVocab else {
+            throw ModelError.invalidConfig("the tokenizer has \(tokenizer.vocabSize) tokens but the model only \(config.dVocab)")
+        }
+        return LoadedModel(model: model, tokenizer: tokenizer, source: dir.path)
+    }
+
+    /// The tokenizer in a model folder, or the bundled GPT-2 one.
+    public static func loadTokenizer(in dir: URL) throws -> BPETokenizer {
+        let fm = FileManager.default
+        let file = { (name: String) in dir.appendingPathComponent(name) }
+        if fm.fileExists(atPath: file("tokenizer.json").path) {
+            return try BPETokenizer(tokenizerJSON: file("tokenizer.json"))
+        }
+        if fm.fileExists(atPath: file("vocab.json").path), fm.fileExists(atPath: file("merges.txt").path) {
+            return try BPETokenizer(encoderJSON: file("vocab.json"), vocabBPE: file("merges.txt"))
+        }
+        if fm.fileExists(atPath: file("encoder.json").path), fm.fileExists(atPath: file("vocab.bpe").path) {
+            return try BPETokenizer(encoderJSON: file("encoder.json"), vocabBPE: file("vocab.bpe"))
+        }
+        guard let bundled = BundledTokenizers.gpt2Directory else {
+            throw ModelError.missingFile(path: dir.path, what: "tokenizer (and the bundled GPT-2 tokenizer is missing)")
+        }
+        return try BPETokenizer(encoderJSON: bundled.appendingPathComponent("encoder.json"),
+                                vocabBPE: bundled.appendingPathComponent("vocab.bpe"))
+    }
+}
