@@ -84,3 +84,7 @@ extension LoadedModel {
         return "\(c.architecture): \(c.nLayers) layers, d_model \(c.dModel), \(c.nHeads) heads, d_vocab \(c.dVocab), n_ctx \(c.nCtx)"
     }
 }
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}

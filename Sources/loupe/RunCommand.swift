@@ -49,7 +49,8 @@ struct Run: ParsableCommand {
         print("")
         print("rank  token id  probability     logit  token")
         for c in candidates {
-            print(String(format: "%4d  %8d  %11.4f  %8.3f  ", c.rank, c.id, c.probability, c.logit) + shown(c.token))
+            let p = c.probability >= 1e-3 ? String(format: "%.4f", c.probability) : String(format: "%.2e", c.probability)
+            print(String(format: "%4d  %8d  ", c.rank, c.id) + p.leftPadded(to: 11) + String(format: "  %8.3f  ", c.logit) + shown(c.token))
         }
         if let saveLogits { print("\nlogits [\(tokens.count), \(loaded.model.config.dVocab)] written to \(saveLogits)") }
     }
