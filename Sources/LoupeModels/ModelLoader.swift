@@ -41,7 +41,7 @@ public enum ModelLoader {
         guard tokenizer.vocabSize <= config.dVocab else {
             throw ModelError.invalidConfig("the tokenizer has \(tokenizer.vocabSize) tokens but the model only \(config.dVocab)")
         }
-        return LoadedModel(model: model, tokenizer: tokenizer, source: dir.path)
+        return LoadedModel(model: model, tokenizer: tokenizer, source: path)
     }
 
     /// The tokenizer in a model folder, or the bundled GPT-2 one.
