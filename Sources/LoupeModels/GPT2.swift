@@ -17,11 +17,11 @@ import LoupeTensor
 public enum GPT2 {
     /// Reads a Hugging Face GPT-2 `config.json`.
     public static func config(fromJSON data: Data, path: String) throws -> ModelConfig {
-        let any: Any
-        do { any = try JSONSerialization.jsonObject(with: data) } catch {
-            throw ModelError.invalidConfig("\(path) is not valid JSON")
-        }
-        guard let j = any as? [String: Any] else { throw ModelError.invalidConfig("\(path): expected a JSON object") }
+        try config(fromJSON: try parseConfigJSON(data, path: path), path: path)
+    }
+
+    /// Reads a parsed Hugging Face GPT-2 `config.json`.
+    public static func config(fromJSON j: [String: Any], path: String) throws -> ModelConfig {
         func int(_ key: String, default def: Int? = nil) throws -> Int {
             if let n = j[key] as? NSNumber, String(cString: n.objCType) != "c", let v = j[key] as? Int { return v }
             if let def, j[key] == nil || j[key] is NSNull { return def }
@@ -111,4 +111,14 @@ public enum GPT2 {
             lnFinalW: try load("ln_f.weight", [d]), lnFinalB: try load("ln_f.bias", [d]),
             wU: try unembedSource.transposed(), bU: Tensor(zeros: [v]))
     }
+}
+
+/// Parses a `config.json` into a JSON object.
+func parseConfigJSON(_ data: Data, path: String) throws -> [String: Any] {
+    let any: Any
+    do { any = try JSONSerialization.jsonObject(with: data) } catch {
+        throw ModelError.invalidConfig("\(path) is not valid JSON")
+    }
+    guard let j = any as? [String: Any] else { throw ModelError.invalidConfig("\(path): expected a JSON object") }
+    return j
 }

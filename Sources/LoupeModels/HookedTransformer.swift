@@ -369,16 +369,20 @@ public struct HookedTransformer: Sendable {
                           scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l), batch: batch, pos: pos, runner: &runner)
             var post: [Float]
             if let wGate = block.wGate {
+                // As TransformerLens's GatedMLP: post = act(x·W_gate) * (x·W_in) + b_in.
                 linear(normed, rows: rows, k: d, weight: wGate.scalars, n: c.dMLP, bias: nil, into: &mlpPre, fresh: caching)
                 try runner.visit(.mlpPre(l), &mlpPre, shape: [batch, pos, c.dMLP])
                 var up = uninitializedFloats(rows * c.dMLP)
-                linear(normed, rows: rows, k: d, weight: block.wIn.scalars, n: c.dMLP, bias: block.bIn.scalars, into: &up, fresh: caching)
+                linear(normed, rows: rows, k: d, weight: block.wIn.scalars, n: c.dMLP, bias: nil, into: &up)
                 try runner.visit(.mlpPreLinear(l), &up, shape: [batch, pos, c.dMLP])
                 post = mlpPre
                 mlpPre = []   // post is now the only owner: the activation runs in place, no copy
                 activate(&post)
+                let bIn = block.bIn.scalars
                 post.withUnsafeMutableBufferPointer { p in
-                    for i in 0..<p.count { p[i] *= up[i] }
+                    for r in 0..<rows {
+                        for j in 0..<c.dMLP { p[r * c.dMLP + j] = p[r * c.dMLP + j] * up[r * c.dMLP + j] + bIn[j] }
+                    }
                 }
             } else {
                 linear(normed, rows: rows, k: d, weight: block.wIn.scalars, n: c.dMLP, bias: block.bIn.scalars, into: &mlpPre, fresh: caching)

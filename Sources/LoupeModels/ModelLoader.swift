@@ -7,13 +7,14 @@ import LoupeTensor
 /// A model ready to run, with its tokenizer.
 public struct LoadedModel: Sendable {
     public let model: HookedTransformer
-    public let tokenizer: BPETokenizer
+    /// Nil for a folder with no tokenizer files whose architecture has no standard tokenizer to fall back on.
+    public let tokenizer: BPETokenizer?
     /// Where it was loaded from.
     public let source: String
 }
 
 public enum ModelLoader {
-    /// Loads a model folder: `config.json` and `model.safetensors` (GPT-2 family), and a tokenizer from
+    /// Loads a model folder: `config.json` and `model.safetensors` (GPT-2 or Llama family), and a tokenizer from
     /// `tokenizer.json`, `vocab.json` + `merges.txt`, or `encoder.json` + `vocab.bpe`; the bundled GPT-2
     /// tokenizer when the folder has none.
     public static func load(path: String) throws -> LoadedModel {
@@ -33,19 +34,31 @@ public enum ModelLoader {
         guard FileManager.default.fileExists(atPath: weightsURL.path) else {
             throw ModelError.missingFile(path: weightsURL.path, what: "weights")
         }
-        let config = try GPT2.config(fromJSON: configData, path: configURL.path)
+        let json = try parseConfigJSON(configData, path: configURL.path)
         let file = try SafetensorsFile(path: weightsURL.path)
-        let weights = try GPT2.weights(from: file, config: config)
+        let config: ModelConfig, weights: TransformerWeights
+        let type = json["model_type"] as? String
+        let architectures = json["architectures"] as? [String] ?? []
+        switch type {
+        case "gpt2", nil where architectures.contains("GPT2LMHeadModel") || json["n_embd"] != nil:
+            config = try GPT2.config(fromJSON: json, path: configURL.path)
+            weights = try GPT2.weights(from: file, config: config)
+        case "llama", nil where architectures.contains("LlamaForCausalLM"):
+            config = try Llama.config(fromJSON: json, path: configURL.path)
+            weights = try Llama.weights(from: file, config: config)
+        default:
+            throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is not supported (supported: gpt2, llama)")
+        }
         let model = try HookedTransformer(config: config, weights: weights)
-        let tokenizer = try loadTokenizer(in: dir)
-        guard tokenizer.vocabSize <= config.dVocab else {
+        let tokenizer = try loadTokenizer(in: dir, gpt2Fallback: config.architecture == "GPT2LMHeadModel")
+        if let tokenizer, tokenizer.vocabSize > config.dVocab {
             throw ModelError.invalidConfig("the tokenizer has \(tokenizer.vocabSize) tokens but the model only \(config.dVocab)")
         }
         return LoadedModel(model: model, tokenizer: tokenizer, source: path)
     }
 
-    /// The tokenizer in a model folder, or the bundled GPT-2 one.
-    public static func loadTokenizer(in dir: URL) throws -> BPETokenizer {
+    /// The tokenizer in a model folder; else the bundled GPT-2 one when `gpt2Fallback`, else nil.
+    public static func loadTokenizer(in dir: URL, gpt2Fallback: Bool = true) throws -> BPETokenizer? {
         let fm = FileManager.default
         let file = { (name: String) in dir.appendingPathComponent(name) }
         if fm.fileExists(atPath: file("tokenizer.json").path) {
@@ -57,10 +70,26 @@ public enum ModelLoader {
         if fm.fileExists(atPath: file("encoder.json").path), fm.fileExists(atPath: file("vocab.bpe").path) {
             return try BPETokenizer(encoderJSON: file("encoder.json"), vocabBPE: file("vocab.bpe"))
         }
+        guard gpt2Fallback else { return nil }
         guard let bundled = BundledTokenizers.gpt2Directory else {
             throw ModelError.missingFile(path: dir.path, what: "tokenizer (and the bundled GPT-2 tokenizer is missing)")
         }
         return try BPETokenizer(encoderJSON: bundled.appendingPathComponent("encoder.json"),
                                 vocabBPE: bundled.appendingPathComponent("vocab.bpe"))
+    }
+}
+
+extension LoadedModel {
+    /// The tokenizer, or an error saying that this model needs token ids.
+    public func requireTokenizer() throws -> BPETokenizer {
+        guard let tokenizer else {
+            throw ModelError.unsupported("\(source) has no tokenizer files: give token ids instead of text")
+        }
+        return tokenizer
+    }
+
+    /// A token's text, or `<id>` when the model has no tokenizer (or the id is not in it).
+    public func tokenText(_ id: Int) -> String {
+        (try? tokenizer?.tokenString(id)) ?? "<\(id)>"
     }
 }

@@ -9,7 +9,8 @@ public struct WeightProcessing: Sendable, Equatable {
     /// Fold each LayerNorm's weight and bias into the layer that reads its output; norms become `LNPre`
     /// and the reading weights are centred over d_model.
     public var foldLN: Bool
-    /// Subtract the mean over d_model from every weight and bias that writes to the residual stream.
+    /// Subtract the mean over d_model from every weight and bias that writes to the residual stream
+    /// (LayerNorm models only: skipped under RMSNorm, as in TransformerLens).
     public var centerWritingWeights: Bool
     /// Subtract the mean over the vocabulary from `W_U` and `b_U` (softmax is shift-invariant).
     public var centerUnembed: Bool
@@ -45,10 +46,9 @@ extension HookedTransformer {
                 break
             }
         }
-        if steps.centerWritingWeights {
-            guard c.normalization == .layerNorm || c.normalization == .layerNormPre else {
-                throw ModelError.unsupported("centering writing weights needs LayerNorm (the residual stream's mean must not matter); this model uses \(c.normalization.rawValue)")
-            }
+        // Centring writing weights is exact only when every reader first subtracts the mean (LayerNorm);
+        // with RMSNorm TransformerLens skips it, and so does Loupe.
+        if steps.centerWritingWeights && (c.normalization == .layerNorm || c.normalization == .layerNormPre) {
             centerWriting(&w)
         }
         if steps.centerUnembed { w.wU = centerColumnsPerRow(w.wU); w.bU = centerVector(w.bU) }

@@ -35,7 +35,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         let loaded = try modelOptions.load()
-        let tok = loaded.tokenizer
+        let tok = try loaded.requireTokenizer()
         let ids = tok.encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt is empty: nothing to continue") }
         let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)

@@ -50,7 +50,7 @@ struct PromptOptions: ParsableArguments {
             }
             return out
         }
-        let tokens = loaded.tokenizer.encode(prompt ?? "")
+        let tokens = try loaded.requireTokenizer().encode(prompt ?? "")
         guard !tokens.isEmpty else { throw ValidationError("--prompt is empty: nothing to run") }
         return tokens
     }

@@ -36,16 +36,15 @@ struct Run: ParsableCommand {
             try writeNPY(try logits.reshaped([tokens.count, loaded.model.config.dVocab]), to: URL(fileURLWithPath: saveLogits))
         }
         let top = try logits.topPredictions(k: topK)
-        let tok = loaded.tokenizer
-        let candidates = try top.enumerated().map { i, p in
-            Output.Candidate(rank: i + 1, id: p.id, token: try tok.tokenString(p.id), probability: p.probability, logit: p.logit)
+        let candidates = top.enumerated().map { i, p in
+            Output.Candidate(rank: i + 1, id: p.id, token: loaded.tokenText(p.id), probability: p.probability, logit: p.logit)
         }
         if json {
-            try printJSON(Output(model: loaded.source, tokens: tokens, tokenStrings: try tokens.map(tok.tokenString), topK: candidates))
+            try printJSON(Output(model: loaded.source, tokens: tokens, tokenStrings: tokens.map(loaded.tokenText), topK: candidates))
             return
         }
         print("model   \(loaded.source) (\(loaded.summary))")
-        print("tokens  \(tokens.count): " + (try tokens.map { shown(try tok.tokenString($0)) }.joined(separator: " ")))
+        print("tokens  \(tokens.count): " + tokens.map { shown(loaded.tokenText($0)) }.joined(separator: " "))
         print("")
         print("rank  token id  probability     logit  token")
         for c in candidates {

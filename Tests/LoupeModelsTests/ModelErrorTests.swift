@@ -114,7 +114,9 @@ import Testing
         ("not json", "is not valid JSON"),
         ("[1, 2]", "expected a JSON object"),
         (#"{"model_type": "gpt2", "n_embd": 32, "n_head": 4, "vocab_size": 50257}"#, "n_layer"),
-        (#"{"model_type": "llama", "n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257}"#, "model_type is 'llama'"),
+        (#"{"model_type": "bert", "n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257}"#, "model_type 'bert' is not supported"),
+        (#"{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "vocab_size": 256}"#, "num_hidden_layers"),
+        (#"{"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 96, "vocab_size": 256, "rope_scaling": {"type": "yarn"}}"#, "rope_scaling"),
         (#"{"n_layer": 2, "n_embd": 30, "n_head": 4, "vocab_size": 50257}"#, "multiple of n_head"),
         (#"{"n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257, "activation_function": "swoosh"}"#, "swoosh"),
     ])
