@@ -142,6 +142,8 @@ KERNEL void loupe_layer_norm_rows(const float *restrict x, float *restrict out, 
             for (long j = 0; j < n; j++) dst[j] = (src[j] - mean) * inv * w[j] + b[j];
         } else if (w) {
             for (long j = 0; j < n; j++) dst[j] = (src[j] - mean) * inv * w[j];
+        } else if (b) {
+            for (long j = 0; j < n; j++) dst[j] = (src[j] - mean) * inv + b[j];
         } else {
             for (long j = 0; j < n; j++) dst[j] = (src[j] - mean) * inv;
         }

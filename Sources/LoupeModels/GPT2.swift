@@ -22,14 +22,7 @@ public enum GPT2 {
 
     /// Reads a parsed Hugging Face GPT-2 `config.json`.
     public static func config(fromJSON j: [String: Any], path: String) throws -> ModelConfig {
-        func int(_ key: String, default def: Int? = nil) throws -> Int {
-            if let n = j[key] as? NSNumber, String(cString: n.objCType) != "c", let v = j[key] as? Int { return v }
-            if let def, j[key] == nil || j[key] is NSNull { return def }
-            throw ModelError.invalidConfig("\(path): expected an integer '\(key)', found \(j[key].map { "\($0)" } ?? "nothing")")
-        }
-        if let type = j["model_type"] as? String, type != "gpt2" {
-            throw ModelError.invalidConfig("\(path): model_type is '\(type)', expected 'gpt2'")
-        }
+        let int = ConfigReader(json: j, path: path).int
         for flag in ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"]
         where (j[flag] as? Bool) == true {
             throw ModelError.invalidConfig("\(path): \(flag) = true is not supported")
@@ -37,9 +30,9 @@ public enum GPT2 {
         if (j["scale_attn_weights"] as? Bool) == false {
             throw ModelError.invalidConfig("\(path): scale_attn_weights = false is not supported")
         }
-        let nEmbd = try int("n_embd"), nHead = try int("n_head")
-        guard nHead > 0, nEmbd % nHead == 0 else {
-            throw ModelError.invalidConfig("\(path): n_embd (\(nEmbd)) must be a multiple of n_head (\(nHead))")
+        let nEmbd = try int("n_embd", nil), nHead = try int("n_head", nil)
+        guard nHead > 0, nEmbd > 0, nEmbd <= 1 << 16, nEmbd % nHead == 0 else {
+            throw ModelError.invalidConfig("\(path): n_embd (\(nEmbd)) must be a positive multiple of n_head (\(nHead)), at most 65536")
         }
         let act = (j["activation_function"] as? String) ?? "gelu_new"
         let activation: ModelConfig.Activation
@@ -52,9 +45,9 @@ public enum GPT2 {
         }
         let eps = (j["layer_norm_epsilon"] as? Double) ?? 1e-5
         let config = ModelConfig(
-            architecture: "GPT2LMHeadModel", nLayers: try int("n_layer"), dModel: nEmbd, nHeads: nHead,
-            dHead: nEmbd / nHead, dMLP: try int("n_inner", default: 4 * nEmbd), dVocab: try int("vocab_size"),
-            nCtx: try int("n_positions", default: try int("n_ctx", default: 1024)), eps: Float(eps),
+            architecture: "GPT2LMHeadModel", nLayers: try int("n_layer", nil), dModel: nEmbd, nHeads: nHead,
+            dHead: nEmbd / nHead, dMLP: try int("n_inner", 4 * nEmbd), dVocab: try int("vocab_size", nil),
+            nCtx: try int("n_positions", try int("n_ctx", 1024)), eps: Float(eps),
             normalization: .layerNorm, activation: activation, positional: .standard,
             eosTokenID: j["eos_token_id"] as? Int)
         try config.validate()
@@ -121,4 +114,20 @@ func parseConfigJSON(_ data: Data, path: String) throws -> [String: Any] {
     }
     guard let j = any as? [String: Any] else { throw ModelError.invalidConfig("\(path): expected a JSON object") }
     return j
+}
+
+/// Typed reads from a parsed `config.json`, with errors that name the file and the key.
+struct ConfigReader {
+    let json: [String: Any]
+    let path: String
+
+    /// An integer; `def` when the key is absent or null (nil: the key is required).
+    func int(_ key: String, _ def: Int?) throws -> Int {
+        if let n = json[key] as? NSNumber, String(cString: n.objCType) != "c", let v = json[key] as? Int { return v }
+        if let def, json[key] == nil || json[key] is NSNull { return def }
+        throw ModelError.invalidConfig("\(path): expected an integer '\(key)', found \(json[key].map { "\($0)" } ?? "nothing")")
+    }
+
+    /// A boolean, `def` when absent.
+    func bool(_ key: String, _ def: Bool) -> Bool { (json[key] as? Bool) ?? def }
 }

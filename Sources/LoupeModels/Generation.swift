@@ -59,37 +59,43 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public mutating func nextUnit() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
 }
 
-/// Picks the next token from one row of logits.
+/// Picks the next token from one row of logits (Hugging Face's order: temperature, then top-k, then top-p).
 public func sampleToken(_ logits: ArraySlice<Float>, options: SamplingOptions, rng: inout SeededGenerator) -> Int {
+    guard !logits.isEmpty else { return 0 }
     if options.temperature == 0 {
         var best = logits.startIndex
         for i in logits.indices where logits[i] > logits[best] { best = i }
         return best - logits.startIndex
     }
+    // Candidates, most likely first: the top k, or every token when top-p needs them ranked.
     let k = options.topK > 0 ? min(options.topK, logits.count) : logits.count
-    var candidates = topK(logits, k: k)   // sorted, most likely first
+    let candidates: [(index: Int, value: Float)]
+    if k == logits.count && options.topP >= 1 {
+        candidates = logits.enumerated().map { (index: $0.offset, value: $0.element) }   // no ranking needed
+    } else {
+        candidates = topK(logits, k: k)
+    }
     let t = options.temperature
-    let m = candidates[0].value
+    let m = candidates.reduce(-Float.infinity) { max($0, $1.value) }
     var probs = candidates.map { Float(exp(Double(($0.value - m) / t))) }
-    var total = probs.reduce(0, +)
+    var keep = probs.count
     if options.topP < 1 {
+        let total = probs.reduce(0, +)
         var cumulative: Float = 0
-        var keep = 0
+        keep = 0
         for p in probs {
             cumulative += p / total
             keep += 1
             if cumulative >= options.topP { break }
         }
-        candidates.removeLast(candidates.count - keep)
         probs.removeLast(probs.count - keep)
-        total = probs.reduce(0, +)
     }
-    var u = rng.nextUnit() * total
-    for (c, p) in zip(candidates, probs) {
-        u -= p
-        if u < 0 { return c.index }
+    var u = rng.nextUnit() * probs.reduce(0, +)
+    for i in 0..<keep {
+        u -= probs[i]
+        if u < 0 { return candidates[i].index }
     }
-    return candidates[candidates.count - 1].index
+    return candidates[keep - 1].index
 }
 
 extension HookedTransformer {
@@ -99,6 +105,8 @@ extension HookedTransformer {
                          onToken: ((Int) -> Void)? = nil) throws -> [Int] {
         try sampling.validate()
         guard !prompt.isEmpty else { throw ModelError.emptyInput }
+        guard maxTokens >= 0 else { throw ModelError.unsupported("maxTokens must be ≥ 0, found \(maxTokens)") }
+        if maxTokens == 0 { return [] }
         guard prompt.count + maxTokens <= config.nCtx + 1 else {
             throw ModelError.sequenceTooLong(length: prompt.count + maxTokens - 1, nCtx: config.nCtx)
         }

@@ -196,8 +196,11 @@ public struct HookedTransformer: Sendable {
             resid = t.scalars
         }
         let past = kvCache?.pointee.length ?? 0
-        if let kv = kvCache?.pointee, kv.batch != batch {
-            throw ModelError.inputShape(expected: [kv.batch, pos], found: [batch, pos])
+        if let kv = kvCache?.pointee {
+            guard kv.batch == batch else { throw ModelError.inputShape(expected: [kv.batch, pos], found: [batch, pos]) }
+            guard kv.keys.count == c.nLayers, kv.rowWidth == kvh * dh else {
+                throw ModelError.unsupported("this KV cache was made for another model (\(kv.keys.count) layers, key width \(kv.rowWidth)); this one has \(c.nLayers) layers, key width \(kvh * dh)")
+            }
         }
         let keyLen = past + pos
         guard keyLen <= c.nCtx else { throw ModelError.sequenceTooLong(length: keyLen, nCtx: c.nCtx) }
@@ -250,7 +253,13 @@ public struct HookedTransformer: Sendable {
                 wPos.scalars.withUnsafeBufferPointer { wp in
                     posEmbed.withUnsafeMutableBufferPointer { pe in
                         for r in 0..<rows {
-                            (pe.baseAddress! + r * d).update(from: wp.baseAddress! + positions[r] * d, count: d)
+                            // Padding gets no positional embedding, as in TransformerLens's PosEmbed.
+                            let b = r / pos, t = r % pos
+                            if let km = keyMask, km[b * keyLen + past + t] == 0 {
+                                (pe.baseAddress! + r * d).update(repeating: 0, count: d)
+                            } else {
+                                (pe.baseAddress! + r * d).update(from: wp.baseAddress! + positions[r] * d, count: d)
+                            }
                         }
                     }
                 }
@@ -260,6 +269,8 @@ public struct HookedTransformer: Sendable {
                 }
             }
         }
+
+        let rotary = c.positional == .standard ? nil : rotaryTable(positions: positions)
 
         // Buffers reused by every block. A cached activation shares its buffer until the next write copies it.
         var normed = uninitializedFloats(rows * d)
@@ -287,9 +298,9 @@ public struct HookedTransformer: Sendable {
             try runner.visit(.q(l), &q, shape: [batch, pos, h, dh])
             try runner.visit(.k(l), &k, shape: [batch, pos, kvh, dh])
             try runner.visit(.v(l), &v, shape: [batch, pos, kvh, dh])
-            if c.positional != .standard {
-                applyRotary(&q, heads: h, positions: positions)
-                applyRotary(&k, heads: kvh, positions: positions)
+            if let rotary {
+                applyRotary(&q, heads: h, table: rotary)
+                applyRotary(&k, heads: kvh, table: rotary)
                 try runner.visit(.rotQ(l), &q, shape: [batch, pos, h, dh])
                 try runner.visit(.rotK(l), &k, shape: [batch, pos, kvh, dh])
             }
@@ -299,12 +310,17 @@ public struct HookedTransformer: Sendable {
             if let kv = kvCache {
                 let cap = kv.pointee.capacity
                 let w = kvh * dh
-                for b in 0..<batch {
-                    for t in 0..<pos {
-                        let dst = (b * cap + past + t) * w, src = (b * pos + t) * w
-                        for i in 0..<w {
-                            kv.pointee.keys[l][dst + i] = k[src + i]
-                            kv.pointee.values[l][dst + i] = v[src + i]
+                // Rows of one batch entry are contiguous on both sides: one copy per entry.
+                kv.pointee.keys[l].withUnsafeMutableBufferPointer { kd in
+                    kv.pointee.values[l].withUnsafeMutableBufferPointer { vd in
+                        k.withUnsafeBufferPointer { ks in
+                            v.withUnsafeBufferPointer { vs in
+                                for b in 0..<batch {
+                                    let dst = (b * cap + past) * w, src = b * pos * w
+                                    (kd.baseAddress! + dst).update(from: ks.baseAddress! + src, count: pos * w)
+                                    (vd.baseAddress! + dst).update(from: vs.baseAddress! + src, count: pos * w)
+                                }
+                            }
                         }
                     }
                 }
@@ -316,19 +332,11 @@ public struct HookedTransformer: Sendable {
             // Scores, pattern and z = pattern · v.
             prepare(&z, rows * h * dh, fresh: caching)
             let geometry = AttentionGeometry(batch: batch, pos: pos, past: past, keyLen: keyLen, keyStride: keyStride)
-            if let kv = kvCache {
-                try kv.pointee.keys[l].withUnsafeBufferPointer { kp in
-                    try kv.pointee.values[l].withUnsafeBufferPointer { vp in
-                        try attention(layer: l, q: q, keys: kp.baseAddress!, values: vp.baseAddress!, geometry: geometry,
-                                      keyMask: keyMask, z: &z, runner: &runner)
-                    }
-                }
-            } else {
-                try k.withUnsafeBufferPointer { kp in
-                    try v.withUnsafeBufferPointer { vp in
-                        try attention(layer: l, q: q, keys: kp.baseAddress!, values: vp.baseAddress!, geometry: geometry,
-                                      keyMask: keyMask, z: &z, runner: &runner)
-                    }
+            let (keys, values) = kvCache.map { ($0.pointee.keys[l], $0.pointee.values[l]) } ?? (k, v)
+            try keys.withUnsafeBufferPointer { kp in
+                try values.withUnsafeBufferPointer { vp in
+                    try attention(layer: l, q: q, keys: kp.baseAddress!, values: vp.baseAddress!, geometry: geometry,
+                                  keyMask: keyMask, z: &z, runner: &runner)
                 }
             }
             try runner.visit(.z(l), &z, shape: [batch, pos, h, dh])
@@ -578,16 +586,19 @@ public struct HookedTransformer: Sendable {
         prepare(&out, rows * config.dModel, fresh: runner.selection != nil)
         let eps = config.eps
         let wArray = w?.scalars ?? [], bArray = b?.scalars ?? []
-        // TransformerLens's hook_normalized is `(x − mean) / scale`, before the weight and bias: apply
-        // them in the kernel only when nobody looks at the hook point.
+        // TransformerLens's hook_normalized is `(x − mean) / scale`, before the weight and bias, and the
+        // division uses the scale as hook_scale left it: the kernel applies the weight and bias itself
+        // only when neither hook point is looked at.
+        let scaleHooked = runner.hooks[scaleHook] != nil
         let wantsNormalized = runner.wants(normHook)
-        let (hasW, hasB) = (w != nil && !wantsNormalized, b != nil && !wantsNormalized)
+        let affineInKernel = !scaleHooked && !wantsNormalized
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 scale.withUnsafeMutableBufferPointer { sp in
                     wArray.withUnsafeBufferPointer { wp in
                         bArray.withUnsafeBufferPointer { bp in
-                            let weight = hasW ? wp.baseAddress : nil, bias = hasB ? bp.baseAddress : nil
+                            let weight = affineInKernel && w != nil ? wp.baseAddress : nil
+                            let bias = affineInKernel && b != nil ? bp.baseAddress : nil
                             if rms {
                                 Kernels.rmsNormRows(xp.baseAddress!, out: op.baseAddress!, rows: rows, n: d, eps: eps,
                                                     weight: weight, scales: sp.baseAddress)
@@ -603,15 +614,28 @@ public struct HookedTransformer: Sendable {
         if runner.wants(scaleHook) {
             try runner.visit(scaleHook, &scale, shape: [batch, pos, 1])
         }
-        if wantsNormalized {
-            try runner.visit(normHook, &out, shape: [batch, pos, d])
-            if w != nil || b != nil {
+        if scaleHooked {
+            // Divide by the scale the hook returned.
+            x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
                     for r in 0..<rows {
-                        let row = op.baseAddress! + r * d
-                        if w != nil { for j in 0..<d { row[j] *= wArray[j] } }
-                        if b != nil { for j in 0..<d { row[j] += bArray[j] } }
+                        let src = xp.baseAddress! + r * d, dst = op.baseAddress! + r * d
+                        let mean = rms ? 0 : Kernels.sum(src, count: d) / Float(d)
+                        let inv = 1 / scale[r]
+                        for j in 0..<d { dst[j] = (src[j] - mean) * inv }
                     }
+                }
+            }
+        }
+        if wantsNormalized {
+            try runner.visit(normHook, &out, shape: [batch, pos, d])
+        }
+        if !affineInKernel && (w != nil || b != nil) {
+            out.withUnsafeMutableBufferPointer { op in
+                for r in 0..<rows {
+                    let row = op.baseAddress! + r * d
+                    if w != nil { for j in 0..<d { row[j] *= wArray[j] } }
+                    if b != nil { for j in 0..<d { row[j] += bArray[j] } }
                 }
             }
         }
@@ -629,20 +653,40 @@ public struct HookedTransformer: Sendable {
         }
     }
 
-    /// Rotates each head's (query or key) vector by its position: pairs (2i, 2i+1) for GGUF llama
-    /// weights, (i, i + d_head/2) for Hugging Face llama weights; frequency base^(−2i/d_head).
-    private func applyRotary(_ x: inout [Float], heads: Int, positions: [Int]) {
+    /// cos and sin of every rotary angle of a forward pass: `[rows, d_head / 2]` each.
+    struct RotaryTable {
+        let cos: [Float], sin: [Float]
+    }
+
+    /// Angles position · base^(−2i/d_head) for each row's position id.
+    private func rotaryTable(positions: [Int]) -> RotaryTable {
         let dh = config.dHead, half = dh / 2
         let base = Double(config.rotaryBase)
+        let invFreq = (0..<half).map { 1 / pow(base, Double(2 * $0) / Double(dh)) }
+        var c = uninitializedFloats(positions.count * half), s = uninitializedFloats(positions.count * half)
+        for (r, p) in positions.enumerated() {
+            for i in 0..<half {
+                // Angles in float32, as PyTorch computes them, so that long positions round alike.
+                let angle = Float(p) * Float(invFreq[i])
+                c[r * half + i] = Foundation.cos(angle)
+                s[r * half + i] = Foundation.sin(angle)
+            }
+        }
+        return RotaryTable(cos: c, sin: s)
+    }
+
+    /// Rotates each head's (query or key) vector by its position: pairs (2i, 2i+1) for GGUF llama
+    /// weights, (i, i + d_head/2) for Hugging Face llama weights.
+    private func applyRotary(_ x: inout [Float], heads: Int, table: RotaryTable) {
+        let dh = config.dHead, half = dh / 2
+        let rows = table.cos.count / max(half, 1)
         let interleaved = config.positional == .rotaryInterleaved
-        let invFreq = (0..<half).map { Float(1 / pow(base, Double(2 * $0) / Double(dh))) }
         x.withUnsafeMutableBufferPointer { p in
-            for (r, position) in positions.enumerated() {
-                for i in 0..<half {
-                    let angle = Float(position) * invFreq[i]
-                    let (cosA, sinA) = (cos(angle), sin(angle))
-                    for head in 0..<heads {
-                        let v = p.baseAddress! + (r * heads + head) * dh
+            for r in 0..<rows {
+                for head in 0..<heads {
+                    let v = p.baseAddress! + (r * heads + head) * dh
+                    for i in 0..<half {
+                        let (cosA, sinA) = (table.cos[r * half + i], table.sin[r * half + i])
                         let (a, b) = interleaved ? (2 * i, 2 * i + 1) : (i, i + half)
                         let (x0, x1) = (v[a], v[b])
                         v[a] = x0 * cosA - x1 * sinA

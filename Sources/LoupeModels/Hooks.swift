@@ -65,11 +65,6 @@ public enum CacheSelection {
         case .filter(let f): return f(name)
         }
     }
-
-    var mentionsResult: Bool {
-        if case .names(let s) = self { return s.contains { if case .result = $0 { return true } else { return false } } }
-        return false
-    }
 }
 
 /// Activations stored by `runWithCache`, under TransformerLens hook names, with the batch dimension.

@@ -17,6 +17,7 @@ public struct KVCache: Sendable {
 
     /// An empty cache for `config` and `batch` rows.
     public init(config: ModelConfig, batch: Int = 1) {
+        let batch = max(batch, 0)   // a cache for no rows fits no input: the forward pass says so
         self.batch = batch
         keys = Array(repeating: [], count: config.nLayers)
         values = Array(repeating: [], count: config.nLayers)

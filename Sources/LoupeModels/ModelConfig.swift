@@ -81,6 +81,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         where v <= 0 {
             throw bad("\(name) must be positive, found \(v)")
         }
+        // Sizes past these are not a model but a hostile or broken config: refuse before any arithmetic.
+        for (name, v, cap) in [("n_layers", nLayers, 4096), ("d_model", dModel, 1 << 16), ("n_heads", nHeads, 4096),
+                               ("d_head", dHead, 1 << 14), ("d_mlp", dMLP, 1 << 18), ("d_vocab", dVocab, 1 << 22),
+                               ("n_ctx", nCtx, 1 << 22), ("n_key_value_heads", nKeyValueHeads, 4096)] where v > cap {
+            throw bad("\(name) = \(v) is larger than Loupe supports (\(cap))")
+        }
         if nHeads % nKeyValueHeads != 0 {
             throw bad("n_heads (\(nHeads)) must be a multiple of n_key_value_heads (\(nKeyValueHeads))")
         }

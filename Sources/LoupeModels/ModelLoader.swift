@@ -11,6 +11,15 @@ public struct LoadedModel: Sendable {
     public let tokenizer: BPETokenizer?
     /// Where it was loaded from.
     public let source: String
+    /// The chat template (Jinja source) the model ships with, if any.
+    public let chatTemplate: String?
+
+    public init(model: HookedTransformer, tokenizer: BPETokenizer?, source: String, chatTemplate: String? = nil) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.source = source
+        self.chatTemplate = chatTemplate
+    }
 }
 
 public enum ModelLoader {
@@ -45,7 +54,9 @@ public enum ModelLoader {
             weights = try GPT2.weights(from: file, config: config)
         case "llama", nil where architectures.contains("LlamaForCausalLM"):
             config = try Llama.config(fromJSON: json, path: configURL.path)
-            weights = try Llama.weights(from: file, config: config)
+            let reader = ConfigReader(json: json, path: configURL.path)
+            weights = try Llama.weights(from: file, config: config, attentionBias: reader.bool("attention_bias", false),
+                                        tiedEmbeddings: reader.bool("tie_word_embeddings", true))
         default:
             throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is not supported (supported: gpt2, llama)")
         }
@@ -54,7 +65,12 @@ public enum ModelLoader {
         if let tokenizer, tokenizer.vocabSize > config.dVocab {
             throw ModelError.invalidConfig("the tokenizer has \(tokenizer.vocabSize) tokens but the model only \(config.dVocab)")
         }
-        return LoadedModel(model: model, tokenizer: tokenizer, source: path)
+        var template: String? = nil
+        if let data = FileManager.default.contents(atPath: dir.appendingPathComponent("tokenizer_config.json").path),
+           let j = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            template = j["chat_template"] as? String
+        }
+        return LoadedModel(model: model, tokenizer: tokenizer, source: path, chatTemplate: template)
     }
 
     /// The tokenizer in a model folder; else the bundled GPT-2 one when `gpt2Fallback`, else nil.

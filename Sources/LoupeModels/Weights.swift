@@ -81,13 +81,30 @@ public struct TransformerWeights: Sendable, Equatable {
         try check("W_E", wE, [v, d])
         if c.positional == .standard {
             try check("W_pos", wPos, [c.nCtx, d])
+        } else if wPos != nil {
+            throw ModelError.invalidConfig("W_pos is given, but the model uses rotary embeddings")
         }
         guard blocks.count == c.nLayers else {
             throw ModelError.invalidConfig("the config has \(c.nLayers) layers but the weights have \(blocks.count) blocks")
         }
         let withNorm = c.normHasWeights
+        let biasAllowed = c.normalization == .layerNorm   // RMSNorm has none; folded norms have none left
+        func consistent(_ name: String, weight: Tensor?, bias: Tensor?) throws {
+            if !withNorm && weight != nil {
+                throw ModelError.invalidConfig("\(name).w is given, but normalization \(c.normalization.rawValue) has no weight")
+            }
+            if !biasAllowed && bias != nil {
+                throw ModelError.invalidConfig("\(name).b is given, but normalization \(c.normalization.rawValue) has no bias")
+            }
+        }
+        try consistent("ln_final", weight: lnFinalW, bias: lnFinalB)
         for (l, b) in blocks.enumerated() {
             let p = "blocks.\(l)."
+            try consistent(p + "ln1", weight: b.ln1W, bias: b.ln1B)
+            try consistent(p + "ln2", weight: b.ln2W, bias: b.ln2B)
+            if !c.gatedMLP && b.wGate != nil {
+                throw ModelError.invalidConfig("\(p)mlp.W_gate is given, but the config's MLP is not gated")
+            }
             try check(p + "ln1.w", b.ln1W, [d], optional: !withNorm)
             try check(p + "ln1.b", b.ln1B, [d], optional: true)
             try check(p + "attn.W_Q", b.wQ, [h, d, dh]); try check(p + "attn.b_Q", b.bQ, [h, dh])

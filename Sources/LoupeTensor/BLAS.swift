@@ -5,7 +5,7 @@ import CBLAS
 /// Controls for the BLAS library Loupe links.
 public enum BLAS {
     /// Sets how many threads BLAS may use (OpenBLAS; a no-op on Accelerate).
-    public static func setThreads(_ n: Int) { loupe_blas_set_threads(Int32(max(1, n))) }
+    public static func setThreads(_ n: Int) { loupe_blas_set_threads(Int32(min(max(1, n), 1024))) }
 
     /// `C[m, n] = alpha · op(A) · op(B) + beta · C` on raw row-major buffers with leading dimensions.
     /// Pointer-level entry point for the forward pass; the shapes are the caller's responsibility.

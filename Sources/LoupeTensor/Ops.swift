@@ -63,14 +63,13 @@ extension Tensor {
         let rows = count / max(n, 1)
         scalars.withUnsafeBufferPointer { x in
             out.scalars.withUnsafeMutableBufferPointer { o in
-                weight?.scalars.withUnsafeBufferPointer { w in
-                    bias?.scalars.withUnsafeBufferPointer { b in
+                (weight?.scalars ?? []).withUnsafeBufferPointer { w in
+                    (bias?.scalars ?? []).withUnsafeBufferPointer { b in
                         Kernels.layerNormRows(x.baseAddress!, out: o.baseAddress!, rows: rows, n: n, eps: eps,
-                                              weight: w.baseAddress, bias: b.baseAddress, scales: nil)
-                    } ?? Kernels.layerNormRows(x.baseAddress!, out: o.baseAddress!, rows: rows, n: n, eps: eps,
-                                               weight: w.baseAddress, bias: nil, scales: nil)
-                } ?? Kernels.layerNormRows(x.baseAddress!, out: o.baseAddress!, rows: rows, n: n, eps: eps,
-                                           weight: nil, bias: nil, scales: nil)
+                                              weight: weight == nil ? nil : w.baseAddress,
+                                              bias: bias == nil ? nil : b.baseAddress, scales: nil)
+                    }
+                }
             }
         }
         return out
@@ -159,19 +158,26 @@ extension Tensor {
     }
 }
 
-/// The `k` largest values of `values` with their indices, largest first (ties: lower index first).
+/// The `k` largest values of `values` with their indices (offsets from the slice's start), largest
+/// first; ties keep the lower index first.
 public func topK(_ values: ArraySlice<Float>, k: Int) -> [(index: Int, value: Float)] {
     let k = min(k, values.count)
     if k <= 0 { return [] }
-    // A small sorted buffer beats sorting the whole row for k ≪ n (a vocabulary of 50k).
+    let base = values.startIndex
+    if k > 64 {
+        // Many candidates: one O(n log n) sort beats inserting into a long sorted buffer.
+        let order = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        return order.prefix(k).map { (index: $0 - base, value: values[$0]) }
+    }
+    // Few candidates (the usual top 10 of a 50k vocabulary): a small sorted buffer, one pass.
     var best: [(index: Int, value: Float)] = []
     best.reserveCapacity(k + 1)
-    let base = values.startIndex
-    for (offset, v) in values.enumerated() {
+    for i in values.indices {
+        let v = values[i]
         if best.count == k, let last = best.last, !(v > last.value) { continue }
         var pos = best.count
         while pos > 0 && v > best[pos - 1].value { pos -= 1 }
-        best.insert((index: offset + base - base, value: v), at: pos)
+        best.insert((index: i - base, value: v), at: pos)
         if best.count > k { best.removeLast() }
     }
     return best

