@@ -33,7 +33,8 @@ public enum ModelLoader {
             throw ModelError.missingFile(path: dir.path, what: "model folder")
         }
         guard isDir.boolValue else {
-            throw ModelError.unsupported("\(dir.path) is a file; expected a folder with config.json and model.safetensors")
+            if isGGUF(path) { return try load(gguf: path) }
+            throw ModelError.unsupported("\(dir.path) is neither a GGUF file nor a folder with config.json and model.safetensors")
         }
         let configURL = dir.appendingPathComponent("config.json")
         guard let configData = FileManager.default.contents(atPath: configURL.path) else {
@@ -71,6 +72,13 @@ public enum ModelLoader {
             template = j["chat_template"] as? String
         }
         return LoadedModel(model: model, tokenizer: tokenizer, source: path, chatTemplate: template)
+    }
+
+    /// Whether a file starts with GGUF's magic.
+    static func isGGUF(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)) == Data("GGUF".utf8)
     }
 
     /// The tokenizer in a model folder; else the bundled GPT-2 one when `gpt2Fallback`, else nil.

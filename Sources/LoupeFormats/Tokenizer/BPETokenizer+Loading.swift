@@ -27,13 +27,19 @@ extension BPETokenizer {
     }
 
     /// A Hugging Face `tokenizer.json` with a BPE model: `model.vocab` (spelling → id), `model.merges` (either
-    /// `"left right"` strings or `["left", "right"]` pairs), optional `model.unk_token`, and `added_tokens`
-    /// (`{"id", "content", "special"}`): special ones are matched when encoding with `allowSpecial`, the others
-    /// always. The pre-tokenizer is GPT-2's whatever the file says; normalizers, post-processors and the
-    /// `lstrip`/`rstrip`/`single_word` flags of added tokens are ignored.
+    /// `"left right"` strings or `["left", "right"]` pairs), optional `model.unk_token` and `model.ignore_merges`,
+    /// and `added_tokens` (`{"id", "content", "special"}`): special ones are matched when encoding with
+    /// `allowSpecial`, the others always.
+    ///
+    /// `pre_tokenizer` chooses `preTokenizer` (see `PreTokenizer.init?(tokenizerJSON:)` for the configurations
+    /// understood: GPT-2's ByteLevel, SmolLM2's Digits + ByteLevel, Llama 3's and Qwen2's Split + ByteLevel);
+    /// a file without the key is taken as GPT-2's. A `post_processor` template that starts with a special
+    /// token (Llama 3's `<|begin_of_text|> $A`) sets `bosID` to it and `addsBOS`. Normalizers (such as
+    /// Qwen2's NFC), tokens a template appends, and the `lstrip`/`rstrip`/`single_word` flags of added tokens
+    /// are ignored.
     ///
     /// - Throws: `TokenizerError.fileNotFound`, `.unreadableFile`, `.malformedJSON` (naming the JSON path that
-    ///   is wrong), `.unsupportedModel`, `.mergeTokenNotInVocab`, `.invalidVocab`.
+    ///   is wrong), `.unsupportedModel`, `.unsupportedPreTokenizer`, `.mergeTokenNotInVocab`, `.invalidVocab`.
     public init(tokenizerJSON: URL) throws {
         let path = tokenizerJSON.path
         let data = try Self.readFile(tokenizerJSON)
@@ -47,6 +53,16 @@ extension BPETokenizer {
         }
         if let type = file.model.type, type != "BPE" {
             throw TokenizerError.unsupportedModel(path: path, type: type)
+        }
+        let preTokenizer: PreTokenizer
+        switch file.preTokenizer {
+        case .absent:
+            preTokenizer = .gpt2
+        case .present(let config):
+            guard let known = PreTokenizer(tokenizerJSON: config) else {
+                throw TokenizerError.unsupportedPreTokenizer(path: path, found: config.summary)
+            }
+            preTokenizer = known
         }
 
         var merges: [(String, String)] = []
@@ -82,7 +98,16 @@ extension BPETokenizer {
             unknownID = id
         }
         try self.init(vocab: file.model.vocab, merges: merges, specialTokens: special,
-                      addedTokens: added, unknownToken: unknownID)
+                      addedTokens: added, unknownToken: unknownID,
+                      preTokenizer: preTokenizer, ignoresMerges: file.model.ignoreMerges ?? false)
+        if let bos = Self.templateBOS(file.postProcessor) {
+            guard bos < vocabSize, (try? spelling(bos)) != nil else {
+                throw TokenizerError.malformedJSON(
+                    path: path, expected: "the post_processor's first special token (id \(bos)) to be in the vocabulary")
+            }
+            bosID = bos
+            addsBOS = true
+        }
     }
 
     // MARK: Helpers
@@ -125,7 +150,7 @@ extension BPETokenizer {
     }
 
     /// `"left right"` → `(left, right)`, or nil unless there is exactly one space with a token on each side.
-    private static func splitMerge(_ line: Substring) -> (String, String)? {
+    static func splitMerge(_ line: Substring) -> (String, String)? {
         let parts = line.utf8.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
         return (String(Substring(parts[0])), String(Substring(parts[1])))
@@ -175,10 +200,12 @@ extension BPETokenizer {
             let vocab: [String: Int]
             let merges: [Merge]
             let unkToken: String?
+            let ignoreMerges: Bool?
 
             enum CodingKeys: String, CodingKey {
                 case type, vocab, merges
                 case unkToken = "unk_token"
+                case ignoreMerges = "ignore_merges"
             }
         }
 
@@ -206,12 +233,36 @@ extension BPETokenizer {
             let special: Bool?
         }
 
+        /// `pre_tokenizer`: absent (older hand-written files), or present, possibly `null`.
+        enum PreTokenizerField {
+            case absent
+            case present(JSONValue)
+        }
+
         let model: Model
         let addedTokens: [AddedToken]?
+        let preTokenizer: PreTokenizerField
+        let postProcessor: JSONValue?
 
         enum CodingKeys: String, CodingKey {
             case model
             case addedTokens = "added_tokens"
+            case preTokenizer = "pre_tokenizer"
+            case postProcessor = "post_processor"
+        }
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            model = try container.decode(Model.self, forKey: .model)
+            addedTokens = try container.decodeIfPresent([AddedToken].self, forKey: .addedTokens)
+            if try container.contains(.preTokenizer) && container.decodeNil(forKey: .preTokenizer) {
+                preTokenizer = .present(.null)
+            } else if container.contains(.preTokenizer) {
+                preTokenizer = .present(try container.decode(JSONValue.self, forKey: .preTokenizer))
+            } else {
+                preTokenizer = .absent
+            }
+            postProcessor = try container.decodeIfPresent(JSONValue.self, forKey: .postProcessor)
         }
     }
 }

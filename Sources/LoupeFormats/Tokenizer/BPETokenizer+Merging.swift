@@ -201,3 +201,78 @@ extension BPETokenizer {
         }
     }
 }
+
+extension BPETokenizer {
+    /// Vocabulary tokens keyed on their bytes, for `ignoresMerges` (Hugging Face's `ignore_merges`: a piece
+    /// found whole in the vocabulary is one token). An open-addressing table over an FNV-1a hash of the bytes,
+    /// confirmed against the stored bytes. Only spellings wholly in the byte alphabet are entered: a piece,
+    /// once spelled in the alphabet, can equal no other.
+    struct WholeTokenTable: Sendable {
+        /// Entry index per slot, or -1.
+        private var slots: [Int32]
+        private var ids: [Int32] = []
+        private var hashes: [UInt64] = []
+        /// The bytes of entry `e` are `bytes[offsets[e]..<offsets[e + 1]]`.
+        private var bytes: [UInt8] = []
+        private var offsets: [Int32] = [0]
+        private let shift: UInt64
+
+        init(vocab: [String: Int]) {
+            var bits: UInt64 = 4
+            while (1 << bits) < 2 * max(vocab.count, 1) { bits += 1 }
+            slots = [Int32](repeating: -1, count: 1 << bits)
+            shift = 64 - bits
+            ids.reserveCapacity(vocab.count)
+            hashes.reserveCapacity(vocab.count)
+            offsets.reserveCapacity(vocab.count + 1)
+            var tokenBytes: [UInt8] = []
+            for (token, id) in vocab {
+                tokenBytes.removeAll(keepingCapacity: true)
+                var inAlphabet = true
+                for scalar in token.unicodeScalars {
+                    guard let b = ByteLevelAlphabet.byte(for: scalar) else { inAlphabet = false; break }
+                    tokenBytes.append(b)
+                }
+                guard inAlphabet, tokenBytes.count > 1 else { continue }
+                let hash = tokenBytes.withUnsafeBufferPointer { Self.hash($0) }
+                let entry = Int32(ids.count)
+                ids.append(Int32(id))
+                hashes.append(hash)
+                bytes.append(contentsOf: tokenBytes)
+                offsets.append(Int32(bytes.count))
+                var i = slot(for: hash)
+                while slots[i] >= 0 { i = (i + 1) & (slots.count - 1) }
+                slots[i] = entry
+            }
+        }
+
+        @inline(__always)
+        private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            return h
+        }
+
+        @inline(__always)
+        private func slot(for hash: UInt64) -> Int {
+            Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        }
+
+        /// The id of the vocabulary token whose bytes are `piece`, or nil.
+        @inline(__always)
+        func lookup(_ piece: UnsafeBufferPointer<UInt8>) -> Int32? {
+            let hash = Self.hash(piece)
+            let mask = slots.count - 1
+            var i = slot(for: hash)
+            while true {
+                let entry = Int(slots[i])
+                if entry < 0 { return nil }
+                if hashes[entry] == hash {
+                    let start = Int(offsets[entry]), end = Int(offsets[entry + 1])
+                    if end - start == piece.count && bytes[start..<end].elementsEqual(piece) { return ids[entry] }
+                }
+                i = (i + 1) & mask
+            }
+        }
+    }
+}

@@ -1,14 +1,15 @@
-// GPT-2's byte-level BPE tokenizer.
+// Byte-level BPE tokenizers: GPT-2's, and those of SmolLM2, Llama 3, Qwen2 and others that differ from it in
+// their pre-tokenizer.
 // Reference: https://github.com/openai/gpt-2/blob/master/src/encoder.py (the canonical `encoder.json` +
-// `vocab.bpe`), and Hugging Face `tokenizers` for `tokenizer.json` and added tokens.
+// `vocab.bpe`), and Hugging Face `tokenizers` for `tokenizer.json`, added tokens and `ignore_merges`.
 //
-// encode: text → split at special tokens → GPT-2 pre-tokenizer pieces → UTF-8 bytes → one initial token
-// per byte → merges by rank → ids. decode: ids → each token's bytes → UTF-8 (invalid sequences become
-// U+FFFD, as Python's `errors="replace"`).
+// encode: text → split at special tokens → pre-tokenizer pieces → UTF-8 bytes → one initial token per byte
+// → merges by rank → ids. decode: ids → each token's bytes → UTF-8 (invalid sequences become U+FFFD, as
+// Python's `errors="replace"`).
 
 import Foundation
 
-/// A byte-level BPE tokenizer with GPT-2's pre-tokenizer.
+/// A byte-level BPE tokenizer.
 ///
 /// ```swift
 /// let tok = try BPETokenizer(encoderJSON: dir.appendingPathComponent("encoder.json"),
@@ -19,7 +20,8 @@ import Foundation
 ///
 /// Tokens are spelled in GPT-2's byte alphabet (see `ByteLevelAlphabet`): `"Ġthe"` is `" the"`.
 /// Special tokens (such as `<|endoftext|>`) are matched literally in the text when `allowSpecial` is true;
-/// non-special added tokens of a `tokenizer.json` are always matched literally.
+/// non-special added tokens of a `tokenizer.json` are always matched literally. How text is cut into pieces
+/// before merging depends on the model family: see `PreTokenizer`.
 public struct BPETokenizer: Sendable {
     /// Ids run from 0 to `vocabSize - 1` (one past the largest id; an unused id inside that range is unknown).
     public let vocabSize: Int
@@ -27,6 +29,17 @@ public struct BPETokenizer: Sendable {
     public let endOfText: Int?
     /// Tokens matched literally when encoding with `allowSpecial`, with their ids.
     public let specialTokens: [String: Int]
+    /// How text is split into pieces before merging.
+    public var preTokenizer: PreTokenizer
+    /// Whether a piece that is itself a vocabulary token is emitted whole, without merging (Hugging Face's
+    /// `ignore_merges`, set for Llama 3). Merging usually reaches the same token, but not always.
+    public let ignoresMerges: Bool
+    /// The beginning-of-sequence token, if the model has one.
+    public var bosID: Int?
+    /// The end-of-sequence token, if the model has one (never added by encoding).
+    public var eosID: Int?
+    /// Whether `encodeForModel` puts `bosID` first, as the model expects its input.
+    public var addsBOS: Bool
 
     /// Token spelling → id, for model tokens, special and added tokens.
     private let ids: [String: Int]
@@ -44,6 +57,8 @@ public struct BPETokenizer: Sendable {
     private let literals: LiteralTokenMatcher
     /// Whether some byte has no one-byte token (so merged output may hold -1 symbols to replace).
     private let lacksBytes: Bool
+    /// Vocabulary tokens by their bytes, when `ignoresMerges`.
+    private let wholeTokens: WholeTokenTable?
 
     /// A tokenizer from a vocabulary and a merges list.
     ///
@@ -54,11 +69,16 @@ public struct BPETokenizer: Sendable {
     ///     also be in `vocab` under the same spelling, or be new.
     ///   - addedTokens: non-special tokens that are always matched literally → id.
     ///   - unknownToken: the id for bytes the vocabulary cannot spell; nil drops them.
+    ///   - preTokenizer: how text is split before merging.
+    ///   - ignoresMerges: emit a piece that is itself in `vocab` whole, without merging.
     /// - Throws: `TokenizerError.invalidVocab` (negative id, empty token, two spellings for one id) or
     ///   `.mergeTokenNotInVocab`.
+    ///
+    /// `bosID`, `eosID` and `addsBOS` start as nil, nil and false.
     public init(
         vocab: [String: Int], merges: [(String, String)], specialTokens: [String: Int],
-        addedTokens: [String: Int] = [:], unknownToken: Int? = nil
+        addedTokens: [String: Int] = [:], unknownToken: Int? = nil,
+        preTokenizer: PreTokenizer = .gpt2, ignoresMerges: Bool = false
     ) throws {
         var spellingOf: [Int: String] = [:]
         spellingOf.reserveCapacity(vocab.count + specialTokens.count + addedTokens.count)
@@ -134,6 +154,13 @@ public struct BPETokenizer: Sendable {
         var entries = specialTokens.map { LiteralTokenMatcher.Entry(text: $0.key, id: $0.value, isSpecial: true) }
         entries += addedTokens.map { LiteralTokenMatcher.Entry(text: $0.key, id: $0.value, isSpecial: false) }
         literals = LiteralTokenMatcher(entries)
+
+        self.preTokenizer = preTokenizer
+        self.ignoresMerges = ignoresMerges
+        wholeTokens = ignoresMerges ? WholeTokenTable(vocab: vocab) : nil
+        bosID = nil
+        eosID = nil
+        addsBOS = false
     }
 
     // MARK: Lookup
@@ -185,7 +212,7 @@ public struct BPETokenizer: Sendable {
     ///   - text: any text.
     ///   - allowSpecial: match special tokens such as `<|endoftext|>` literally; when false their text is
     ///     encoded like any other.
-    /// - Returns: ids, one per token, in order.
+    /// - Returns: ids, one per token, in order. No BOS token is added: see `encodeForModel`.
     public func encode(_ text: String, allowSpecial: Bool = true) -> [Int] {
         // Scalar values, their pre-tokenizer classes, and where each scalar's UTF-8 starts.
         let utf8 = Array(text.utf8)
@@ -206,12 +233,13 @@ public struct BPETokenizer: Sendable {
 
         var out: [Int32] = []
         out.reserveCapacity(utf8.count / 3 + 1)
+        let preTokenizer = self.preTokenizer
         scalars.withUnsafeBufferPointer { scalars in
             classes.withUnsafeBufferPointer { classes in
                 starts.withUnsafeBufferPointer { starts in
                     utf8.withUnsafeBufferPointer { utf8 in
                         func encodeSegment(_ range: Range<Int>) {
-                            GPT2PreTokenizer.split(scalars: scalars, classes: classes, range: range) { start, end in
+                            preTokenizer.split(scalars: scalars, classes: classes, range: range) { start, end in
                                 let bytes = UnsafeBufferPointer(rebasing: utf8[starts[start]..<starts[end]])
                                 encodePiece(bytes, into: &out)
                             }
@@ -238,6 +266,18 @@ public struct BPETokenizer: Sendable {
         return out.map { Int($0) }
     }
 
+    /// The token ids the model reads for `text`: `bosID` first when `addsBOS`, then `encode(text)` (special
+    /// tokens such as `<|im_start|>` in the text are matched).
+    ///
+    /// ```swift
+    /// tok.encodeForModel("Hello")   // [bos, …encode("Hello")] for a Llama 3 vocabulary; encode("Hello") for SmolLM2
+    /// ```
+    public func encodeForModel(_ text: String) -> [Int] {
+        let ids = encode(text)
+        guard addsBOS, let bosID else { return ids }
+        return [bosID] + ids
+    }
+
     /// Appends the ids of one pre-tokenizer piece.
     ///
     /// There is no piece cache: with integer merges, merging a piece costs about what a cache lookup does
@@ -247,6 +287,10 @@ public struct BPETokenizer: Sendable {
     private func encodePiece(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
         let first = out.count
         let n = bytes.count
+        if n > 1, let wholeTokens, let id = wholeTokens.lookup(bytes) {
+            out.append(id)
+            return
+        }
         if n == 1 {
             out.append(byteTokens[Int(bytes[0])])
         } else {

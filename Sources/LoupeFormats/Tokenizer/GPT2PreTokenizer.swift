@@ -104,18 +104,6 @@ enum GPT2PreTokenizer {
 
     /// The pieces of `text` as strings (for tests and inspection; the encoder uses `split` directly).
     static func pieces(of text: String) -> [String] {
-        let scalars = text.unicodeScalars.map(\.value)
-        let classes = scalars.map { classify($0).rawValue }
-        var result: [String] = []
-        scalars.withUnsafeBufferPointer { s in
-            classes.withUnsafeBufferPointer { c in
-                split(scalars: s, classes: c, range: 0..<s.count) { start, end in
-                    var piece = String.UnicodeScalarView()
-                    for v in s[start..<end] { if let u = Unicode.Scalar(v) { piece.append(u) } }
-                    result.append(String(piece))
-                }
-            }
-        }
-        return result
+        PreTokenizer.gpt2.pieces(of: text)
     }
 }

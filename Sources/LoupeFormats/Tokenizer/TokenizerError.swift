@@ -18,6 +18,13 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     case invalidVocab(reason: String)
     /// A token id that names no token.
     case unknownTokenID(Int, vocabSize: Int)
+    /// A GGUF `tokenizer.ggml.pre` value that names no supported pre-tokenizer; `known` lists those that do.
+    case unknownPreTokenizer(name: String, known: [String])
+    /// A `tokenizer.json` whose `pre_tokenizer` is not one of the supported configurations (`found` describes it).
+    case unsupportedPreTokenizer(path: String, found: String)
+    /// A merge (0-based index in a merges list such as GGUF's `tokenizer.ggml.merges`) that is not two tokens
+    /// separated by one space.
+    case malformedMerge(index: Int, content: String)
 
     public var description: String {
         switch self {
@@ -37,6 +44,14 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
             return "invalid vocabulary: \(reason)"
         case .unknownTokenID(let id, let vocabSize):
             return "unknown token id \(id): ids run from 0 to \(vocabSize - 1)"
+        case .unknownPreTokenizer(let name, let known):
+            return "unknown pre-tokenizer \(quoted(name)) (tokenizer.ggml.pre); known: \(known.joined(separator: ", "))"
+        case .unsupportedPreTokenizer(let path, let found):
+            return "\(path): pre_tokenizer \(found) is not supported; supported: ByteLevel (GPT-2), "
+                + "Sequence[Digits(individual_digits: true), ByteLevel] (SmolLM2), "
+                + "Sequence[Split(the Llama 3 or Qwen2 pattern), ByteLevel(use_regex: false)]"
+        case .malformedMerge(let index, let content):
+            return "merge \(index) \(quoted(content)): expected two tokens separated by one space"
         }
     }
 
