@@ -75,8 +75,9 @@ public enum ModelRegistry {
 
     public static func model(named name: String) -> KnownModel? { known.first { $0.name == name } }
 
-    /// A `--model` argument as a path: an existing file or folder as given, else a known model's cached file.
-    public static func resolve(_ nameOrPath: String, home: URL = home) throws -> String {
+    /// A `--model` argument as a path: an existing file or folder as given, else a known model's cached
+    /// file, fetched first when `fetchLog` is given (and it is not cached yet).
+    public static func resolve(_ nameOrPath: String, home: URL = home, fetchLog: ((String) -> Void)? = nil) throws -> String {
         if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
         guard let m = model(named: nameOrPath) else {
             if nameOrPath.contains("/") || nameOrPath.hasSuffix(".gguf") {
@@ -85,7 +86,10 @@ public enum ModelRegistry {
             throw FetchError.unknownModel(name: nameOrPath, known: known.map(\.name))
         }
         let path = cachedPath(m, home: home).path
-        guard FileManager.default.fileExists(atPath: path) else { throw FetchError.notFetched(name: m.name) }
+        guard FileManager.default.fileExists(atPath: path) else {
+            guard let log = fetchLog else { throw FetchError.notFetched(name: m.name) }
+            return try fetch(m, home: home, log: log).path
+        }
         return path
     }
 

@@ -19,7 +19,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         BLAS.setThreads(threads)
         let chosen = workloads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        let figures = try Benchmark.run(path: model, workloads: chosen) { w in
+        let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
+        let figures = try Benchmark.run(path: path, workloads: chosen) { w in
             FileHandle.standardError.write(Data("bench: \(w)…\n".utf8))
         }
         var out: [String: Any] = ["side": "loupe", "threads": threads]

@@ -45,14 +45,16 @@ struct Generate: ParsableCommand {
         if !json && !chat { FileHandle.standardOutput.write(Data(prompt.utf8)) }
         // Stream whole characters: a token may end inside a UTF-8 sequence.
         var pending: [UInt8] = []
-        let out = try loaded.model.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopToken: tok.eosID ?? tok.endOfText ?? loaded.model.config.eosTokenID) { id in
-            guard !json, let bytes = try? tok.decodeBytes([id]) else { return }
+        let stop = tok.eosID ?? tok.endOfText ?? loaded.model.config.eosTokenID
+        var out = try loaded.model.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopToken: stop) { id in
+            guard !json, id != stop, let bytes = try? tok.decodeBytes([id]) else { return }
             pending += bytes
             if String(validatingUTF8: pending.map { CChar(bitPattern: $0) } + [0]) != nil {
                 FileHandle.standardOutput.write(Data(pending))
                 pending = []
             }
         }
+        if let stop, out.last == stop { out.removeLast() }   // the end-of-text marker is not part of the text
         let text = (try? tok.decode(out)) ?? out.map { loaded.tokenText($0) }.joined()
         if json {
             try printJSON(Output(prompt: prompt, promptTokens: ids, tokens: out, text: text))

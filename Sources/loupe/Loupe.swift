@@ -24,7 +24,8 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LoadedModel {
         BLAS.setThreads(threads)
-        return try ModelLoader.load(path: try ModelRegistry.resolve(model))
+        let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
+        return try ModelLoader.load(path: path)
     }
 }
 

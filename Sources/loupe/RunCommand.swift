@@ -43,7 +43,7 @@ struct Run: ParsableCommand {
             try printJSON(Output(model: loaded.source, tokens: tokens, tokenStrings: tokens.map(loaded.tokenText), topK: candidates))
             return
         }
-        print("model   \(loaded.source) (\(loaded.summary))")
+        print("model   \(modelOptions.model) (\(loaded.summary))")
         print("tokens  \(tokens.count): " + tokens.map { shown(loaded.tokenText($0)) }.joined(separator: " "))
         print("")
         print("rank  token id  probability     logit  token")
