@@ -27,6 +27,9 @@ public struct ForwardOptions {
     public var attentionMask: [[Int]]?
     /// Compute `hook_result` (each head's output) even when no hook or cache names it.
     public var useAttnResult: Bool = false
+    /// Query rows per attention block (see `HookedTransformer.attention`); internal, for tests that split
+    /// short sequences into several blocks.
+    var queryBlock = 128
 
     public init(startAtLayer: Int? = nil, stopAtLayer: Int? = nil, attentionMask: [[Int]]? = nil,
                 useAttnResult: Bool = false) {
@@ -336,7 +339,7 @@ public struct HookedTransformer: Sendable {
             try keys.withUnsafeBufferPointer { kp in
                 try values.withUnsafeBufferPointer { vp in
                     try attention(layer: l, q: q, keys: kp.baseAddress!, values: vp.baseAddress!, geometry: geometry,
-                                  keyMask: keyMask, z: &z, runner: &runner)
+                                  keyMask: keyMask, queryBlock: options.queryBlock, z: &z, runner: &runner)
                 }
             }
             try runner.visit(.z(l), &z, shape: [batch, pos, h, dh])
@@ -434,16 +437,12 @@ public struct HookedTransformer: Sendable {
         let batch: Int, pos: Int, past: Int, keyLen: Int, keyStride: Int
     }
 
-    /// Query rows per block: a block's queries see keys up to `past + end of block`, so the causal
-    /// upper triangle is mostly skipped rather than computed and masked.
-    /// (A variable so that tests can make blocks small enough to split the fixture's short sequences.)
-    nonisolated(unsafe) static var queryBlock = 128
 
     /// Attention scores, pattern and z for one layer, with their hook points. When neither scores nor
     /// pattern is hooked or cached, each head is done in a scratch buffer of `[pos, key_pos]`, block by
     /// block, and the `[batch, head, pos, key_pos]` tensors are never built.
     private func attention(layer l: Int, q: [Float], keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                           geometry g: AttentionGeometry, keyMask: [Float]?, z: inout [Float],
+                           geometry g: AttentionGeometry, keyMask: [Float]?, queryBlock: Int, z: inout [Float],
                            runner: inout HookRunner) throws {
         let (h, kvh, dh) = (config.nHeads, config.nKeyValueHeads, config.dHead)
         let (batch, pos, past, keyLen) = (g.batch, g.pos, g.past, g.keyLen)
@@ -484,7 +483,10 @@ public struct HookedTransformer: Sendable {
                        c: zp + (b * pos + r0) * h * dh + head * dh, ldc: h * dh)
         }
 
-        let blocks = stride(from: 0, to: pos, by: Self.queryBlock).map { ($0, min($0 + Self.queryBlock, pos)) }
+        // Query rows go in blocks: a block's queries see keys up to `past + end of block`, so the causal
+        // upper triangle is mostly skipped rather than computed and masked.
+        let step = max(queryBlock, 1)
+        let blocks = stride(from: 0, to: pos, by: step).map { ($0, min($0 + step, pos)) }
         if !materialize {
             var scratch = uninitializedFloats(pos * keyLen)
             q.withUnsafeBufferPointer { qp in

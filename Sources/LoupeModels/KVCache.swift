@@ -1,6 +1,10 @@
 // Keys and values of earlier positions, so that generation feeds one new token at a time.
 
 /// Per-layer keys and values of the positions run so far, with their attention mask.
+///
+/// With a cache, `hook_k`, `hook_v` and `hook_rot_k` see only the new positions, and what they leave is
+/// what is cached: a hook there acts once per position. (TransformerLens caches un-rotated keys and runs
+/// `hook_rot_k` over all keys at every step.)
 /// Layout per layer: `[batch, capacity, n_key_value_heads, d_head]`, the first `length` positions filled.
 public struct KVCache: Sendable {
     public let batch: Int

@@ -123,18 +123,19 @@ import Testing
 /// (fused per head, and with the pattern materialized for hooks).
 @Suite struct AttentionBlockingTests {
     @Test func smallBlocksMatchReference() throws {
-        let saved = HookedTransformer.queryBlock
-        HookedTransformer.queryBlock = 3
-        defer { HookedTransformer.queryBlock = saved }
+        var small = ForwardOptions()
+        small.queryBlock = 3
         let model = try Fixtures.model()
         let meta = try Fixtures.meta()
         let expected = try Fixtures.expected()
-        try expectLogits(try model.run([meta.ids16]).reshaped([16, 50257]), expected, "np.logits16")
-        let (logits, cache) = try model.runWithCache(.tokens([meta.ids8]), select: .names([.pattern(1), .z(1)]))
+        try expectLogits(try model.run([meta.ids16], options: small).reshaped([16, 50257]), expected, "np.logits16")
+        let (logits, cache) = try model.runWithCache(.tokens([meta.ids8]), select: .names([.pattern(1), .z(1)]), options: small)
         try expectLogits(logits, expected, "tl.logits")
         #expect(try #require(cache[.pattern(1)]).maxAbsDifference(try expected.tensor("tl.blocks.1.attn.hook_pattern")) <= 1e-5)
         #expect(try #require(cache[.z(1)]).maxAbsDifference(try expected.tensor("tl.blocks.1.attn.hook_z")) <= 1e-5)
-        let padded = try model.run(meta.padded_tokens, options: ForwardOptions(attentionMask: meta.padded_mask))
+        var smallPadded = small
+        smallPadded.attentionMask = meta.padded_mask
+        let padded = try model.run(meta.padded_tokens, options: smallPadded)
         let full = try expected.tensor("tl.padded_logits.head")
         var worst: Float = 0
         for t in 0..<8 { for j in 0..<1024 { worst = max(worst, abs(padded.scalars[(8 + t) * 50257 + j] - full.scalars[(8 + t) * 1024 + j])) } }
