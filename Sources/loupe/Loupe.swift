@@ -77,19 +77,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
 }
 
 /// A token's text, quoted and with control characters escaped, for tables.
-func shown(_ text: String) -> String {
-    var s = ""
-    for u in text.unicodeScalars {
-        switch u {
-        case "\n": s += "\\n"
-        case "\t": s += "\\t"
-        case "\r": s += "\\r"
-        case "\"": s += "\\\""
-        default: s.unicodeScalars.append(u)
-        }
-    }
-    return "\"" + s + "\""
-}
+func shown(_ text: String) -> String { text.quotedForDisplay }
 
 extension LoadedModel {
     var summary: String {

@@ -35,31 +35,33 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
         case .malformedJSON(let path, let expected):
             return "\(path): malformed tokenizer JSON: expected \(expected)"
         case .malformedMergesLine(let path, let line, let content):
-            return "\(path):\(line): malformed merges line \(quoted(content)): expected two tokens separated by one space"
+            return "\(path):\(line): malformed merges line \(content.quotedForDisplay): expected two tokens separated by one space"
         case .unsupportedModel(let path, let type):
-            return "\(path): model type \(quoted(type)) is not supported; expected \"BPE\""
+            return "\(path): model type \(type.quotedForDisplay) is not supported; expected \"BPE\""
         case .mergeTokenNotInVocab(let rank, let merge, let token):
-            return "merge \(rank) (\(quoted(merge))): token \(quoted(token)) is not in the vocabulary"
+            return "merge \(rank) (\(merge.quotedForDisplay)): token \(token.quotedForDisplay) is not in the vocabulary"
         case .invalidVocab(let reason):
             return "invalid vocabulary: \(reason)"
         case .unknownTokenID(let id, let vocabSize):
             return "unknown token id \(id): ids run from 0 to \(vocabSize - 1)"
         case .unknownPreTokenizer(let name, let known):
-            return "unknown pre-tokenizer \(quoted(name)) (tokenizer.ggml.pre); known: \(known.joined(separator: ", "))"
+            return "unknown pre-tokenizer \(name.quotedForDisplay) (tokenizer.ggml.pre); known: \(known.joined(separator: ", "))"
         case .unsupportedPreTokenizer(let path, let found):
             return "\(path): pre_tokenizer \(found) is not supported; supported: ByteLevel (GPT-2), "
                 + "Sequence[Digits(individual_digits: true), ByteLevel] (SmolLM2), "
                 + "Sequence[Split(the Llama 3 or Qwen2 pattern), ByteLevel(use_regex: false)]"
         case .malformedMerge(let index, let content):
-            return "merge \(index) \(quoted(content)): expected two tokens separated by one space"
+            return "merge \(index) \(content.quotedForDisplay): expected two tokens separated by one space"
         }
     }
+}
 
-    /// `text` in double quotes with control characters escaped, so that a stray tab or newline in a
-    /// message is visible.
-    private func quoted(_ text: String) -> String {
+extension String {
+    /// The text in double quotes with quotes, backslashes and control characters escaped, so that a stray
+    /// tab or newline in a token or a message is visible.
+    public var quotedForDisplay: String {
         var out = "\""
-        for scalar in text.unicodeScalars {
+        for scalar in unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
