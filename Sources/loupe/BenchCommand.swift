@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoupeInterp
 import LoupeModels
 import LoupeTensor
 
@@ -24,7 +25,8 @@ struct Bench: ParsableCommand {
             FileHandle.standardError.write(Data("bench: \(w)…\n".utf8))
         }
         var out: [String: Any] = ["side": "loupe", "threads": threads]
-        for (k, v) in figures { out[k] = (v * 1000).rounded() / 1000 }
+        for (k, v) in figures.numbers { out[k] = (v * 1000).rounded() / 1000 }
+        for (k, m) in figures.matrices { out[k] = m.map { $0.map(Double.init) } }
         let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }

@@ -1,11 +1,18 @@
 // The standard benchmark workloads (see docs/benchmarks.md): the same keys the peer's script prints.
 
 import Foundation
+import LoupeModels
 import LoupeTensor
 
 public enum Benchmark {
     /// The workloads, in the order they run.
-    public static let allWorkloads = ["load", "forward128", "forward1024", "cache128", "generate50"]
+    public static let allWorkloads = ["load", "forward128", "forward1024", "cache128", "patch16", "generate50"]
+
+    /// Figures by key, and the matrices some workloads also report (`patch16_result`).
+    public struct Figures {
+        public var numbers: [String: Double] = [:]
+        public var matrices: [String: [[Float]]] = [:]
+    }
 
     /// Token ids shared with the peer's script: `ids(n, salt)[i] = (i · 7919 + salt) mod 50257`, folded
     /// into the model's vocabulary.
@@ -27,41 +34,53 @@ public enum Benchmark {
     }
 
     /// Runs the workloads on the model folder at `path` and returns the figures by key.
-    public static func run(path: String, workloads: [String], progress: (String) -> Void = { _ in }) throws -> [String: Double] {
+    public static func run(path: String, workloads: [String], progress: (String) -> Void = { _ in }) throws -> Figures {
         for w in workloads where !allWorkloads.contains(w) {
             throw ModelError.unsupported("unknown workload '\(w)'; known: \(allWorkloads.joined(separator: ", "))")
         }
-        var out: [String: Double] = [:]
+        var figures = Figures()
         let t0 = DispatchTime.now().uptimeNanoseconds
         let loaded = try ModelLoader.load(path: path)
-        out["load_s"] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        figures.numbers["load_s"] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let model = loaded.model
         let v = model.config.dVocab
         for w in workloads {
             progress(w)
             switch w {
             case "load":
-                out["load_s"] = try median(3, warmUp: 0) { _ = try ModelLoader.load(path: path) }
+                figures.numbers["load_s"] = try median(3, warmUp: 0) { _ = try ModelLoader.load(path: path) }
             case "forward128", "forward1024":
                 let n = w == "forward128" ? 128 : 1024
                 guard n <= model.config.nCtx else { continue }
                 let x = ids(n, salt: 1, vocab: v)
-                out["\(w)_ms"] = try median(5) { _ = try model.run([x]) } * 1e3
+                figures.numbers["\(w)_ms"] = try median(5) { _ = try model.run([x]) } * 1e3
             case "cache128":
                 let x = ids(min(128, model.config.nCtx), salt: 1, vocab: v)
                 var bytes = 0
-                out["cache128_ms"] = try median(5) {
+                figures.numbers["cache128_ms"] = try median(5) {
                     let (_, cache) = try model.runWithCache(.tokens([x]))
                     bytes = cache.byteCount
                 } * 1e3
-                out["cache128_mb"] = Double(bytes) / 1_048_576
+                figures.numbers["cache128_mb"] = Double(bytes) / 1_048_576
+            case "patch16":
+                // Activation patching of resid_pre at every block × position (as TransformerLens's
+                // get_act_patch_resid_pre), metric logit[last, a] − logit[last, b].
+                let clean = ids(16, salt: 1, vocab: v), corrupt = ids(16, salt: 2, vocab: v)
+                let metric = PatchMetric.logitDifference(answer: clean[15], wrong: corrupt[15])
+                let t = DispatchTime.now().uptimeNanoseconds
+                let result = try model.activationPatch(clean: clean, corrupted: corrupt, target: .residPre, metric: metric)
+                figures.numbers["patch16_s"] = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+                let (layers, positions) = (result.values.shape[0], result.values.shape[1])
+                figures.matrices["patch16_result"] = (0..<layers).map { l in
+                    (0..<positions).map { (result.values.scalars[l * positions + $0] * 1e5).rounded() / 1e5 }
+                }
             case "generate50":
                 let prompt = ids(16, salt: 3, vocab: v)
                 let s = try median(3) { _ = try model.generate(prompt: prompt, maxTokens: 50) }
-                out["generate50_tok_s"] = 50 / s
+                figures.numbers["generate50_tok_s"] = 50 / s
             default: break
             }
         }
-        return out
+        return figures
     }
 }

@@ -1,0 +1,55 @@
+import Foundation
+import LoupeFormats
+import LoupeInterp
+import LoupeModels
+import LoupeTensor
+import Testing
+
+@Suite struct ActivationPatchingTests {
+    /// Every patching target against TransformerLens's `get_act_patch_*` on the same weights and prompts.
+    @Test(arguments: PatchTarget.allCases)
+    func matchesTransformerLens(target: PatchTarget) throws {
+        let model = try InterpFixtures.model()
+        let meta = try InterpFixtures.meta()
+        let expected = try InterpFixtures.expected()
+        let result = try model.activationPatch(clean: meta.clean, corrupted: meta.corrupt, target: target,
+                                               metric: .logitDifference(answer: meta.answer, wrong: meta.wrong))
+        let want = try expected.tensor("patch.\(target.rawValue)")
+        #expect(result.values.shape == want.shape, "\(target): shape \(result.values.shape) vs \(want.shape)")
+        let diff = result.values.maxAbsDifference(want)
+        #expect(diff <= 1e-3, "\(target): max difference \(diff)")
+        #expect(abs(result.clean - (try expected.tensor("patch.clean_metric").scalars[0])) < 1e-3)
+        #expect(abs(result.corrupted - (try expected.tensor("patch.corrupt_metric").scalars[0])) < 1e-3)
+    }
+
+    /// The batched sweep equals patching one cell at a time with plain hooks (the definition).
+    @Test func equalsNaivePatching() throws {
+        let model = try InterpFixtures.model()
+        let meta = try InterpFixtures.meta()
+        let metric = PatchMetric.logitDifference(answer: meta.answer, wrong: meta.wrong)
+        let fast = try model.activationPatch(clean: meta.clean, corrupted: meta.corrupt, target: .attnOut, metric: metric)
+        let (_, clean) = try model.runWithCache(.tokens([meta.clean]), select: .names([.attnOut(1)]))
+        let source = try #require(clean[.attnOut(1)])
+        for p in [0, 5, 11] {
+            var hooks = Hooks()
+            hooks.add(.attnOut(1)) { act, _ in
+                for j in 0..<32 { act.scalars[p * 32 + j] = source.scalars[p * 32 + j] }
+            }
+            let logits = try model.run(.tokens([meta.corrupt]), hooks: hooks)
+            let v = 50257
+            let naive = metric.evaluate(logits.scalars[(11 * v)..<(12 * v)])
+            #expect(abs(naive - (try fast.values.item([1, p]))) < 1e-4)
+        }
+        #expect(fast.normalized.shape == [2, 12])
+    }
+
+    @Test func badRequests() throws {
+        let model = try InterpFixtures.model()
+        #expect(throws: InterpError.lengthMismatch(clean: 3, corrupted: 2)) {
+            try model.activationPatch(clean: [1, 2, 3], corrupted: [1, 2], target: .residPre, metric: .probability(1))
+        }
+        #expect(throws: InterpError.tokenOutOfRange(token: 60000, dVocab: 50257)) {
+            try model.activationPatch(clean: [1, 2], corrupted: [1, 3], target: .residPre, metric: .probability(60000))
+        }
+    }
+}

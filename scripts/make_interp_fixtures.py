@@ -1,0 +1,68 @@
+"""TransformerLens's own analyses on the committed random GPT-2 fixture (Tests/Fixtures/gpt2-tiny), for the
+LoupeInterp tests: activation patching (transformer_lens.patching), head detection (head_detector.detect_head),
+the logit lens (accumulated_resid + apply_ln_to_stack) and direct logit attribution (stack_head_results +
+logit_attrs). Run with the peer's python:  $PY scripts/make_interp_fixtures.py
+Writes Tests/Fixtures/gpt2-tiny-interp.safetensors and gpt2-tiny-interp.json (the token ids used)."""
+import json, os
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import numpy as np, torch
+from safetensors.numpy import save_file
+from transformers import GPT2LMHeadModel
+import transformer_lens.loading_from_pretrained as loading
+from transformer_lens import HookedTransformer, patching
+from transformer_lens.head_detector import detect_head
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+fx = os.path.join(root, "Tests", "Fixtures"); path = os.path.join(fx, "gpt2-tiny")
+hf = GPT2LMHeadModel.from_pretrained(path, attn_implementation="eager", dtype=torch.float32).eval()
+cfg = loading.get_pretrained_model_config(path, fold_ln=True, device="cpu")
+tl = HookedTransformer(cfg, tokenizer=None, move_to_device=False)
+tl.load_and_process_state_dict(loading.get_pretrained_state_dict(path, cfg, hf), fold_ln=True,
+                               center_writing_weights=True, center_unembed=True, fold_value_biases=True)
+tl.eval()
+tl.to_tokens = lambda seq, *args, **kwargs: seq     # detect_head tokenizes its input; ours is token ids already
+V = 50257
+clean = [(i * 7919 + 1) % V for i in range(12)]
+corrupt = [(i * 7919 + 2) % V for i in range(12)]
+a, b = clean[-1], corrupt[-1]
+rand = [int(x) for x in np.random.default_rng(0).integers(1000, 20000, 7)]
+repeated = rand + rand                                     # induction test sequence (14 tokens)
+out, meta = {}, {"clean": clean, "corrupt": corrupt, "answer": a, "wrong": b, "repeated": repeated}
+with torch.no_grad():
+    ct, xt = torch.tensor([clean]), torch.tensor([corrupt])
+    _, clean_cache = tl.run_with_cache(ct)
+    metric = lambda logits: logits[0, -1, a] - logits[0, -1, b]
+    for name in ["resid_pre", "resid_mid", "attn_out", "mlp_out", "attn_head_out_all_pos", "attn_head_out_by_pos",
+                 "attn_head_q_all_pos", "attn_head_k_all_pos", "attn_head_v_all_pos", "attn_head_pattern_all_pos",
+                 "attn_head_pattern_by_pos"]:
+        fn = getattr(patching, f"get_act_patch_{name}")
+        out[f"patch.{name}"] = fn(tl, xt, clean_cache, metric).numpy()
+    out["patch.clean_metric"] = np.array([float(metric(tl(ct)))], np.float32)
+    out["patch.corrupt_metric"] = np.array([float(metric(tl(xt)))], np.float32)
+
+    for kind in ["previous_token_head", "duplicate_token_head", "induction_head"]:
+        for mode in ["mul", "abs"]:
+            out[f"detect.{kind}.{mode}"] = detect_head(tl, torch.tensor([repeated]), kind, error_measure=mode).numpy()
+    out["detect.induction_head.mul.exclude"] = detect_head(tl, torch.tensor([repeated]), "induction_head",
+                                                           exclude_bos=True, exclude_current_token=True).numpy()
+
+    logits, cache = tl.run_with_cache(ct)
+    for mid in (False, True):
+        stack, labels = cache.accumulated_resid(layer=None, incl_mid=mid, apply_ln=True, return_labels=True)
+        lens = stack[:, 0] @ tl.W_U + tl.b_U                 # [labels, pos, d_vocab]
+        tag = "lens.mid" if mid else "lens"
+        out[tag + ".head"] = lens[..., :1024].numpy()
+        out[tag + ".lse"] = torch.logsumexp(lens, -1).numpy()
+        meta[tag + ".labels"] = labels
+    heads, head_labels = cache.stack_head_results(layer=-1, pos_slice=-1, apply_ln=True, return_labels=True)
+    out["dla.heads"] = cache.logit_attrs(heads, tokens=torch.tensor([a]), incorrect_tokens=torch.tensor([b]),
+                                         pos_slice=-1).numpy()[:, 0]
+    comps, comp_labels = cache.decompose_resid(layer=-1, pos_slice=-1, apply_ln=True, return_labels=True)
+    out["dla.components"] = cache.logit_attrs(comps, tokens=torch.tensor([a]), incorrect_tokens=torch.tensor([b]),
+                                              pos_slice=-1).numpy()[:, 0]
+    meta["dla.head_labels"] = head_labels; meta["dla.component_labels"] = comp_labels
+out = {k: np.ascontiguousarray(np.asarray(v, np.float32)) for k, v in out.items()}
+save_file(out, os.path.join(fx, "gpt2-tiny-interp.safetensors"))
+json.dump(meta, open(os.path.join(fx, "gpt2-tiny-interp.json"), "w"))
+print({k: v.shape for k, v in out.items()})
+print(sum(v.nbytes for v in out.values()) / 1e6, "MB")
