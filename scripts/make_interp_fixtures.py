@@ -54,10 +54,17 @@ with torch.no_grad():
         out[tag + ".head"] = lens[..., :1024].numpy()
         out[tag + ".lse"] = torch.logsumexp(lens, -1).numpy()
         meta[tag + ".labels"] = labels
-    heads, head_labels = cache.stack_head_results(layer=-1, pos_slice=-1, apply_ln=True, return_labels=True)
+    # The same stack with the final norm applied by the run's cached scale (apply_ln_to_stack's default)
+    # rather than recomputed per state (what accumulated_resid(apply_ln=True) does in TransformerLens 3.9).
+    raw = cache.accumulated_resid(layer=None, incl_mid=False, apply_ln=False)
+    cached = cache.apply_ln_to_stack(raw, layer=-1, recompute_ln=False)
+    lens = cached[:, 0] @ tl.W_U + tl.b_U
+    out["lens.cached.head"] = lens[..., :1024].numpy(); out["lens.cached.lse"] = torch.logsumexp(lens, -1).numpy()
+    # logit_attrs applies the final norm's cached scale itself: the stacks go in without it.
+    heads, head_labels = cache.stack_head_results(layer=-1, pos_slice=-1, apply_ln=False, return_labels=True)
     out["dla.heads"] = cache.logit_attrs(heads, tokens=torch.tensor([a]), incorrect_tokens=torch.tensor([b]),
                                          pos_slice=-1).numpy()[:, 0]
-    comps, comp_labels = cache.decompose_resid(layer=-1, pos_slice=-1, apply_ln=True, return_labels=True)
+    comps, comp_labels = cache.decompose_resid(layer=-1, pos_slice=-1, apply_ln=False, return_labels=True)
     out["dla.components"] = cache.logit_attrs(comps, tokens=torch.tensor([a]), incorrect_tokens=torch.tensor([b]),
                                               pos_slice=-1).numpy()[:, 0]
     meta["dla.head_labels"] = head_labels; meta["dla.component_labels"] = comp_labels

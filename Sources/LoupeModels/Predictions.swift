@@ -7,6 +7,12 @@ public struct TokenPrediction: Sendable, Equatable, Codable {
     public let id: Int
     public let probability: Float
     public let logit: Float
+
+    public init(id: Int, probability: Float, logit: Float) {
+        self.id = id
+        self.probability = probability
+        self.logit = logit
+    }
 }
 
 extension Tensor {

@@ -1,0 +1,56 @@
+import Foundation
+import LoupeFormats
+import LoupeInterp
+import LoupeModels
+import LoupeTensor
+import Testing
+
+@Suite struct HeadDetectionTests {
+    /// Scores equal TransformerLens's `detect_head` for every pattern, in both measures.
+    @Test(arguments: HeadPattern.allCases)
+    func matchesTransformerLens(kind: HeadPattern) throws {
+        let model = try InterpFixtures.model()
+        let meta = try InterpFixtures.meta()
+        let expected = try InterpFixtures.expected()
+        let tlName = ["previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head",
+                      "induction": "induction_head"][kind.rawValue]!
+        for measure in [HeadScoreMeasure.mul, .abs] {
+            let scores = try #require(try model.detectHeads(tokens: meta.repeated, patterns: [kind], measure: measure)[kind])
+            let want = try expected.tensor("detect.\(tlName).\(measure.rawValue)")
+            #expect(scores.shape == [2, 4])
+            #expect(scores.maxAbsDifference(want) <= (measure == .abs ? 1.001e-3 : 1e-4),
+                    "\(kind) \(measure): \(scores.maxAbsDifference(want))")
+        }
+        if kind == .induction {
+            let excluded = try #require(try model.detectHeads(tokens: meta.repeated, patterns: [kind], excludeBOS: true,
+                                                              excludeCurrentToken: true)[kind])
+            #expect(excluded.maxAbsDifference(try expected.tensor("detect.induction_head.mul.exclude")) <= 1e-4)
+        }
+    }
+
+    /// Detection patterns on a hand-checked sequence: A B A B B.
+    @Test func patternsByDefinition() {
+        let tokens = [7, 8, 7, 8, 8]
+        func cells(_ p: [Float]) -> [[Int]] { (0..<25).filter { p[$0] == 1 }.map { [$0 / 5, $0 % 5] } }
+        #expect(cells(HeadPattern.previousToken.pattern(tokens)) == [[1, 0], [2, 1], [3, 2], [4, 3]])
+        #expect(cells(HeadPattern.duplicateToken.pattern(tokens)) == [[2, 0], [3, 1], [4, 1], [4, 3]])
+        // Induction: after an earlier A (pos 0) comes pos 1; after earlier B's (1, 3) come 2 and 4.
+        #expect(cells(HeadPattern.induction.pattern(tokens)) == [[2, 1], [3, 2], [4, 2], [4, 4]])
+    }
+
+    @Test func sequenceLengthLimits() throws {
+        let model = try InterpFixtures.model()
+        #expect(throws: InterpError.self) { try model.detectHeads(tokens: [1]) }
+        #expect(throws: InterpError.self) { try model.detectHeads(tokens: Array(repeating: 1, count: 64)) }
+    }
+
+    @Test func inductionTestShape() throws {
+        let model = try InterpFixtures.model()
+        let test = try model.inductionTest(length: 20, seed: 1)
+        #expect(test.tokens.count == 40)
+        #expect(Array(test.tokens[0..<20]) == Array(test.tokens[20..<40]))
+        #expect(test.scores.shape == [2, 4])
+        #expect(test.scores.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(throws: InterpError.self) { try model.inductionTest(length: 40) }
+    }
+}
