@@ -11,7 +11,8 @@ struct Loupe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loupe",
         abstract: "A mechanistic-interpretability workbench for transformer language models.",
-        subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Fetch.self, Models.self, Bench.self])
+        subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, Heads.self, Patch.self,
+                      Attribute.self, Fetch.self, Models.self, Bench.self])
 }
 
 /// Where the model comes from.
@@ -45,17 +46,18 @@ struct PromptOptions: ParsableArguments {
     }
 
     func tokens(_ loaded: LoadedModel) throws -> [Int] {
-        if let ids {
-            let parts = ids.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            var out: [Int] = []
-            for p in parts {
-                guard let v = Int(p) else { throw ValidationError("--ids: '\(p)' is not an integer token id") }
-                out.append(v)
-            }
-            return out
-        }
+        if let ids { return try parseIDs(ids, option: "--ids") }
         guard let prompt, !prompt.isEmpty else { throw ValidationError("--prompt is empty: nothing to run") }
         return try encodePrompt(prompt, chat: chat, loaded: loaded)
+    }
+}
+
+/// Comma-separated token ids.
+func parseIDs(_ list: String, option: String) throws -> [Int] {
+    try list.split(separator: ",", omittingEmptySubsequences: false).map {
+        let p = $0.trimmingCharacters(in: .whitespaces)
+        guard let v = Int(p) else { throw ValidationError("\(option): '\(p)' is not an integer token id") }
+        return v
     }
 }
 

@@ -1,0 +1,303 @@
+// Commands for the interpretability techniques: lens, heads, patch, attribute.
+
+import ArgumentParser
+import Foundation
+import LoupeInterp
+import LoupeModels
+import LoupeTensor
+
+/// A token given on the command line: an id, or text that must be exactly one token.
+func singleToken(_ value: String, _ option: String, _ loaded: LoadedModel) throws -> Int {
+    if let id = Int(value) {
+        guard id >= 0 && id < loaded.model.config.dVocab else {
+            throw ValidationError("\(option): token id \(id) is out of range 0..<\(loaded.model.config.dVocab)")
+        }
+        return id
+    }
+    let ids = try loaded.requireTokenizer().encode(value)
+    guard ids.count == 1 else {
+        throw ValidationError("\(option): \(value.quotedForDisplay) is \(ids.count) tokens (\(ids.map { loaded.tokenText($0).quotedForDisplay }.joined(separator: " "))); give a single token or its id")
+    }
+    return ids[0]
+}
+
+/// A `[rows, columns]` grid of numbers with labels, for terminal tables.
+func printGrid(rowLabels: [String], columnLabels: [String], values: (Int, Int) -> Float, format: String = "%7.3f") {
+    let width = max(7, columnLabels.map(\.count).max() ?? 0)
+    let labelWidth = rowLabels.map(\.count).max() ?? 0
+    print(String(repeating: " ", count: labelWidth) + " " + columnLabels.map { $0.leftPadded(to: width) }.joined(separator: " "))
+    for (r, label) in rowLabels.enumerated() {
+        let cells = columnLabels.indices.map { String(format: format, values(r, $0)).leftPadded(to: width) }
+        print(label.padding(toLength: labelWidth, withPad: " ", startingAt: 0) + " " + cells.joined(separator: " "))
+    }
+}
+
+struct Lens: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The logit lens: each layer's residual stream read through the final norm and the unembedding.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var input: PromptOptions
+
+    @Option(name: .long, help: "Position to read (default: the last).")
+    var position: Int?
+
+    @Option(name: .long, help: "A token to follow through the layers (id or single-token text).")
+    var target: String?
+
+    @Option(name: .long, help: "Top tokens to show per layer.")
+    var topK: Int = 3
+
+    @Flag(name: .long, help: "Also read the residual between attention and MLP (resid_mid).")
+    var mid = false
+
+    @Option(name: .long, help: "Final norm: recompute (each state's own statistics, as TransformerLens's accumulated_resid) or cached (the run's scale).")
+    var norm: String = "recompute"
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    struct Output: Encodable {
+        let tokens: [String]; let position: Int; let labels: [String]; let cells: [LogitLens.Cell]
+    }
+
+    func run() throws {
+        guard let lensNorm = LensNorm(rawValue: norm) else { throw ValidationError("--norm must be recompute or cached") }
+        let loaded = try modelOptions.load()
+        let tokens = try input.tokens(loaded)
+        let targetID = try target.map { try singleToken($0, "--target", loaded) }
+        let lens = try loaded.model.logitLens(tokens: tokens, includeMid: mid, norm: lensNorm)
+        let p = position ?? tokens.count - 1
+        let cells = try lens.summary(position: p, topK: topK, target: targetID)
+        if json {
+            try printJSON(Output(tokens: tokens.map(loaded.tokenText), position: p, labels: lens.labels, cells: cells))
+            return
+        }
+        print("logit lens at position \(p) (\(shown(loaded.tokenText(tokens[p])))), final norm \(lensNorm.rawValue)")
+        let final = cells.last?.top.first.map { shown(loaded.tokenText($0.id)) } ?? ""
+        var header = "layer        top tokens" + String(repeating: " ", count: 30) + "rank/P of \(final)"
+        if let targetID { header += "   rank/P of \(shown(loaded.tokenText(targetID)))" }
+        print(header + "   KL to final  entropy")
+        for (label, c) in zip(lens.labels, cells) {
+            let top = c.top.map { "\(shown(loaded.tokenText($0.id))) \(String(format: "%.2f", $0.probability))" }.joined(separator: ", ")
+            var line = label.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + top.padding(toLength: 40, withPad: " ", startingAt: 0)
+            line += String(format: " %6d %.3f", c.finalTokenRank, c.finalTokenProbability)
+            if let r = c.targetRank, let pr = c.targetProbability { line += String(format: "   %6d %.3f", r, pr) }
+            line += String(format: "   %10.3f  %7.3f", c.klToFinal, c.entropy)
+            print(line)
+        }
+    }
+}
+
+struct Heads: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score every head as a previous-token, duplicate-token and induction head (TransformerLens's detect_head).",
+        discussion: "Without --prompt or --ids, runs the standard induction test: random tokens repeated twice, and reports the loss on each copy.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Text to score the heads on.")
+    var prompt: String?
+
+    @Option(name: .long, help: "Comma-separated token ids to score the heads on.")
+    var ids: String?
+
+    @Option(name: .long, help: "Length of the random sequence of the induction test.")
+    var length: Int = 50
+
+    @Option(name: .long, help: "Seed of the induction test.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Heads to list per pattern.")
+    var top: Int = 5
+
+    @Flag(name: .long, help: "Score mode abs (1 − mean |pattern − detection| · n) instead of mul (share of attention).")
+    var abs = false
+
+    @Flag(name: .long, help: "Print JSON: {\"previous_token\": [layer][head], \"duplicate_token\": …, \"induction\": …}.")
+    var json = false
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        var tokens: [Int]
+        var test: InductionTest? = nil
+        if let ids {
+            tokens = try parseIDs(ids, option: "--ids")
+        } else if let prompt {
+            tokens = try encodePrompt(prompt, chat: false, loaded: loaded)
+        } else {
+            // The induction test's sequence, after a BOS when the model has one.
+            let bos = loaded.tokenizer?.bosID.map { [$0] } ?? []
+            let induction = try loaded.model.inductionTest(length: length, seed: seed, prefix: bos)
+            test = induction
+            tokens = induction.tokens
+        }
+        let scores = try loaded.model.detectHeads(tokens: tokens, measure: abs ? .abs : .mul)
+        func grid(_ t: Tensor) -> [[Float]] { (0..<t.shape[0]).map { l in Array(t.scalars[(l * t.shape[1])..<((l + 1) * t.shape[1])]) } }
+        if json {
+            var out: [String: [[Float]]] = [:]
+            for (k, v) in scores { out[k.rawValue] = grid(v) }
+            if let test { out["induction_test"] = grid(test.scores) }
+            try printJSON(out)
+            return
+        }
+        print("\(tokens.count) tokens; scores are the share of attention on the pattern\(abs ? " (abs mode)" : "")")
+        for kind in HeadPattern.allCases {
+            guard let t = scores[kind] else { continue }
+            let h = t.shape[1]
+            let best = t.scalars.indices.sorted { t.scalars[$0] > t.scalars[$1] }.prefix(top)
+            print("\n\(kind.rawValue) heads: " + best.map { "L\($0 / h)H\($0 % h) \(String(format: "%.2f", t.scalars[$0]))" }.joined(separator: ", "))
+        }
+        if let test {
+            print(String(format: "\ninduction test (%d random tokens, twice): loss %.2f on the first copy, %.2f on the second",
+                         length, test.firstHalfLoss, test.secondHalfLoss))
+        }
+    }
+}
+
+struct Patch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Activation patching: the corrupted run with one activation from the clean run, for every layer and position or head.",
+        discussion: "Hooks: resid_pre, resid_mid, attn_out, mlp_out (layer × position); z, q, k, v, pattern (layer × head; --by-position for z: layer × position × head, for pattern: layer × head × position). Results equal TransformerLens's patching.get_act_patch_* functions.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Clean prompt.") var clean: String?
+    @Option(name: .long, help: "Corrupted prompt (same number of tokens).") var corrupt: String?
+    @Option(name: .customLong("clean-ids"), help: "Clean token ids.") var cleanIDs: String?
+    @Option(name: .customLong("corrupt-ids"), help: "Corrupted token ids.") var corruptIDs: String?
+
+    @Option(name: .long, help: "What to patch: resid_pre, resid_mid, attn_out, mlp_out, z, q, k, v, pattern.")
+    var hook: String = "resid_pre"
+
+    @Flag(name: .long, help: "For z and pattern: patch each position separately.")
+    var byPosition = false
+
+    @Option(name: .long, help: "logit-diff (answer − wrong), normalized-logit-diff, prob (of answer), loss (of answer).")
+    var metric: String = "logit-diff"
+
+    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
+    @Option(name: .long, help: "Wrong token for logit differences (id or single-token text).") var wrong: String?
+
+    @Flag(name: .long, help: "Print JSON: {hook, axes, result, clean, corrupted}.") var json = false
+
+    struct Output: Encodable {
+        let hook: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float
+    }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        func ids(_ text: String?, _ list: String?, _ name: String) throws -> [Int] {
+            if let list { return try parseIDs(list, option: "--\(name)-ids") }
+            guard let text, !text.isEmpty else { throw ValidationError("give --\(name) TEXT or --\(name)-ids 1,2,3") }
+            return try loaded.requireTokenizer().encodeForModel(text)
+        }
+        let cleanTokens = try ids(clean, cleanIDs, "clean"), corruptTokens = try ids(corrupt, corruptIDs, "corrupt")
+        let a = try singleToken(answer, "--answer", loaded)
+        let b = try wrong.map { try singleToken($0, "--wrong", loaded) }
+        let patchMetric: PatchMetric
+        switch metric {
+        case "logit-diff", "normalized-logit-diff":
+            guard let b else { throw ValidationError("--metric \(metric) needs --wrong") }
+            patchMetric = .logitDifference(answer: a, wrong: b)
+        case "prob": patchMetric = .probability(a)
+        case "loss": patchMetric = .loss(a)
+        default: throw ValidationError("--metric must be logit-diff, normalized-logit-diff, prob or loss")
+        }
+        let targets: [String: PatchTarget] = [
+            "resid_pre": .residPre, "resid_mid": .residMid, "attn_out": .attnOut, "mlp_out": .mlpOut,
+            "z": byPosition ? .headOutByPos : .headOutAllPos, "q": .headQAllPos, "k": .headKAllPos, "v": .headVAllPos,
+            "pattern": byPosition ? .headPatternByPos : .headPatternAllPos]
+        guard let target = targets[hook] else {
+            throw ValidationError("--hook must be one of \(targets.keys.sorted().joined(separator: ", "))")
+        }
+        let result = try loaded.model.activationPatch(clean: cleanTokens, corrupted: corruptTokens, target: target,
+                                                      metric: patchMetric) { l, n in
+            if !json { FileHandle.standardError.write(Data("\rpatching block \(l + 1)/\(n)".utf8)) }
+        }
+        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        let values = metric == "normalized-logit-diff" ? result.normalized : result.values
+        if json {
+            try printJSON(Output(hook: target.rawValue, axes: result.axes, result: AnyNested(values),
+                                 clean: result.clean, corrupted: result.corrupted))
+            return
+        }
+        print("patching \(target.rawValue), metric \(metric): clean \(String(format: "%.3f", result.clean)), corrupted \(String(format: "%.3f", result.corrupted))")
+        let shape = values.shape
+        if shape.count == 2 {
+            let columns = result.axes[1] == "pos"
+                ? cleanTokens.indices.map { "\($0)" } : (0..<shape[1]).map { "H\($0)" }
+            if result.axes[1] == "pos" {
+                print("positions: " + cleanTokens.enumerated().map { "\($0.offset)=\(shown(loaded.tokenText($0.element)))" }.joined(separator: " "))
+            }
+            printGrid(rowLabels: (0..<shape[0]).map { "L\($0)" }, columnLabels: columns) { values.scalars[$0 * shape[1] + $1] }
+        } else {
+            for l in 0..<shape[0] {
+                print("\nlayer \(l)")
+                let inner = Array(values.scalars[(l * shape[1] * shape[2])..<((l + 1) * shape[1] * shape[2])])
+                let rowNames = result.axes[1] == "pos" ? (0..<shape[1]).map { "pos \($0)" } : (0..<shape[1]).map { "H\($0)" }
+                let colNames = result.axes[2] == "head" ? (0..<shape[2]).map { "H\($0)" } : (0..<shape[2]).map { "\($0)" }
+                printGrid(rowLabels: rowNames, columnLabels: colNames) { inner[$0 * shape[2] + $1] }
+            }
+        }
+    }
+}
+
+/// A tensor as nested JSON arrays.
+struct AnyNested: Encodable {
+    let tensor: Tensor
+    init(_ t: Tensor) { tensor = t }
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try encodeLevel(&container, dims: tensor.shape, offset: 0)
+    }
+    private func encodeLevel(_ c: inout UnkeyedEncodingContainer, dims: [Int], offset: Int) throws {
+        if dims.count == 1 {
+            for i in 0..<dims[0] { try c.encode(tensor.scalars[offset + i]) }
+            return
+        }
+        let stride = dims.dropFirst().reduce(1, *)
+        for i in 0..<dims[0] {
+            var nested = c.nestedUnkeyedContainer()
+            try encodeLevel(&nested, dims: Array(dims.dropFirst()), offset: offset + i * stride)
+        }
+    }
+}
+
+struct Attribute: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Direct logit attribution: each head's and each component's direct contribution to a logit (difference).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var input: PromptOptions
+
+    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
+    @Option(name: .long, help: "Wrong token: attribute logit[answer] − logit[wrong].") var wrong: String?
+    @Option(name: .long, help: "Position (default: the last).") var position: Int?
+    @Option(name: .long, help: "Heads to list.") var top: Int = 10
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    struct Output: Encodable { let heads: AnyNested; let components: [String: Float] }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let tokens = try input.tokens(loaded)
+        let a = try singleToken(answer, "--answer", loaded)
+        let b = try wrong.map { try singleToken($0, "--wrong", loaded) }
+        let dla = try loaded.model.directLogitAttribution(tokens: tokens, answer: a, wrong: b, position: position)
+        if json {
+            try printJSON(Output(heads: AnyNested(dla.heads), components: Dictionary(uniqueKeysWithValues: zip(dla.componentLabels, dla.components))))
+            return
+        }
+        let what = "logit[\(shown(loaded.tokenText(a)))]" + (b.map { " − logit[\(shown(loaded.tokenText($0)))]" } ?? "")
+        print("direct attribution of \(what)")
+        let h = dla.heads.shape[1]
+        let order = dla.heads.scalars.indices.sorted { Swift.abs(dla.heads.scalars[$0]) > Swift.abs(dla.heads.scalars[$1]) }
+        print("\nheads (largest |contribution| first)")
+        for i in order.prefix(top) { print("  L\(i / h)H\(i % h)".padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%+8.3f", dla.heads.scalars[i])) }
+        print("\ncomponents")
+        for (label, value) in zip(dla.componentLabels, dla.components) {
+            print("  " + label.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%+8.3f", value))
+        }
+    }
+}
