@@ -1,9 +1,12 @@
 #include "CBLAS.h"
 #if defined(__APPLE__)
 void loupe_blas_set_threads(int n) { (void)n; }
+int loupe_blas_get_threads(void) { return 1; }
 #else
 void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
 void loupe_blas_set_threads(int n) { openblas_set_num_threads(n); }
+int loupe_blas_get_threads(void) { return openblas_get_num_threads(); }
 #endif
 
 #if defined(__linux__)

@@ -7,6 +7,9 @@ public enum BLAS {
     /// Sets how many threads BLAS may use (OpenBLAS; a no-op on Accelerate).
     public static func setThreads(_ n: Int) { loupe_blas_set_threads(Int32(min(max(1, n), 1024))) }
 
+    /// The number of threads BLAS uses (1 where the library has no such control).
+    public static var threads: Int { Int(loupe_blas_get_threads()) }
+
     /// `C[m, n] = alpha · op(A) · op(B) + beta · C` on raw row-major buffers with leading dimensions.
     /// Pointer-level entry point for the forward pass; the shapes are the caller's responsibility.
     @inlinable

@@ -213,7 +213,7 @@ struct Patch: ParsableCommand {
         }
         let result = try loaded.model.activationPatch(clean: cleanTokens, corrupted: corruptTokens, target: target,
                                                       metric: patchMetric) { l, n in
-            if !json { FileHandle.standardError.write(Data("\rpatching block \(l + 1)/\(n)".utf8)) }
+            if !json { FileHandle.standardError.write(Data("\rpatched \(l)/\(n) blocks".utf8)) }
         }
         if !json { FileHandle.standardError.write(Data("\r".utf8)) }
         let values = metric == "normalized-logit-diff" ? result.normalized : result.values

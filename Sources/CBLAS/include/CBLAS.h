@@ -20,4 +20,6 @@ void sgeev_(const char *jobvl, const char *jobvr, const int *n, float *a, const 
 void loupe_keep_freed_memory(void);
 /// Sets the number of BLAS threads (no-op where the library has no such control).
 void loupe_blas_set_threads(int n);
+/// The number of BLAS threads (1 where the library has no such control).
+int loupe_blas_get_threads(void);
 #endif
