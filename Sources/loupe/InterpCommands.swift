@@ -301,3 +301,44 @@ struct Attribute: ParsableCommand {
         }
     }
 }
+
+struct Attention: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Attention patterns: per-head summaries, or one head's pattern (raw and value-weighted) with its tokens.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var input: PromptOptions
+
+    @Option(name: .long, help: "Show one head's pattern: LAYER.HEAD, e.g. 5.1.")
+    var head: String?
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let tokens = try input.tokens(loaded)
+        let heads = try loaded.model.attentionAnalysis(tokens: tokens)
+        if let head {
+            let parts = head.split(separator: ".").compactMap { Int($0) }
+            guard parts.count == 2, let one = heads.first(where: { $0.layer == parts[0] && $0.head == parts[1] }) else {
+                throw ValidationError("--head must be LAYER.HEAD within \(loaded.model.config.nLayers) layers and \(loaded.model.config.nHeads) heads, found '\(head)'")
+            }
+            if json { try printJSON(one); return }
+            let labels = tokens.map { shown(loaded.tokenText($0)) }
+            for (title, values) in [("pattern", one.pattern), ("value-weighted", one.valueWeighted)] {
+                print("\nL\(one.layer)H\(one.head) \(title) (rows: query, columns: key)")
+                printGrid(rowLabels: labels, columnLabels: tokens.indices.map { "\($0)" }, values: { values[$0 * tokens.count + $1] }, format: "%.2f")
+            }
+            return
+        }
+        if json { try printJSON(heads.map { Summary(layer: $0.layer, head: $0.head, entropy: $0.entropy, toFirst: $0.toFirst, toPrevious: $0.toPrevious, valueWeightedToFirst: $0.valueWeightedToFirst) }); return }
+        print("head      entropy  to first  to previous  to first (value-weighted)")
+        for a in heads {
+            print("L\(a.layer)H\(a.head)".padding(toLength: 8, withPad: " ", startingAt: 0)
+                  + String(format: " %8.3f  %8.3f  %11.3f  %12.3f", a.entropy, a.toFirst, a.toPrevious, a.valueWeightedToFirst))
+        }
+    }
+
+    struct Summary: Encodable { let layer: Int; let head: Int; let entropy: Float; let toFirst: Float; let toPrevious: Float; let valueWeightedToFirst: Float }
+}

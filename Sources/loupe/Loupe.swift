@@ -11,7 +11,7 @@ struct Loupe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loupe",
         abstract: "A mechanistic-interpretability workbench for transformer language models.",
-        subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, Heads.self, Patch.self,
+        subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, Attention.self, Heads.self, Patch.self,
                       Attribute.self, Fetch.self, Models.self, Bench.self])
 }
 

@@ -54,3 +54,26 @@ import Testing
         #expect(throws: InterpError.self) { try model.inductionTest(length: 40) }
     }
 }
+
+@Suite struct AttentionAnalysisTests {
+    @Test func summariesFollowFromThePattern() throws {
+        let model = try InterpFixtures.model()
+        let tokens = try InterpFixtures.meta().clean
+        let heads = try model.attentionAnalysis(tokens: tokens)
+        #expect(heads.count == 8)
+        let (_, cache) = try model.runWithCache(.tokens([tokens]), select: .names([.pattern(1)]))
+        let pattern = try #require(cache[.pattern(1)])
+        let h = try #require(heads.first { $0.layer == 1 && $0.head == 2 })
+        let T = tokens.count
+        #expect(h.pattern == Array(pattern.scalars[(2 * T * T)..<(3 * T * T)]))
+        let first = (0..<T).map { h.pattern[$0 * T] }.reduce(0, +) / Float(T)
+        #expect(abs(h.toFirst - first) < 1e-6)
+        // Value-weighted rows are distributions, zero wherever the pattern is zero (causality).
+        for q in 0..<T {
+            let row = h.valueWeighted[(q * T)..<((q + 1) * T)]
+            #expect(abs(row.reduce(0, +) - 1) < 1e-5)
+            for k in (q + 1)..<T where k < T { #expect(row[row.startIndex + k] == 0) }
+        }
+        #expect(heads.allSatisfy { $0.entropy >= 0 && $0.entropy <= log(Float(T)) + 1e-4 })
+    }
+}
