@@ -159,23 +159,13 @@ extension HookedTransformer {
         }
         let (nL, h, d) = (config.nLayers, config.nHeads, config.dModel)
         let T = clean.count
-        let rotary = config.positional != .standard
         let patched: Set<HookName> = Set((0..<nL).map(target.hook))
         let (cleanLogits, cleanCache) = try runWithCache(.tokens([clean]), select: .names(patched))
-        var corruptNames = Set((0..<nL).map { HookName.residPre($0) })
-        for l in 0..<nL { corruptNames.insert(rotary ? .rotK(l) : .k(l)); corruptNames.insert(.v(l)) }
-        let (corruptLogits, corruptCache) = try runWithCache(.tokens([corrupted]), select: .names(corruptNames))
+        let (corruptLogits, corruptCache) = try runWithCache(.tokens([corrupted]), select: .names(patchEngineNames()))
         let v = config.dVocab
         let cleanMetric = metric.evaluate(cleanLogits.scalars[((T - 1) * v)..<(T * v)])
         let corruptMetric = metric.evaluate(corruptLogits.scalars[((T - 1) * v)..<(T * v)])
 
-        // One job = one cell of the result: (block, the first position it changes, the patch itself).
-        struct Job { let index: Int; let start: Int; let apply: (inout Tensor, Int, Int) -> Void }
-        let positionwise: Bool   // true: a job at position p starts at p; false: every job starts at 0
-        switch target {
-        case .residPre, .residMid, .attnOut, .mlpOut, .headOutByPos, .headPatternByPos: positionwise = true
-        default: positionwise = false
-        }
         let keyValueHeads = config.nKeyValueHeads
         // k and v have key-value heads (fewer under grouped-query attention), as in TransformerLens.
         let headCount = (target == .headKAllPos || target == .headVAllPos) ? keyValueHeads : h
@@ -186,100 +176,129 @@ extension HookedTransformer {
         case ["layer", "pos", "head"]: shape = [nL, T, h]
         default: shape = [nL, h, T]
         }
-        // Blocks are independent: two of them run at once, each with single-threaded BLAS (small GEMMs
-        // parallelize better across blocks than inside one product).
-        let outcome = Outcome(count: shape.product)
-        let savedThreads = BLAS.threads
-        let workers = min(max(savedThreads, 1), nL)
-        if workers > 1 { BLAS.setThreads(1) }
-        defer { if workers > 1 { BLAS.setThreads(savedThreads) } }
-        DispatchQueue.concurrentPerform(iterations: nL) { l in
-            guard !outcome.failed else { return }
-            do {
-                try sweep(layer: l)
-                outcome.finished(progress: progress, of: nL)
-            } catch {
-                outcome.fail(error)
-            }
-        }
-        if let error = outcome.error { throw error }
-        let results = outcome.values
-
-        func sweep(layer l: Int) throws {
+        // One job per cell of the result.
+        var jobs: [PatchJob] = []
+        for l in 0..<nL {
             let source = cleanCache[target.hook(l)]!   // clean activation, batch 1
-            // Build this block's jobs.
-            var jobs: [Job] = []
+            let hook = target.hook(l)
+            func job(_ index: Int, start: Int, _ apply: @escaping (inout Tensor, Int, Int) -> Void) {
+                jobs.append(PatchJob(index: index, layer: l, start: start, patches: [hook: apply]))
+            }
             switch target {
             case .residPre, .residMid, .attnOut, .mlpOut:
                 for p in 0..<T {
-                    jobs.append(Job(index: l * T + p, start: p) { act, row, s in
+                    job(l * T + p, start: p) { act, row, s in
                         // act: [rows, T − s, d_model]; patch position p of this row.
                         let width = act.shape[1]
                         for j in 0..<d { act.scalars[(row * width + p - s) * d + j] = source.scalars[p * d + j] }
-                    })
+                    }
                 }
             case .headOutByPos:
                 let dh = config.dHead
                 for p in 0..<T {
                     for head in 0..<h {
-                        jobs.append(Job(index: (l * T + p) * h + head, start: p) { act, row, s in
+                        job((l * T + p) * h + head, start: p) { act, row, s in
                             let width = act.shape[1]
                             for j in 0..<dh {
                                 act.scalars[((row * width + p - s) * h + head) * dh + j] = source.scalars[(p * h + head) * dh + j]
                             }
-                        })
+                        }
                     }
                 }
             case .headOutAllPos, .headQAllPos, .headKAllPos, .headVAllPos:
                 let heads = headCount
                 let dh = config.dHead
                 for head in 0..<heads {
-                    jobs.append(Job(index: l * heads + head, start: 0) { act, row, _ in
+                    job(l * heads + head, start: 0) { act, row, _ in
                         for p in 0..<T {
                             for j in 0..<dh {
                                 act.scalars[((row * T + p) * heads + head) * dh + j] = source.scalars[(p * heads + head) * dh + j]
                             }
                         }
-                    })
+                    }
                 }
             case .headPatternAllPos:
                 for head in 0..<h {
-                    jobs.append(Job(index: l * h + head, start: 0) { act, row, _ in
+                    job(l * h + head, start: 0) { act, row, _ in
                         for i in 0..<(T * T) { act.scalars[(row * h + head) * T * T + i] = source.scalars[head * T * T + i] }
-                    })
+                    }
                 }
             case .headPatternByPos:
                 for head in 0..<h {
                     for p in 0..<T {
-                        jobs.append(Job(index: (l * h + head) * T + p, start: p) { act, row, s in
+                        job((l * h + head) * T + p, start: p) { act, row, s in
                             // act: [rows, head, T − s (queries), T (keys)]
                             let q = T - s
                             for k in 0..<T {
                                 act.scalars[((row * h + head) * q + p - s) * T + k] = source.scalars[(head * T + p) * T + k]
                             }
-                        })
+                        }
                     }
                 }
             }
-            // Patches that start in the same half of the sequence share a batch: large batches keep the
-            // GEMMs efficient, and the second half skips the unchanged first half. (GPT-2-small, 16 tokens,
-            // resid_pre, two blocks at a time: halves 1.38–1.50 s, quarters 1.48 s, one batch 1.58–1.64 s.)
-            let chunk = positionwise ? max(1, T / 2) : T
-            let groups = Dictionary(grouping: jobs) { $0.start / chunk * chunk }
-            for (s, group) in groups.sorted(by: { $0.key < $1.key }) {
+        }
+        let results = try runPatchJobs(jobs, resultCount: shape.product, corruptCache: corruptCache, positions: T,
+                                       metric: metric, progress: progress)
+        return PatchResult(target: target, axes: target.axes, values: Tensor(unchecked: shape, results),
+                           clean: cleanMetric, corrupted: corruptMetric)
+    }
+
+    /// The corrupted run's activations the job engine needs: each block's input residual, keys (after
+    /// rotary, where there is one) and values.
+    func patchEngineNames() -> Set<HookName> {
+        let rotary = config.positional != .standard
+        var names = Set<HookName>()
+        for l in 0..<config.nLayers {
+            names.insert(.residPre(l))
+            names.insert(rotary ? .rotK(l) : .k(l))
+            names.insert(.v(l))
+        }
+        return names
+    }
+
+    /// Runs patched copies of a corrupted run and scores each by `metric` at the last position.
+    ///
+    /// A job's patches change nothing before block `layer` and nothing before position `start`, so it
+    /// starts at that block from the corrupted residual stream, with the earlier positions' keys and
+    /// values prefilled from the corrupted run. Jobs with the same block and the same half of the
+    /// sequence share a batch; batches run two at a time with single-threaded BLAS.
+    func runPatchJobs(_ jobs: [PatchJob], resultCount: Int, corruptCache: ActivationCache, positions T: Int,
+                      metric: PatchMetric, progress: ((Int, Int) -> Void)?) throws -> [Float] {
+        let (nL, d, v) = (config.nLayers, config.dModel, config.dVocab)
+        let rotary = config.positional != .standard
+        // Large batches keep the GEMMs efficient; the second half of the sequence skips the unchanged first
+        // half. (GPT-2-small, 16 tokens, resid_pre: halves 1.38–1.50 s, quarters 1.48 s, one batch 1.6 s.)
+        let chunk = max(1, T / 2)
+        let grouped = Dictionary(grouping: jobs) { [$0.layer, $0.start / chunk * chunk] }
+        let groups = grouped.keys.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }.map { ($0[0], $0[1], grouped[$0]!) }
+        let outcome = Outcome(count: resultCount)
+        let savedThreads = BLAS.threads
+        let parallel = savedThreads > 1 && groups.count > 1
+        if parallel { BLAS.setThreads(1) }
+        defer { if parallel { BLAS.setThreads(savedThreads) } }
+        DispatchQueue.concurrentPerform(iterations: groups.count) { g in
+            guard !outcome.failed else { return }
+            let (l, s, group) = groups[g]
+            do {
                 let rows = group.count
                 // The corrupted residual stream entering block l, positions s..<T, once per row.
-                let resid = corruptCache[.residPre(l)]!
+                guard let resid = corruptCache[.residPre(l)] else { throw InterpError.invalid("missing corrupted resid_pre \(l)") }
                 var input = uninitializedFloats(rows * (T - s) * d)
                 for r in 0..<rows {
                     for i in 0..<((T - s) * d) { input[r * (T - s) * d + i] = resid.scalars[s * d + i] }
                 }
+                func prefix(_ name: HookName) throws -> Tensor {
+                    guard let t = corruptCache[name] else { throw InterpError.invalid("missing corrupted \(name)") }
+                    return try t.slice(0).slice(0..<s)
+                }
                 var kv = try KVCache(config: config, batch: rows,
-                                     keys: (0..<nL).map { try corruptCache[rotary ? .rotK($0) : .k($0)]!.slice(0).slice(0..<s) },
-                                     values: (0..<nL).map { try corruptCache[.v($0)]!.slice(0).slice(0..<s) })
+                                     keys: (0..<nL).map { try prefix(rotary ? .rotK($0) : .k($0)) },
+                                     values: (0..<nL).map { try prefix(.v($0)) })
                 var hooks = Hooks()
-                hooks.add(target.hook(l)) { act, _ in
-                    for (r, job) in group.enumerated() { job.apply(&act, r, s) }
+                for name in Set(group.flatMap { $0.patches.keys }) {
+                    hooks.add(name) { act, _ in
+                        for (r, job) in group.enumerated() { job.patches[name]?(&act, r, s) }
+                    }
                 }
                 var options = ForwardOptions(startAtLayer: l)
                 options.lastPositionOnly = true
@@ -288,9 +307,21 @@ extension HookedTransformer {
                 outcome.set(group.enumerated().map { r, job in
                     (job.index, metric.evaluate(logits.scalars[(r * v)..<((r + 1) * v)]))
                 })
+                outcome.finished(progress: progress, of: groups.count)
+            } catch {
+                outcome.fail(error)
             }
         }
-        return PatchResult(target: target, axes: target.axes, values: Tensor(unchecked: shape, results),
-                           clean: cleanMetric, corrupted: corruptMetric)
+        if let error = outcome.error { throw error }
+        return outcome.values
     }
+}
+
+/// One patched run: the result cell it fills, the first block and position it changes, and what it
+/// does at each hook point (given the activation, its row in the batch, and the batch's first position).
+struct PatchJob {
+    let index: Int
+    let layer: Int
+    let start: Int
+    let patches: [HookName: (inout Tensor, Int, Int) -> Void]
 }
