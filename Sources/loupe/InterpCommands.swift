@@ -342,3 +342,63 @@ struct Attention: ParsableCommand {
 
     struct Summary: Encodable { let layer: Int; let head: Int; let entropy: Float; let toFirst: Float; let toPrevious: Float; let valueWeightedToFirst: Float }
 }
+
+struct Trace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Causal tracing (ROME): noise on the subject's embeddings, then restore one state at a time.",
+        discussion: "Prints P(answer) restored at each layer × position: the residual stream after each block (--kind resid), or windows of MLP or attention outputs (--kind mlp|attn, --window, 10 in ROME).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "The prompt.") var prompt: String
+    @Option(name: .long, help: "The subject: text inside the prompt whose tokens get noise.") var subject: String
+    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
+    @Option(name: .long, help: "resid, mlp or attn.") var kind: String = "resid"
+    @Option(name: .long, help: "Blocks restored together for mlp and attn.") var window: Int = 10
+    @Option(name: .long, help: "Noise samples to average.") var samples: Int = 5
+    @Option(name: .long, help: "Noise standard deviation (default: 3× the embedding's).") var noise: Float?
+    @Option(name: .long, help: "Seed of the noise.") var seed: UInt64 = 0
+    @Flag(name: .long, help: "Print JSON: {kind, window, subject, clean, corrupted, restored: [layer][pos]}.") var json = false
+
+    struct Output: Encodable {
+        let kind: String; let window: Int; let subject: [Int]; let tokens: [String]
+        let clean: Float; let corrupted: Float; let restored: AnyNested
+    }
+
+    func run() throws {
+        guard let traceKind = TraceKind(rawValue: kind) else { throw ValidationError("--kind must be resid, mlp or attn") }
+        let loaded = try modelOptions.load()
+        let tokenizer = try loaded.requireTokenizer()
+        let tokens = try encodePrompt(prompt, chat: false, loaded: loaded)
+        // The subject's token span: tokens overlapping the subject's bytes in the prompt.
+        guard let range = prompt.range(of: subject) else { throw ValidationError("--subject \(subject.quotedForDisplay) is not in the prompt") }
+        let startByte = prompt[..<range.lowerBound].utf8.count, endByte = startByte + subject.utf8.count
+        var offset = 0
+        var positions: [Int] = []
+        for (i, t) in tokens.enumerated() {
+            let n = try tokenizer.decodeBytes([t]).count
+            if (t == tokenizer.bosID && i == 0) { continue }
+            if offset < endByte && offset + n > startByte { positions.append(i) }
+            offset += n
+        }
+        guard let first = positions.first, let last = positions.last else { throw ValidationError("--subject covers no token") }
+        let a = try singleToken(answer, "--answer", loaded)
+        let trace = try loaded.model.causalTrace(tokens: tokens, subject: first..<(last + 1), answer: a, kind: traceKind,
+                                                 window: window, noise: noise, samples: samples, seed: seed) { done, total in
+            if !json { FileHandle.standardError.write(Data("\rtraced \(done)/\(total)".utf8)) }
+        }
+        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        if json {
+            try printJSON(Output(kind: traceKind.rawValue, window: trace.window, subject: Array(trace.subject),
+                                 tokens: tokens.map(loaded.tokenText), clean: trace.cleanProbability,
+                                 corrupted: trace.corruptedProbability, restored: AnyNested(trace.restored)))
+            return
+        }
+        print("causal trace of P(\(shown(loaded.tokenText(a)))), restoring \(traceKind.rawValue)\(traceKind == .resid ? "" : " (window \(trace.window))"); subject tokens \(first)..<\(last + 1)")
+        print(String(format: "clean %.3f, corrupted %.3f (mean of %d noise samples)", trace.cleanProbability, trace.corruptedProbability, samples))
+        let labels = tokens.enumerated().map { "\($0.offset)\(trace.subject.contains($0.offset) ? "*" : "") \(shown(loaded.tokenText($0.element)))" }
+        let T = tokens.count
+        // Rows: positions (as in ROME's figures); columns: layers.
+        printGrid(rowLabels: labels, columnLabels: (0..<trace.restored.shape[0]).map { "\($0)" }, values: { p, l in trace.restored.scalars[l * T + p] }, format: "%.2f")
+    }
+}
