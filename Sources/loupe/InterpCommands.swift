@@ -402,3 +402,55 @@ struct Trace: ParsableCommand {
         printGrid(rowLabels: labels, columnLabels: (0..<trace.restored.shape[0]).map { "\($0)" }, values: { p, l in trace.restored.scalars[l * T + p] }, format: "%.2f")
     }
 }
+
+struct Path: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "path-patch",
+        abstract: "Path patching: each head as the sender, through the direct path only, to the logits or to receiver heads' inputs.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Clean prompt.") var clean: String
+    @Option(name: .long, help: "Corrupted prompt (same number of tokens).") var corrupt: String
+    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
+    @Option(name: .long, help: "Wrong token (id or single-token text).") var wrong: String
+    @Option(name: .long, help: "logits, or LAYER:HEAD,HEAD…:q|k|v (e.g. 9:6,9:q for the heads 6 and 9 of layer 9's queries).")
+    var receiver: String = "logits"
+    @Flag(name: .long, help: "Print JSON: {receiver, axes, result, clean, corrupted}.") var json = false
+
+    struct Output: Encodable { let receiver: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let tokenizer = try loaded.requireTokenizer()
+        let cleanTokens = tokenizer.encodeForModel(clean), corruptTokens = tokenizer.encodeForModel(corrupt)
+        let metric = PatchMetric.logitDifference(answer: try singleToken(answer, "--answer", loaded), wrong: try singleToken(wrong, "--wrong", loaded))
+        let target: PathReceiver
+        if receiver == "logits" {
+            target = .logits
+        } else {
+            let parts = receiver.split(separator: ":")
+            guard parts.count == 3, let layer = Int(parts[0]), let input = PathReceiver.HeadInput(rawValue: String(parts[2])) else {
+                throw ValidationError("--receiver must be logits or LAYER:HEADS:q|k|v, found '\(receiver)'")
+            }
+            let heads = try parts[1].split(separator: ",").map { s -> Int in
+                guard let h = Int(s) else { throw ValidationError("--receiver: '\(s)' is not a head index") }
+                return h
+            }
+            target = .heads(layer: layer, heads: heads, input: input)
+        }
+        let result = try loaded.model.pathPatch(clean: cleanTokens, corrupted: corruptTokens, receiver: target, metric: metric) { done, total in
+            if !json { FileHandle.standardError.write(Data("\rsender \(done + 1)/\(total)".utf8)) }
+        }
+        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        let normalized = result.normalized
+        if json {
+            try printJSON(Output(receiver: receiver, axes: result.axes, result: AnyNested(result.values), clean: result.clean, corrupted: result.corrupted))
+            return
+        }
+        print(String(format: "path patching to %@: clean %.3f, corrupted %.3f; cells: (metric − clean) / (clean − corrupted)", receiver, result.clean, result.corrupted))
+        let (nL, h) = (result.values.shape[0], result.values.shape[1])
+        // 0 = no effect; −1 = the sender alone carries the whole clean/corrupted difference.
+        printGrid(rowLabels: (0..<nL).map { "L\($0)" }, columnLabels: (0..<h).map { "H\($0)" },
+                  values: { l, head in normalized.scalars[l * h + head] - 1 })
+    }
+}
