@@ -34,9 +34,13 @@ with torch.no_grad():
     metric = lambda logits: logits[0, -1, a] - logits[0, -1, b]
     for name in ["resid_pre", "resid_mid", "attn_out", "mlp_out", "attn_head_out_all_pos", "attn_head_out_by_pos",
                  "attn_head_q_all_pos", "attn_head_k_all_pos", "attn_head_v_all_pos", "attn_head_pattern_all_pos",
-                 "attn_head_pattern_by_pos"]:
+                 "attn_head_pattern_by_pos", "attn_head_q_by_pos", "attn_head_k_by_pos", "attn_head_v_by_pos"]:
         fn = getattr(patching, f"get_act_patch_{name}")
         out[f"patch.{name}"] = fn(tl, xt, clean_cache, metric).numpy()
+    # TransformerLens has no resid_post helper; its generic patcher with the same setter defines it.
+    out["patch.resid_post"] = patching.generic_activation_patch(
+        tl, xt, clean_cache, metric, patch_setter=patching.layer_pos_patch_setter, activation_name="resid_post",
+        index_axis_names=("layer", "pos")).numpy()
     out["patch.clean_metric"] = np.array([float(metric(tl(ct)))], np.float32)
     out["patch.corrupt_metric"] = np.array([float(metric(tl(xt)))], np.float32)
 

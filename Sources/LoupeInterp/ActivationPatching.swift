@@ -42,8 +42,9 @@ private final class Outcome: @unchecked Sendable {
 
 /// What to patch, named as TransformerLens's `get_act_patch_{name}`.
 public enum PatchTarget: String, CaseIterable, Sendable {
-    case residPre = "resid_pre", residMid = "resid_mid", attnOut = "attn_out", mlpOut = "mlp_out"
+    case residPre = "resid_pre", residMid = "resid_mid", residPost = "resid_post", attnOut = "attn_out", mlpOut = "mlp_out"
     case headOutAllPos = "attn_head_out_all_pos", headOutByPos = "attn_head_out_by_pos"
+    case headQByPos = "attn_head_q_by_pos", headKByPos = "attn_head_k_by_pos", headVByPos = "attn_head_v_by_pos"
     case headQAllPos = "attn_head_q_all_pos", headKAllPos = "attn_head_k_all_pos", headVAllPos = "attn_head_v_all_pos"
     case headPatternAllPos = "attn_head_pattern_all_pos", headPatternByPos = "attn_head_pattern_by_pos"
 
@@ -52,12 +53,13 @@ public enum PatchTarget: String, CaseIterable, Sendable {
         switch self {
         case .residPre: return .residPre(l)
         case .residMid: return .residMid(l)
+        case .residPost: return .residPost(l)
         case .attnOut: return .attnOut(l)
         case .mlpOut: return .mlpOut(l)
         case .headOutAllPos, .headOutByPos: return .z(l)
-        case .headQAllPos: return .q(l)
-        case .headKAllPos: return .k(l)
-        case .headVAllPos: return .v(l)
+        case .headQAllPos, .headQByPos: return .q(l)
+        case .headKAllPos, .headKByPos: return .k(l)
+        case .headVAllPos, .headVByPos: return .v(l)
         case .headPatternAllPos, .headPatternByPos: return .pattern(l)
         }
     }
@@ -65,9 +67,9 @@ public enum PatchTarget: String, CaseIterable, Sendable {
     /// The result's axes, as TransformerLens orders them.
     public var axes: [String] {
         switch self {
-        case .residPre, .residMid, .attnOut, .mlpOut: return ["layer", "pos"]
+        case .residPre, .residMid, .residPost, .attnOut, .mlpOut: return ["layer", "pos"]
         case .headOutAllPos, .headQAllPos, .headKAllPos, .headVAllPos, .headPatternAllPos: return ["layer", "head"]
-        case .headOutByPos: return ["layer", "pos", "head"]
+        case .headOutByPos, .headQByPos, .headKByPos, .headVByPos: return ["layer", "pos", "head"]
         case .headPatternByPos: return ["layer", "head", "dest_pos"]
         }
     }
@@ -168,12 +170,12 @@ extension HookedTransformer {
 
         let keyValueHeads = config.nKeyValueHeads
         // k and v have key-value heads (fewer under grouped-query attention), as in TransformerLens.
-        let headCount = (target == .headKAllPos || target == .headVAllPos) ? keyValueHeads : h
+        let headCount = [.headKAllPos, .headVAllPos, .headKByPos, .headVByPos].contains(target) ? keyValueHeads : h
         let shape: [Int]
         switch target.axes {
         case ["layer", "pos"]: shape = [nL, T]
         case ["layer", "head"]: shape = [nL, headCount]
-        case ["layer", "pos", "head"]: shape = [nL, T, h]
+        case ["layer", "pos", "head"]: shape = [nL, T, headCount]
         default: shape = [nL, h, T]
         }
         // One job per cell of the result.
@@ -185,7 +187,7 @@ extension HookedTransformer {
                 jobs.append(PatchJob(index: index, layer: l, start: start, patches: [hook: apply]))
             }
             switch target {
-            case .residPre, .residMid, .attnOut, .mlpOut:
+            case .residPre, .residMid, .residPost, .attnOut, .mlpOut:
                 for p in 0..<T {
                     job(l * T + p, start: p) { act, row, s in
                         // act: [rows, T − s, d_model]; patch position p of this row.
@@ -193,14 +195,14 @@ extension HookedTransformer {
                         for j in 0..<d { act.scalars[(row * width + p - s) * d + j] = source.scalars[p * d + j] }
                     }
                 }
-            case .headOutByPos:
-                let dh = config.dHead
+            case .headOutByPos, .headQByPos, .headKByPos, .headVByPos:
+                let (dh, heads) = (config.dHead, headCount)
                 for p in 0..<T {
-                    for head in 0..<h {
-                        job((l * T + p) * h + head, start: p) { act, row, s in
+                    for head in 0..<heads {
+                        job((l * T + p) * heads + head, start: p) { act, row, s in
                             let width = act.shape[1]
                             for j in 0..<dh {
-                                act.scalars[((row * width + p - s) * h + head) * dh + j] = source.scalars[(p * h + head) * dh + j]
+                                act.scalars[((row * width + p - s) * heads + head) * dh + j] = source.scalars[(p * heads + head) * dh + j]
                             }
                         }
                     }

@@ -158,7 +158,7 @@ struct Heads: ParsableCommand {
 struct Patch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Activation patching: the corrupted run with one activation from the clean run, for every layer and position or head.",
-        discussion: "Hooks: resid_pre, resid_mid, attn_out, mlp_out (layer × position); z, q, k, v, pattern (layer × head; --by-position for z: layer × position × head, for pattern: layer × head × position). Results equal TransformerLens's patching.get_act_patch_* functions.")
+        discussion: "Hooks: resid_pre, resid_mid, resid_post, attn_out, mlp_out (layer × position); z, q, k, v, pattern (layer × head; --by-position for z, q, k, v: layer × position × head, for pattern: layer × head × position). Results equal TransformerLens's patching.get_act_patch_* functions.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -167,10 +167,10 @@ struct Patch: ParsableCommand {
     @Option(name: .customLong("clean-ids"), help: "Clean token ids.") var cleanIDs: String?
     @Option(name: .customLong("corrupt-ids"), help: "Corrupted token ids.") var corruptIDs: String?
 
-    @Option(name: .long, help: "What to patch: resid_pre, resid_mid, attn_out, mlp_out, z, q, k, v, pattern.")
+    @Option(name: .long, help: "What to patch: resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, q, k, v, pattern.")
     var hook: String = "resid_pre"
 
-    @Flag(name: .long, help: "For z and pattern: patch each position separately.")
+    @Flag(name: .long, help: "For z, q, k, v and pattern: patch each position separately.")
     var byPosition = false
 
     @Option(name: .long, help: "logit-diff (answer − wrong), normalized-logit-diff, prob (of answer), loss (of answer).")
@@ -205,8 +205,9 @@ struct Patch: ParsableCommand {
         default: throw ValidationError("--metric must be logit-diff, normalized-logit-diff, prob or loss")
         }
         let targets: [String: PatchTarget] = [
-            "resid_pre": .residPre, "resid_mid": .residMid, "attn_out": .attnOut, "mlp_out": .mlpOut,
-            "z": byPosition ? .headOutByPos : .headOutAllPos, "q": .headQAllPos, "k": .headKAllPos, "v": .headVAllPos,
+            "resid_pre": .residPre, "resid_mid": .residMid, "resid_post": .residPost, "attn_out": .attnOut, "mlp_out": .mlpOut,
+            "z": byPosition ? .headOutByPos : .headOutAllPos, "q": byPosition ? .headQByPos : .headQAllPos,
+            "k": byPosition ? .headKByPos : .headKAllPos, "v": byPosition ? .headVByPos : .headVAllPos,
             "pattern": byPosition ? .headPatternByPos : .headPatternAllPos]
         guard let target = targets[hook] else {
             throw ValidationError("--hook must be one of \(targets.keys.sorted().joined(separator: ", "))")
@@ -295,9 +296,11 @@ struct Attribute: ParsableCommand {
         let order = dla.heads.scalars.indices.sorted { Swift.abs(dla.heads.scalars[$0]) > Swift.abs(dla.heads.scalars[$1]) }
         print("\nheads (largest |contribution| first)")
         for i in order.prefix(top) { print("  L\(i / h)H\(i % h)".padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%+8.3f", dla.heads.scalars[i])) }
-        print("\ncomponents")
+        print("\ncomponents       direct   accumulated")
+        var total: Float = 0
         for (label, value) in zip(dla.componentLabels, dla.components) {
-            print("  " + label.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%+8.3f", value))
+            total += value
+            print("  " + label.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%+8.3f      %+8.3f", value, total))
         }
     }
 }
