@@ -72,6 +72,32 @@ with torch.no_grad():
     out["dla.components"] = cache.logit_attrs(comps, tokens=torch.tensor([a]), incorrect_tokens=torch.tensor([b]),
                                               pos_slice=-1).numpy()[:, 0]
     meta["dla.head_labels"] = head_labels; meta["dla.component_labels"] = comp_labels
+    # Circuits: composition scores, copying scores of the full OV circuits, and a FactoredMatrix's
+    # eigenvalues and singular values from numpy on the materialized product.
+    for mode in "QKV":
+        out[f"comp.{mode.lower()}"] = tl.all_composition_scores(mode).numpy()
+    copying = np.zeros((tl.cfg.n_layers, tl.cfg.n_heads), np.float32)
+    for l in range(tl.cfg.n_layers):
+        for h in range(tl.cfg.n_heads):
+            eig = (tl.W_E @ tl.OV[l, h] @ tl.W_U).eigenvalues
+            copying[l, h] = float(eig.real.sum() / eig.abs().sum())
+    out["circuits.copying"] = copying
+    ov = tl.OV[0, 1].AB.numpy().astype(np.float64)
+    eig = np.linalg.eigvals(ov); eig = eig[np.argsort(-np.abs(eig))][: tl.cfg.d_head]
+    out["circuits.ov01.eig_re"] = eig.real; out["circuits.ov01.eig_im"] = eig.imag
+    out["circuits.ov01.sv"] = np.linalg.svd(ov, compute_uv=False)[: tl.cfg.d_head]
+    out["circuits.ov01.fro"] = np.array([np.linalg.norm(ov)])
+    # TransformerLens's processed weights (from_pretrained defaults); the big embeddings as slices and sums.
+    for k, t in tl.state_dict().items():
+        if not (k.startswith("blocks.") or k.startswith("embed") or k.startswith("pos_embed") or k.startswith("unembed")): continue
+        if k.endswith(("IGNORE", "mask")): continue
+        t = t.numpy()
+        if k in ("embed.W_E", "unembed.W_U"):
+            out[f"state.{k}.slice"] = t[:256] if k == "embed.W_E" else t[:, :256]
+            out[f"state.{k}.sum0"] = t.astype(np.float64).sum(0)
+            out[f"state.{k}.sum1"] = t.astype(np.float64).sum(1)
+        else:
+            out[f"state.{k}"] = t
 out = {k: np.ascontiguousarray(np.asarray(v, np.float32)) for k, v in out.items()}
 save_file(out, os.path.join(fx, "gpt2-tiny-interp.safetensors"))
 json.dump(meta, open(os.path.join(fx, "gpt2-tiny-interp.json"), "w"))
