@@ -37,10 +37,14 @@ extension HookedTransformer {
     /// circuit; near 1 for a head that copies the tokens it attends to. 0 for a head whose circuit is zero.
     public func copyingScores() throws -> Tensor {
         let (nL, h) = (config.nLayers, config.nHeads)
+        // The eigenvalues of W_E W_V W_O W_U are those of W_O (W_U W_E) W_V (d_head × d_head), and W_U W_E
+        // (d_model × d_model) is shared by every head: one product with the vocabulary instead of one per head.
+        let unembedEmbed = try weights.wU.matmul(weights.wE)
         var out = [Float](repeating: 0, count: nL * h)
         for l in 0..<nL {
             for head in 0..<h {
-                let eigen = try fullOVCircuit(layer: l, head: head).eigenvalues()
+                let ov = try ovCircuit(layer: l, head: head)
+                let eigen = try LAPACK.eigenvalues(try ov.b.matmul(unembedEmbed).matmul(ov.a))
                 let total = eigen.reduce(0.0) { $0 + Double(hypot($1.re, $1.im)) }
                 out[l * h + head] = total > 0 ? Float(eigen.reduce(0.0) { $0 + Double($1.re) } / total) : 0
             }

@@ -49,6 +49,11 @@ public enum ModelLoader {
         let config: ModelConfig, weights: TransformerWeights
         let type = json["model_type"] as? String
         let architectures = json["architectures"] as? [String] ?? []
+        if json["format"] as? String == "transformer_lens" {
+            let model = try TransformerLensFormat.read(json: json, file: file, path: configURL.path)
+            let tokenizer = try loadTokenizer(in: dir, gpt2Fallback: model.config.architecture == "GPT2LMHeadModel")
+            return LoadedModel(model: model, tokenizer: tokenizer, source: path)
+        }
         switch type {
         case "gpt2", nil where architectures.contains("GPT2LMHeadModel") || json["n_embd"] != nil:
             config = try GPT2.config(fromJSON: json, path: configURL.path)
