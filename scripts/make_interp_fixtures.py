@@ -87,6 +87,17 @@ with torch.no_grad():
     out["circuits.ov01.eig_re"] = eig.real; out["circuits.ov01.eig_im"] = eig.imag
     out["circuits.ov01.sv"] = np.linalg.svd(ov, compute_uv=False)[: tl.cfg.d_head]
     out["circuits.ov01.fro"] = np.array([np.linalg.norm(ov)])
+    # Residual PCA with numpy: per position, the states (each block's input, the final output) centred,
+    # the first direction's share of the variance, and its top token through W_U (pointed at the final state).
+    states = torch.stack([cache[f"blocks.{l}.hook_resid_pre"][0] for l in range(tl.cfg.n_layers)]
+                         + [cache[f"blocks.{tl.cfg.n_layers - 1}.hook_resid_post"][0]]).numpy().astype(np.float64)
+    explained, tops = [], []
+    for p_ in range(states.shape[1]):
+        X = states[:, p_] - states[:, p_].mean(0)
+        _, sv, vt = np.linalg.svd(X, full_matrices=False)
+        direction = vt[0] if vt[0] @ X[-1] > 0 else -vt[0]
+        explained.append(sv[0] ** 2 / (sv ** 2).sum()); tops.append(int(np.argmax(direction @ tl.W_U.numpy())))
+    out["pca.explained"] = np.array(explained); out["pca.top"] = np.array(tops)
     # TransformerLens's processed weights (from_pretrained defaults); the big embeddings as slices and sums.
     for k, t in tl.state_dict().items():
         if not (k.startswith("blocks.") or k.startswith("embed") or k.startswith("pos_embed") or k.startswith("unembed")): continue

@@ -103,4 +103,31 @@ public enum LAPACK {
         guard info == 0 else { throw TensorError.lapack(routine: "sgeev", info: Int(info)) }
         return (0..<n).map { (re: wr[$0], im: wi[$0]) }
     }
+
+    /// Eigenvalues (ascending) and orthonormal eigenvectors (rows of `vectors`, `[n, n]`) of a symmetric
+    /// matrix (`ssyevd`; only the lower triangle is read).
+    public static func symmetricEigen(_ m: Tensor) throws -> (values: [Float], vectors: Tensor) {
+        guard m.rank == 2, m.shape[0] == m.shape[1] else {
+            throw TensorError.invalidArgument("a symmetric eigendecomposition needs a square matrix, found shape \(m.shape)")
+        }
+        let n = m.shape[0]
+        if n == 0 { return ([], Tensor(zeros: [0, 0])) }
+        guard m.scalars.allSatisfy({ $0.isFinite }) else {
+            throw TensorError.invalidArgument("eigenvalues of a matrix with NaN or infinite entries")
+        }
+        // Column-major LAPACK reads our row-major matrix as its transpose: the same symmetric matrix.
+        var a = m.scalars
+        var w = [Float](repeating: 0, count: n)
+        var n32 = Int32(n), lda = Int32(n), info: Int32 = 0
+        var jobz = CChar(UInt8(ascii: "V")), uplo = CChar(UInt8(ascii: "U"))
+        var workSize: Float = 0, iworkSize: Int32 = 0
+        var lwork: Int32 = -1, liwork: Int32 = -1
+        ssyevd_(&jobz, &uplo, &n32, &a, &lda, &w, &workSize, &lwork, &iworkSize, &liwork, &info)
+        lwork = Int32(max(workSize, 1)); liwork = max(iworkSize, 1)
+        var work = [Float](repeating: 0, count: Int(lwork)), iwork = [Int32](repeating: 0, count: Int(liwork))
+        ssyevd_(&jobz, &uplo, &n32, &a, &lda, &w, &work, &lwork, &iwork, &liwork, &info)
+        guard info == 0 else { throw TensorError.lapack(routine: "ssyevd", info: Int(info)) }
+        // Column j of the column-major result (eigenvector j) is row j of `a` read row-major.
+        return (w, Tensor(unchecked: [n, n], a))
+    }
 }

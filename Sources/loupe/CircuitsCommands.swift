@@ -82,3 +82,62 @@ struct Process: ParsableCommand {
         print("wrote \(out)/model.safetensors (\(model.weights.namedTensors.count) tensors, TransformerLens names) and config.json")
     }
 }
+
+struct PCA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pca",
+        abstract: "Residual PCA across layers: per predicted position, the first direction's share of variance and whether it names the prediction.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Text to analyse.") var prompt: String?
+    @Option(name: .long, help: "A UTF-8 text file to analyse.") var text: String?
+    @Option(name: .long, help: "Only the first N characters of the file.") var chars: Int?
+    @Option(name: .long, help: "Tokens per forward pass.") var window: Int = 128
+    @Option(name: .long, help: "Stop after this many positions.") var maxPositions: Int = 2000
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    struct Output: Encodable {
+        let positions: Int; let meanExplained: Float; let agreement: Float; let explainedDeciles: [Float]
+    }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let content: String
+        if let text {
+            guard let data = FileManager.default.contents(atPath: text) else { throw ValidationError("--text: cannot read \(text)") }
+            guard let s = String(data: data, encoding: .utf8) else { throw ValidationError("--text: \(text) is not UTF-8 text") }
+            content = chars.map { String(s.prefix($0)) } ?? s
+        } else if let prompt {
+            content = prompt
+        } else {
+            throw ValidationError("give --prompt TEXT or --text FILE")
+        }
+        guard window >= 2, window <= loaded.model.config.nCtx else {
+            throw ValidationError("--window must be between 2 and the context (\(loaded.model.config.nCtx))")
+        }
+        let tokens = try loaded.requireTokenizer().encodeForModel(content)
+        var points: [ResidualPCAPoint] = []
+        var start = 0
+        let began = Date()
+        while start < tokens.count && points.count < maxPositions {
+            let chunk = Array(tokens[start..<min(start + window, tokens.count)])
+            points += try loaded.model.residualPCA(tokens: chunk).prefix(maxPositions - points.count)
+            start += window
+            if !json {
+                let rate = Double(points.count) / max(Date().timeIntervalSince(began), 1e-3)
+                FileHandle.standardError.write(Data(String(format: "\r%d/%d positions (%.0f/s)", points.count, min(maxPositions, tokens.count), rate).utf8))
+            }
+        }
+        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        guard !points.isEmpty else { throw ValidationError("no positions to analyse") }
+        let explained = points.map(\.explained).sorted()
+        let deciles = (1...9).map { explained[min(explained.count - 1, $0 * explained.count / 10)] }
+        let mean = explained.reduce(0, +) / Float(explained.count)
+        let agreement = Float(points.filter(\.agrees).count) / Float(points.count)
+        if json { try printJSON(Output(positions: points.count, meanExplained: mean, agreement: agreement, explainedDeciles: deciles)); return }
+        print("\(points.count) predicted positions, \(loaded.model.config.nLayers + 1) residual states each")
+        print(String(format: "variance explained by the first direction: mean %.1f%%", mean * 100))
+        print("  deciles: " + deciles.map { String(format: "%.0f%%", $0 * 100) }.joined(separator: " "))
+        print(String(format: "first direction's top token (through the final norm's weight and W_U) = the model's prediction: %.1f%%", agreement * 100))
+    }
+}
