@@ -141,3 +141,61 @@ struct PCA: ParsableCommand {
         print(String(format: "first direction's top token (through the final norm's weight and W_U) = the model's prediction: %.1f%%", agreement * 100))
     }
 }
+
+struct Neurons: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "MLP neurons as key→value memories: value vectors through the unembedding, memory-management neurons, max-activating examples.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "The layer.") var layer: Int
+    @Option(name: .long, help: "Comma-separated neurons to show (default: the most negative input/output cosines).") var neurons: String?
+    @Option(name: .long, help: "A UTF-8 text to find max-activating examples in.") var text: String?
+    @Option(name: .long, help: "Only the first N characters of the text.") var chars: Int?
+    @Option(name: .long, help: "Neurons to list, and tokens or examples per neuron.") var top: Int = 5
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    struct Output: Encodable {
+        let layer: Int; let memoryManagement: [[Float]]; let values: [NeuronValue]; let examples: [String: [NeuronExample]]
+    }
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        let model = loaded.model
+        let cos = try model.neuronInputOutputCosines(layer: layer)
+        let managing = cos.indices.sorted { cos[$0] < cos[$1] }.prefix(top)
+        let chosen = try neurons.map { try parseIDs($0, option: "--neurons") } ?? Array(managing)
+        let values = try model.neuronValues(layer: layer, neurons: chosen, k: top)
+        var examples: [Int: [NeuronExample]] = [:]
+        if let text {
+            guard let data = FileManager.default.contents(atPath: text) else { throw ValidationError("--text: cannot read \(text)") }
+            guard let s = String(data: data, encoding: .utf8) else { throw ValidationError("--text: \(text) is not UTF-8 text") }
+            let tokens = try loaded.requireTokenizer().encodeForModel(chars.map { String(s.prefix($0)) } ?? s)
+            let began = Date()
+            examples = try model.maxActivatingExamples(layer: layer, neurons: chosen, tokens: tokens, k: top) { done, total in
+                if !json {
+                    let rate = Double(done) / max(Date().timeIntervalSince(began), 1e-3)
+                    FileHandle.standardError.write(Data(String(format: "\r%d/%d tokens (%.0f tokens/s)", done, total, rate).utf8))
+                }
+            }
+            if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        }
+        if json {
+            try printJSON(Output(layer: layer, memoryManagement: managing.map { [Float($0), cos[$0]] }, values: values,
+                                 examples: Dictionary(uniqueKeysWithValues: examples.map { (String($0.key), $0.value) })))
+            return
+        }
+        print("layer \(layer): most negative input/output cosines (memory-management neurons)")
+        print("  " + managing.map { "N\($0) \(String(format: "%+.2f", cos[$0]))" }.joined(separator: ", "))
+        for value in values {
+            print("\nN\(value.neuron) (cos \(String(format: "%+.2f", cos[value.neuron])))")
+            print("  promotes:   " + value.promoted.map { "\(shown(loaded.tokenText($0.id))) \(String(format: "%+.2f", $0.logit))" }.joined(separator: ", "))
+            print("  suppresses: " + value.suppressed.map { "\(shown(loaded.tokenText($0.id))) \(String(format: "%+.2f", $0.logit))" }.joined(separator: ", "))
+            for e in examples[value.neuron] ?? [] {
+                let before = e.context[..<e.focus].map(loaded.tokenText).joined()
+                let after = e.context[(e.focus + 1)...].map(loaded.tokenText).joined()
+                let line = (before + "[[" + loaded.tokenText(e.context[e.focus]) + "]]" + after).replacingOccurrences(of: "\n", with: "⏎")
+                print(String(format: "  %6.2f  ", e.activation) + line)
+            }
+        }
+    }
+}
