@@ -104,9 +104,7 @@ struct PCA: ParsableCommand {
         let loaded = try modelOptions.load()
         let content: String
         if let text {
-            guard let data = FileManager.default.contents(atPath: text) else { throw ValidationError("--text: cannot read \(text)") }
-            guard let s = String(data: data, encoding: .utf8) else { throw ValidationError("--text: \(text) is not UTF-8 text") }
-            content = chars.map { String(s.prefix($0)) } ?? s
+            content = try readText(text, chars: chars)
         } else if let prompt {
             content = prompt
         } else {
@@ -167,9 +165,7 @@ struct Neurons: ParsableCommand {
         let values = try model.neuronValues(layer: layer, neurons: chosen, k: top)
         var examples: [Int: [NeuronExample]] = [:]
         if let text {
-            guard let data = FileManager.default.contents(atPath: text) else { throw ValidationError("--text: cannot read \(text)") }
-            guard let s = String(data: data, encoding: .utf8) else { throw ValidationError("--text: \(text) is not UTF-8 text") }
-            let tokens = try loaded.requireTokenizer().encodeForModel(chars.map { String(s.prefix($0)) } ?? s)
+            let tokens = try loaded.requireTokenizer().encodeForModel(try readText(text, chars: chars))
             let began = Date()
             examples = try model.maxActivatingExamples(layer: layer, neurons: chosen, tokens: tokens, k: top) { done, total in
                 if !json {

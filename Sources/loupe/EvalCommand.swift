@@ -21,14 +21,7 @@ struct Eval: ParsableCommand {
     struct Output: Encodable { let model: String; let tokens: Int; let predictions: Int; let meanLoss: Double; let perplexity: Double }
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: text) else {
-            throw ValidationError("--text: cannot read \(text)")
-        }
-        var content = String(decoding: data, as: UTF8.self)
-        if let chars {
-            guard chars > 0 else { throw ValidationError("--chars must be positive") }
-            content = String(content.prefix(chars))
-        }
+        let content = try readText(text, chars: chars)
         let loaded = try modelOptions.load()
         let tokens = try loaded.requireTokenizer().encodeForModel(content)
         let result = try loaded.model.perplexity(of: tokens)
