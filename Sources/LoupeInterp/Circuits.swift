@@ -33,6 +33,21 @@ extension HookedTransformer {
         return try FactoredMatrix(weights.wE.matmul(ov.a), ov.b.matmul(weights.wU))
     }
 
+    /// The full QK circuit `(W_E + W_pos[q]) W_Q W_Kᵀ (W_E + W_pos[k])ᵀ`, `[d_vocab, d_vocab]`: the attention
+    /// score a query token gives a key token, with the positional embeddings of the given positions added
+    /// (as in the max-of-a-list analysis; ignored for models without W_pos). Norms are not applied.
+    public func fullQKCircuit(layer: Int, head: Int, queryPosition: Int? = nil, keyPosition: Int? = nil) throws -> FactoredMatrix {
+        let qk = try qkCircuit(layer: layer, head: head)
+        func embedding(_ position: Int?) throws -> Tensor {
+            guard let position, let wPos = weights.wPos else { return weights.wE }
+            guard position >= 0 && position < config.nCtx else {
+                throw InterpError.outOfRange(what: "position", value: position, count: config.nCtx)
+            }
+            return try weights.wE + wPos.slice(position)
+        }
+        return try FactoredMatrix(embedding(queryPosition).matmul(qk.a), qk.b.matmul(embedding(keyPosition).transposed()))
+    }
+
     /// Copying scores `[n_layers, n_heads]`: Σ Re λ / Σ |λ| over the eigenvalues λ of each head's full OV
     /// circuit; near 1 for a head that copies the tokens it attends to. 0 for a head whose circuit is zero.
     public func copyingScores() throws -> Tensor {

@@ -6,16 +6,18 @@ import LoupeTensor
 
 struct Circuits: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Weight-based circuits: OV copying scores, Q/K/V composition scores, one head's full OV circuit.",
-        discussion: "loupe circuits copying | composition | ov --head L.H")
+        abstract: "Weight-based circuits: OV copying scores, Q/K/V composition scores, one head's full OV or QK circuit.",
+        discussion: "loupe circuits copying | composition | ov --head L.H | qk --head L.H [--query-pos P --key-pos P]")
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Argument(help: "copying, composition, or ov.")
+    @Argument(help: "copying, composition, ov, or qk.")
     var what: String
 
     @Option(name: .long, help: "For ov: the head, LAYER.HEAD.") var head: String?
-    @Option(name: .long, help: "For ov: comma-separated source words (each read as \" word\").") var tokens: String?
+    @Option(name: .long, help: "For ov and qk: comma-separated source words (each read as \" word\").") var tokens: String?
+    @Option(name: .long, help: "For qk: add the positional embedding of this query position (models with W_pos).") var queryPosition: Int?
+    @Option(name: .long, help: "For qk: add the positional embedding of this key position.") var keyPosition: Int?
     @Option(name: .long, help: "For ov: tokens to show per source.") var top: Int = 5
     @Option(name: .long, help: "For composition: pairs to list per mode.") var pairs: Int = 10
     @Flag(name: .long, help: "Print JSON (composition: {\"q\": [L][H][L][H], \"k\": …, \"v\": …}).") var json = false
@@ -61,8 +63,22 @@ struct Circuits: ParsableCommand {
                 let best = topK(row.scalars[...], k: top)
                 print("  \(shown(loaded.tokenText(t))) → " + best.map { "\(shown(loaded.tokenText($0.index))) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))
             }
+        case "qk":
+            guard let head, case let parts = head.split(separator: ".").compactMap({ Int($0) }), parts.count == 2 else {
+                throw ValidationError("qk needs --head LAYER.HEAD")
+            }
+            let full = try model.fullQKCircuit(layer: parts[0], head: parts[1], queryPosition: queryPosition, keyPosition: keyPosition)
+            let tokenizer = try loaded.requireTokenizer()
+            let sources = (tokens ?? " the, cat, Paris, John, Mary, 1, and").split(separator: ",").map { " " + $0.trimmingCharacters(in: .whitespaces) }
+            print("full QK circuit of L\(parts[0])H\(parts[1]): the keys each query token scores highest (no norms applied)")
+            for text in sources {
+                guard let t = tokenizer.encode(text).first else { continue }
+                let row = try Tensor.embedding(full.a, [t]).matmul(full.b)   // [1, d_vocab]
+                let best = topK(row.scalars[...], k: top)
+                print("  \(shown(loaded.tokenText(t))) → " + best.map { "\(shown(loaded.tokenText($0.index))) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))
+            }
         default:
-            throw ValidationError("what must be copying, composition or ov")
+            throw ValidationError("what must be copying, composition, ov or qk")
         }
     }
 }

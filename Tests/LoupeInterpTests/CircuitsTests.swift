@@ -84,3 +84,26 @@ import Testing
         #expect(worst <= 1e-5, "max difference \(worst)")
     }
 }
+
+@Suite struct FullCircuitTests {
+    /// One entry of each full circuit equals the same product computed from the weights directly.
+    @Test func entriesMatchTheDefinition() throws {
+        let model = try InterpFixtures.model()
+        let w = model.weights
+        let (q, k, qp, kp) = (1234, 777, 3, 1)
+        let wPos = try #require(w.wPos)
+        let queryVector = try (w.wE.slice(q) + wPos.slice(qp)).reshaped([1, 32])
+        let keyVector = try (w.wE.slice(k) + wPos.slice(kp)).reshaped([1, 32])
+        let b = w.blocks[1]
+        let score = try queryVector.matmul(b.wQ.slice(2)).matmul(keyVector.matmul(b.wK.slice(2)).transposed()).scalars[0]
+        let full = try model.fullQKCircuit(layer: 1, head: 2, queryPosition: qp, keyPosition: kp)
+        #expect(full.shape == [50257, 50257])
+        let entry = try Tensor.embedding(full.a, [q]).matmul(full.b).scalars[k]
+        #expect(abs(entry - score) < 1e-5)
+        let ov = try model.fullOVCircuit(layer: 0, head: 3)
+        let src = try w.wE.slice(k).reshaped([1, 32])
+        let want = try src.matmul(w.blocks[0].wV.slice(3)).matmul(w.blocks[0].wO.slice(3)).matmul(w.wU).scalars[q]
+        #expect(abs(try Tensor.embedding(ov.a, [k]).matmul(ov.b).scalars[q] - want) < 1e-5)
+        #expect(throws: InterpError.self) { try model.fullQKCircuit(layer: 0, head: 0, queryPosition: 64) }
+    }
+}
