@@ -71,7 +71,9 @@ extension HookedTransformer {
     /// Each neuron's activations (`mlp.hook_post`) over `tokens`: `[pos, d_mlp]`.
     public func neuronActivations(layer: Int, tokens: [Int]) throws -> Tensor {
         try checkLayer(layer)
-        let (_, cache) = try runWithCache(.tokens([tokens]), select: .names([.mlpPost(layer)]))
+        // Blocks after this one cannot change it: stop there.
+        let (_, cache) = try runWithCache(.tokens([tokens]), select: .names([.mlpPost(layer)]),
+                                          options: ForwardOptions(stopAtLayer: layer + 1))
         guard let post = cache[.mlpPost(layer)] else { throw InterpError.invalid("mlp.hook_post was not cached") }
         return try post.reshaped([tokens.count, config.dMLP])
     }

@@ -7,7 +7,7 @@ import LoupeTensor
 struct Circuits: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Weight-based circuits: OV copying scores, Q/K/V composition scores, one head's full OV or QK circuit.",
-        discussion: "loupe circuits copying | composition | ov --head L.H | qk --head L.H [--query-pos P --key-pos P]")
+        discussion: "loupe circuits copying | composition | ov --head L.H | qk --head L.H [--query-position P --key-position P]")
 
     @OptionGroup var modelOptions: ModelOptions
 
