@@ -9,10 +9,13 @@ let package = Package(
         .library(name: "LoupeFormats", targets: ["LoupeFormats"]),
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
         .library(name: "LoupeInterp", targets: ["LoupeInterp"]),
+        .library(name: "LoupeStore", targets: ["LoupeStore"]),
         .executable(name: "loupe", targets: ["loupe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SQLite, for indexes that queries and the explorer browse without recomputing (needs libsqlite3-dev).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // BLAS and LAPACK: OpenBLAS on Linux (Debian `libopenblas-dev`), Accelerate on Apple.
@@ -30,10 +33,12 @@ let package = Package(
                 resources: [.copy("Resources/gpt2")], swiftSettings: fast),
         .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
         .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor"], swiftSettings: fast),
+        .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
+                                                   .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                "LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -41,6 +46,7 @@ let package = Package(
         .testTarget(name: "LoupeFormatsTests", dependencies: ["LoupeFormats"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
+        .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -23,6 +23,13 @@ public struct NeuronExample: Sendable, Codable {
     public let position: Int
     public let context: [Int]
     public let focus: Int
+
+    public init(activation: Float, position: Int, context: [Int], focus: Int) {
+        self.activation = activation
+        self.position = position
+        self.context = context
+        self.focus = focus
+    }
 }
 
 extension HookedTransformer {

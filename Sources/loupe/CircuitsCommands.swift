@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import LoupeInterp
+import LoupeFormats
 import LoupeModels
+import LoupeStore
 import LoupeTensor
 
 struct Circuits: ParsableCommand {
@@ -166,6 +168,7 @@ struct Neurons: ParsableCommand {
     @Option(name: .long, help: "A UTF-8 text to find max-activating examples in.") var text: String?
     @Option(name: .long, help: "Only the first N characters of the text.") var chars: Int?
     @Option(name: .long, help: "Neurons to list, and tokens or examples per neuron.") var top: Int = 5
+    @Option(name: .long, help: "Read max-activating examples from an index built by `loupe neuron-index`.") var db: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
 
     struct Output: Encodable {
@@ -180,7 +183,15 @@ struct Neurons: ParsableCommand {
         let chosen = try neurons.map { try parseIDs($0, option: "--neurons") } ?? Array(managing)
         let values = try model.neuronValues(layer: layer, neurons: chosen, k: top)
         var examples: [Int: [NeuronExample]] = [:]
-        if let text {
+        if let db {
+            // The index checks that it was built for this model and layer (any corpus and settings).
+            let index = try NeuronExampleIndex(openExisting: db, model: model, layer: layer)
+            for n in chosen {
+                examples[n] = try index.examples(neuron: n).prefix(top).map {
+                    NeuronExample(activation: $0.activation, position: $0.position, context: $0.context, focus: $0.focus)
+                }
+            }
+        } else if let text {
             let tokens = try loaded.requireTokenizer().encodeForModel(try readText(text, chars: chars))
             let began = Date()
             examples = try model.maxActivatingExamples(layer: layer, neurons: chosen, tokens: tokens, k: top) { done, total in
@@ -209,5 +220,41 @@ struct Neurons: ParsableCommand {
                 print(String(format: "  %6.2f  ", e.activation) + line)
             }
         }
+    }
+}
+
+struct NeuronIndex: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "neuron-index",
+        abstract: "Index every neuron's max-activating examples of one layer over a corpus into SQLite (resumable).",
+        discussion: "Run it again with the same arguments to resume after an interruption; finished windows are kept. Read the examples with `loupe neurons --db PATH`.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "The layer.") var layer: Int
+    @Option(name: .long, parsing: .singleValue, help: "A UTF-8 text file (repeat for several; they are joined in order).") var text: [String]
+    @Option(name: .long, help: "The SQLite file to build or resume.") var db: String
+    @Option(name: .long, help: "Examples kept per neuron.") var k: Int = 10
+    @Option(name: .long, help: "Context tokens kept either side.") var context: Int = 8
+    @Option(name: .long, help: "Tokens per forward pass.") var window: Int = 128
+
+    func run() throws {
+        guard !text.isEmpty else { throw ValidationError("give at least one --text FILE") }
+        let loaded = try modelOptions.load()
+        let corpus = try text.map { try readText($0, chars: nil) }.joined(separator: "\n\n")
+        let tokens = try loaded.requireTokenizer().encodeForModel(corpus)
+        let index = try NeuronExampleIndex(path: db, model: loaded.model, layer: layer, corpus: SHA256.hexDigest(Array(corpus.utf8)),
+                                           k: k, context: context, window: window)
+        let start = try index.nextToken()
+        if start > 0 { FileHandle.standardError.write(Data("resuming at token \(start) of \(tokens.count)\n".utf8)) }
+        let began = Date()
+        let reached = try loaded.model.buildNeuronIndex(index, tokens: tokens, window: window, context: context) { done, total in
+            let rate = Double(done - start) / max(Date().timeIntervalSince(began), 1e-3)
+            let eta = rate > 0 ? Double(total - done) / rate : 0
+            FileHandle.standardError.write(Data(String(format: "\r%d/%d tokens  %.0f tokens/s  %.0f s left ", done, total, rate, eta).utf8))
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        let seconds = Date().timeIntervalSince(began)
+        print(String(format: "indexed %d tokens of layer %d into %@ (%d this run in %.0f s, %.0f tokens/s)",
+                     reached, layer, db, reached - start, seconds, Double(reached - start) / max(seconds, 1e-3)))
     }
 }
