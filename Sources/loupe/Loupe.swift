@@ -53,13 +53,13 @@ struct PromptOptions: ParsableArguments {
     }
 }
 
-/// A UTF-8 text file (its first `chars` characters when given), or an error naming the problem.
+/// A UTF-8 text file (its first `chars` characters when given); errors name the option and the problem.
 func readText(_ path: String, chars: Int?, option: String = "--text") throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(option): cannot read \(path)") }
-    guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("\(option): \(path) is not UTF-8 text") }
-    guard let chars else { return text }
-    guard chars > 0 else { throw ValidationError("--chars must be positive") }
-    return String(text.prefix(chars))
+    do {
+        return try readUTF8Text(path: path, characters: chars)
+    } catch {
+        throw ValidationError("\(option): \(error)")
+    }
 }
 
 /// Comma-separated token ids.
