@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "LoupeModels", targets: ["LoupeModels"]),
         .library(name: "LoupeInterp", targets: ["LoupeInterp"]),
         .library(name: "LoupeStore", targets: ["LoupeStore"]),
+        .library(name: "LoupeRender", targets: ["LoupeRender"]),
         .executable(name: "loupe", targets: ["loupe"]),
     ],
     dependencies: [
@@ -35,10 +36,11 @@ let package = Package(
         .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor"], swiftSettings: fast),
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "LoupeRender"),
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                "LoupeRender", "LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -46,6 +48,7 @@ let package = Package(
         .testTarget(name: "LoupeFormatsTests", dependencies: ["LoupeFormats"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
+        .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
     ],
     swiftLanguageModes: [.v5]

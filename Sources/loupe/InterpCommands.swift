@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import LoupeInterp
 import LoupeModels
+import LoupeRender
 import LoupeTensor
 
 /// A token given on the command line: an id, or text that must be exactly one token.
@@ -180,6 +181,7 @@ struct Patch: ParsableCommand {
     @Option(name: .long, help: "Wrong token for logit differences (id or single-token text).") var wrong: String?
 
     @Flag(name: .long, help: "Print JSON: {hook, axes, result, clean, corrupted}.") var json = false
+    @Option(name: .long, help: "Also write the result as an SVG heatmap (layer × position or layer × head results).") var svg: String?
 
     struct Output: Encodable {
         let hook: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float
@@ -218,6 +220,14 @@ struct Patch: ParsableCommand {
         }
         if !json { FileHandle.standardError.write(Data("\r".utf8)) }
         let values = metric == "normalized-logit-diff" ? result.normalized : result.values
+        if let svg {
+            guard values.rank == 2 else { throw ValidationError("--svg draws layer × position and layer × head results") }
+            let columns = result.axes[1] == "pos" ? cleanTokens.enumerated().map { "\($0.offset) \(loaded.tokenText($0.element))" }
+                                                  : (0..<values.shape[1]).map { "H\($0)" }
+            try Heatmap(values: values.scalars, rows: values.shape[0], columns: values.shape[1],
+                        rowLabels: (0..<values.shape[0]).map { "L\($0)" }, columnLabels: columns,
+                        title: "patching \(target.rawValue): \(metric)").write(to: svg)
+        }
         if json {
             try printJSON(Output(hook: target.rawValue, axes: result.axes, result: AnyNested(values),
                                  clean: result.clean, corrupted: result.corrupted))
@@ -315,6 +325,9 @@ struct Attention: ParsableCommand {
     @Option(name: .long, help: "Show one head's pattern: LAYER.HEAD, e.g. 5.1.")
     var head: String?
 
+    @Option(name: .long, help: "With --head: also write its pattern as an SVG heatmap.")
+    var svg: String?
+
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
@@ -326,6 +339,11 @@ struct Attention: ParsableCommand {
             let parts = head.split(separator: ".").compactMap { Int($0) }
             guard parts.count == 2, let one = heads.first(where: { $0.layer == parts[0] && $0.head == parts[1] }) else {
                 throw ValidationError("--head must be LAYER.HEAD within \(loaded.model.config.nLayers) layers and \(loaded.model.config.nHeads) heads, found '\(head)'")
+            }
+            if let svg {
+                let names = tokens.enumerated().map { "\($0.offset) \(loaded.tokenText($0.element))" }
+                try Heatmap(values: one.pattern, rows: tokens.count, columns: tokens.count, rowLabels: names, columnLabels: names,
+                            title: "L\(one.layer)H\(one.head) attention (query × key)", scale: .sequential).write(to: svg)
             }
             if json { try printJSON(one); return }
             let labels = tokens.map { shown(loaded.tokenText($0)) }
@@ -362,6 +380,7 @@ struct Trace: ParsableCommand {
     @Option(name: .long, help: "Noise standard deviation (default: 3× the embedding's).") var noise: Float?
     @Option(name: .long, help: "Seed of the noise.") var seed: UInt64 = 0
     @Flag(name: .long, help: "Print JSON: {kind, window, subject, clean, corrupted, restored: [layer][pos]}.") var json = false
+    @Option(name: .long, help: "Also write the trace as an SVG heatmap (positions × layers).") var svg: String?
 
     struct Output: Encodable {
         let kind: String; let window: Int; let subject: [Int]; let tokens: [String]
@@ -391,6 +410,13 @@ struct Trace: ParsableCommand {
             if !json { FileHandle.standardError.write(Data("\rtraced \(done)/\(total)".utf8)) }
         }
         if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        if let svg {
+            let (nL, T) = (trace.restored.shape[0], trace.restored.shape[1])
+            try Heatmap(values: (0..<(T * nL)).map { trace.restored.scalars[($0 % nL) * T + $0 / nL] }, rows: T, columns: nL,
+                        rowLabels: tokens.enumerated().map { "\($0.offset)\(trace.subject.contains($0.offset) ? "*" : "") \(loaded.tokenText($0.element))" },
+                        columnLabels: (0..<nL).map { "\($0)" },
+                        title: "P(\(loaded.tokenText(a))) with \(traceKind.rawValue) restored", scale: .sequential).write(to: svg)
+        }
         if json {
             try printJSON(Output(kind: traceKind.rawValue, window: trace.window, subject: Array(trace.subject),
                                  tokens: tokens.map(loaded.tokenText), clean: trace.cleanProbability,
