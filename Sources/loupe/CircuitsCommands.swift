@@ -51,28 +51,17 @@ struct Circuits: ParsableCommand {
                     print("  L\(a / h)H\(a % h) → L\(b / h)H\(b % h)  " + String(format: "%.3f", t.scalars[i]))
                 }
             }
-        case "ov":
-            guard let head, case let parts = head.split(separator: ".").compactMap({ Int($0) }), parts.count == 2 else {
-                throw ValidationError("ov needs --head LAYER.HEAD")
-            }
-            let full = try model.fullOVCircuit(layer: parts[0], head: parts[1])   // [d_vocab, d_vocab], factored
+        case "ov", "qk":
+            let (layer, head) = try parseHead(head, option: "--head")
+            let full = what == "ov"
+                ? try model.fullOVCircuit(layer: layer, head: head)
+                : try model.fullQKCircuit(layer: layer, head: head, queryPosition: queryPosition, keyPosition: keyPosition)
+            print(what == "ov"
+                  ? "full OV circuit of L\(layer)H\(head): what attending to a token makes likely (row of W_E W_V W_O W_U)"
+                  : "full QK circuit of L\(layer)H\(head): the keys each query token scores highest (no norms applied)")
+            // Rows of the factored [d_vocab, d_vocab] circuit, one source token at a time.
             let tokenizer = try loaded.requireTokenizer()
             let sources = (tokens ?? " the, cat, Paris, John, Mary, 1, and").split(separator: ",").map { " " + $0.trimmingCharacters(in: .whitespaces) }
-            print("full OV circuit of L\(parts[0])H\(parts[1]): what attending to a token makes likely (row of W_E W_V W_O W_U)")
-            for text in sources {
-                guard let t = tokenizer.encode(text).first else { continue }
-                let row = try Tensor.embedding(full.a, [t]).matmul(full.b)   // [1, d_vocab]
-                let best = topK(row.scalars[...], k: top)
-                print("  \(shown(loaded.tokenText(t))) → " + best.map { "\(shown(loaded.tokenText($0.index))) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))
-            }
-        case "qk":
-            guard let head, case let parts = head.split(separator: ".").compactMap({ Int($0) }), parts.count == 2 else {
-                throw ValidationError("qk needs --head LAYER.HEAD")
-            }
-            let full = try model.fullQKCircuit(layer: parts[0], head: parts[1], queryPosition: queryPosition, keyPosition: keyPosition)
-            let tokenizer = try loaded.requireTokenizer()
-            let sources = (tokens ?? " the, cat, Paris, John, Mary, 1, and").split(separator: ",").map { " " + $0.trimmingCharacters(in: .whitespaces) }
-            print("full QK circuit of L\(parts[0])H\(parts[1]): the keys each query token scores highest (no norms applied)")
             for text in sources {
                 guard let t = tokenizer.encode(text).first else { continue }
                 let row = try Tensor.embedding(full.a, [t]).matmul(full.b)   // [1, d_vocab]

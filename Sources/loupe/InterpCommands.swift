@@ -336,8 +336,8 @@ struct Attention: ParsableCommand {
         let tokens = try input.tokens(loaded)
         let heads = try loaded.model.attentionAnalysis(tokens: tokens)
         if let head {
-            let parts = head.split(separator: ".").compactMap { Int($0) }
-            guard parts.count == 2, let one = heads.first(where: { $0.layer == parts[0] && $0.head == parts[1] }) else {
+            let (layer, index) = try parseHead(head, option: "--head")
+            guard let one = heads.first(where: { $0.layer == layer && $0.head == index }) else {
                 throw ValidationError("--head must be LAYER.HEAD within \(loaded.model.config.nLayers) layers and \(loaded.model.config.nHeads) heads, found '\(head)'")
             }
             if let svg {

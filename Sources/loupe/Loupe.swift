@@ -62,6 +62,15 @@ func readText(_ path: String, chars: Int?, option: String = "--text") throws -> 
     }
 }
 
+/// A head given as `LAYER.HEAD` (e.g. `5.1`).
+func parseHead(_ value: String?, option: String) throws -> (layer: Int, head: Int) {
+    let parts = value?.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) } ?? []
+    guard parts.count == 2, let layer = parts[0], let head = parts[1] else {
+        throw ValidationError("\(option) must be LAYER.HEAD, e.g. 5.1; found '\(value ?? "nothing")'")
+    }
+    return (layer, head)
+}
+
 /// Comma-separated token ids.
 func parseIDs(_ list: String, option: String) throws -> [Int] {
     try list.split(separator: ",", omittingEmptySubsequences: false).map {
