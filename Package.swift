@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "LoupeInterp", targets: ["LoupeInterp"]),
         .library(name: "LoupeStore", targets: ["LoupeStore"]),
         .library(name: "LoupeRender", targets: ["LoupeRender"]),
+        .library(name: "LoupeTraining", targets: ["LoupeTraining"]),
         .executable(name: "loupe", targets: ["loupe"]),
     ],
     dependencies: [
@@ -37,10 +38,12 @@ let package = Package(
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "LoupeRender"),
+        .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"],
+                swiftSettings: fast),
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeRender", "LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                "LoupeRender", "LoupeStore", "LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -49,6 +52,7 @@ let package = Package(
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
         .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender"]),
+        .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
     ],
     swiftLanguageModes: [.v5]

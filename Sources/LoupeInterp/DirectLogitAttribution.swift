@@ -33,7 +33,7 @@ extension HookedTransformer {
         if let w = weights.lnFinalW { for j in 0..<d { direction[j] *= w.scalars[j] } }
         var names: Set<HookName> = [.lnFinalScale, .embed]
         if config.positional == .standard { names.insert(.posEmbed) }
-        for l in 0..<nL { names.formUnion([.z(l), .attnOut(l), .mlpOut(l)]) }
+        for l in 0..<nL { names.formUnion(config.attnOnly ? [.z(l), .attnOut(l)] : [.z(l), .attnOut(l), .mlpOut(l)]) }
         let (_, cache) = try runWithCache(.tokens([tokens]), select: .names(names))
         guard let scale = cache[.lnFinalScale]?.scalars[p] else { throw InterpError.invalid("the final norm's scale was not cached") }
         let centre = !(config.normalization == .rmsNorm || config.normalization == .rmsNormPre)
@@ -64,7 +64,10 @@ extension HookedTransformer {
         }
         add("embed", .embed)
         if config.positional == .standard { add("pos_embed", .posEmbed) }
-        for l in 0..<nL { add("\(l)_attn_out", .attnOut(l)); add("\(l)_mlp_out", .mlpOut(l)) }
+        for l in 0..<nL {
+            add("\(l)_attn_out", .attnOut(l))
+            if !config.attnOnly { add("\(l)_mlp_out", .mlpOut(l)) }
+        }
         return LogitAttribution(heads: Tensor(unchecked: [nL, h], heads), componentLabels: labels, components: components)
     }
 }

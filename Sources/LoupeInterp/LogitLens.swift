@@ -79,7 +79,7 @@ extension HookedTransformer {
         var labelled: [(String, HookName)] = []
         for l in 0..<nL {
             names.insert(.residPre(l)); labelled.append(("\(l)_pre", .residPre(l)))
-            if includeMid { names.insert(.residMid(l)); labelled.append(("\(l)_mid", .residMid(l))) }
+            if includeMid && !config.attnOnly { names.insert(.residMid(l)); labelled.append(("\(l)_mid", .residMid(l))) }
         }
         labelled.append(("final_post", .residPost(nL - 1)))
         let (_, cache) = try runWithCache(.tokens([tokens]), select: .names(names))

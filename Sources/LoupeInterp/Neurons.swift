@@ -35,6 +35,7 @@ public struct NeuronExample: Sendable, Codable {
 extension HookedTransformer {
     private func checkLayer(_ layer: Int) throws {
         guard layer >= 0 && layer < config.nLayers else { throw InterpError.outOfRange(what: "layer", value: layer, count: config.nLayers) }
+        if config.attnOnly { throw InterpError.invalid("the model is attention-only: it has no MLP neurons") }
     }
 
     /// Cosine of each neuron's input vector (W_gate column for gated MLPs, else W_in column) with its output

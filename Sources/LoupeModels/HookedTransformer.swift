@@ -91,7 +91,8 @@ public struct HookedTransformer: Sendable {
                 switch n {
                 case .rotQ, .rotK: if !rotary { continue }
                 case .result: if !includeResult { continue }
-                case .mlpPreLinear: if !config.gatedMLP { continue }
+                case .mlpPreLinear: if !config.gatedMLP || config.attnOnly { continue }
+                case .residMid, .ln2Scale, .ln2Normalized, .mlpPre, .mlpPost, .mlpOut: if config.attnOnly { continue }
                 default: break
                 }
                 out.append(n)
@@ -385,6 +386,10 @@ public struct HookedTransformer: Sendable {
             }
             try runner.visit(.attnOut(l), &out, shape: [batch, pos, d])
             addInPlace(&resid, out)
+            if c.attnOnly {
+                try runner.visit(.residPost(l), &resid, shape: [batch, pos, d])
+                continue
+            }
             try runner.visit(.residMid(l), &resid, shape: [batch, pos, d])
 
             // ln2 → MLP.

@@ -50,11 +50,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var rotaryBase: Float
     /// The token id of `<|endoftext|>` / EOS, when the model has one.
     public var eosTokenID: Int?
+    /// Blocks without an MLP (TransformerLens's `attn_only`): `resid_post = resid_pre + attn_out`, no
+    /// `ln2`, `mlp` or `hook_resid_mid` hook points, and `d_mlp` is 0.
+    public var attnOnly: Bool
 
     public init(architecture: String, nLayers: Int, dModel: Int, nHeads: Int, dHead: Int, dMLP: Int, dVocab: Int,
                 nCtx: Int, nKeyValueHeads: Int? = nil, eps: Float = 1e-5, normalization: Normalization = .layerNorm,
                 activation: Activation = .geluNew, positional: Positional = .standard, gatedMLP: Bool = false,
-                rotaryBase: Float = 10000, eosTokenID: Int? = nil) {
+                rotaryBase: Float = 10000, eosTokenID: Int? = nil, attnOnly: Bool = false) {
         self.architecture = architecture
         self.nLayers = nLayers
         self.dModel = dModel
@@ -71,15 +74,49 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.gatedMLP = gatedMLP
         self.rotaryBase = rotaryBase
         self.eosTokenID = eosTokenID
+        self.attnOnly = attnOnly
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, nLayers, dModel, nHeads, dHead, dMLP, dVocab, nCtx, nKeyValueHeads, eps, normalization,
+             activation, positional, gatedMLP, rotaryBase, eosTokenID, attnOnly
+    }
+
+    /// Decodes a config; `attnOnly` may be missing (configs written before it existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decode(String.self, forKey: .architecture)
+        nLayers = try c.decode(Int.self, forKey: .nLayers)
+        dModel = try c.decode(Int.self, forKey: .dModel)
+        nHeads = try c.decode(Int.self, forKey: .nHeads)
+        dHead = try c.decode(Int.self, forKey: .dHead)
+        dMLP = try c.decode(Int.self, forKey: .dMLP)
+        dVocab = try c.decode(Int.self, forKey: .dVocab)
+        nCtx = try c.decode(Int.self, forKey: .nCtx)
+        nKeyValueHeads = try c.decode(Int.self, forKey: .nKeyValueHeads)
+        eps = try c.decode(Float.self, forKey: .eps)
+        normalization = try c.decode(Normalization.self, forKey: .normalization)
+        activation = try c.decode(Activation.self, forKey: .activation)
+        positional = try c.decode(Positional.self, forKey: .positional)
+        gatedMLP = try c.decode(Bool.self, forKey: .gatedMLP)
+        rotaryBase = try c.decode(Float.self, forKey: .rotaryBase)
+        eosTokenID = try c.decodeIfPresent(Int.self, forKey: .eosTokenID)
+        attnOnly = try c.decodeIfPresent(Bool.self, forKey: .attnOnly) ?? false
     }
 
     /// Checks the numbers fit together.
     public func validate() throws {
         func bad(_ why: String) -> ModelError { .invalidConfig(why) }
         for (name, v) in [("n_layers", nLayers), ("d_model", dModel), ("n_heads", nHeads), ("d_head", dHead),
-                          ("d_mlp", dMLP), ("d_vocab", dVocab), ("n_ctx", nCtx), ("n_key_value_heads", nKeyValueHeads)]
+                          ("d_vocab", dVocab), ("n_ctx", nCtx), ("n_key_value_heads", nKeyValueHeads)]
         where v <= 0 {
             throw bad("\(name) must be positive, found \(v)")
+        }
+        if attnOnly {
+            if dMLP != 0 { throw bad("an attention-only model has d_mlp 0, found \(dMLP)") }
+            if gatedMLP { throw bad("an attention-only model has no (gated) MLP") }
+        } else if dMLP <= 0 {
+            throw bad("d_mlp must be positive, found \(dMLP)")
         }
         // Sizes past these are not a model but a hostile or broken config: refuse before any arithmetic.
         for (name, v, cap) in [("n_layers", nLayers, 4096), ("d_model", dModel, 1 << 16), ("n_heads", nHeads, 4096),

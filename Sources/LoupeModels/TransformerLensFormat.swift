@@ -43,6 +43,15 @@ public enum TransformerLensFormat {
         var blocks: [BlockWeights] = []
         for l in 0..<config.nLayers {
             let p = "blocks.\(l)."
+            if config.attnOnly {
+                let mlp = BlockWeights.emptyMLP(dModel: config.dModel)
+                blocks.append(BlockWeights(
+                    ln1W: try optional(p + "ln1.w"), ln1B: try optional(p + "ln1.b"),
+                    wQ: try load(p + "attn.W_Q"), bQ: try load(p + "attn.b_Q"), wK: try load(p + "attn.W_K"), bK: try load(p + "attn.b_K"),
+                    wV: try load(p + "attn.W_V"), bV: try load(p + "attn.b_V"), wO: try load(p + "attn.W_O"), bO: try load(p + "attn.b_O"),
+                    ln2W: nil, ln2B: nil, wIn: mlp.wIn, bIn: mlp.bIn, wGate: nil, wOut: mlp.wOut, bOut: mlp.bOut))
+                continue
+            }
             blocks.append(BlockWeights(
                 ln1W: try optional(p + "ln1.w"), ln1B: try optional(p + "ln1.b"),
                 wQ: try load(p + "attn.W_Q"), bQ: try load(p + "attn.b_Q"), wK: try load(p + "attn.W_K"), bK: try load(p + "attn.b_K"),

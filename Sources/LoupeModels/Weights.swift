@@ -5,6 +5,11 @@ import LoupeTensor
 
 /// One transformer block's weights.
 public struct BlockWeights: Sendable, Equatable {
+    /// The MLP weights of an attention-only block: zero-size `W_in`, `b_in`, `W_out` and a zero `b_out`.
+    public static func emptyMLP(dModel d: Int) -> (wIn: Tensor, bIn: Tensor, wOut: Tensor, bOut: Tensor) {
+        (Tensor(zeros: [d, 0]), Tensor(zeros: [0]), Tensor(zeros: [0, d]), Tensor(zeros: [d]))
+    }
+
     /// LayerNorm/RMSNorm before attention `[d_model]`; nil when folded (`LNPre`).
     public var ln1W: Tensor?
     public var ln1B: Tensor?
@@ -111,7 +116,10 @@ public struct TransformerWeights: Sendable, Equatable {
             try check(p + "attn.W_K", b.wK, [kv, d, dh]); try check(p + "attn.b_K", b.bK, [kv, dh])
             try check(p + "attn.W_V", b.wV, [kv, d, dh]); try check(p + "attn.b_V", b.bV, [kv, dh])
             try check(p + "attn.W_O", b.wO, [h, dh, d]); try check(p + "attn.b_O", b.bO, [d])
-            try check(p + "ln2.w", b.ln2W, [d], optional: !withNorm)
+            if c.attnOnly && (b.ln2W != nil || b.ln2B != nil || b.bOut.scalars.contains { $0 != 0 }) {
+                throw ModelError.invalidConfig("\(p)ln2 or mlp.b_out is given, but the model is attention-only")
+            }
+            try check(p + "ln2.w", b.ln2W, [d], optional: !withNorm || c.attnOnly)
             try check(p + "ln2.b", b.ln2B, [d], optional: true)
             try check(p + "mlp.W_in", b.wIn, [d, m]); try check(p + "mlp.b_in", b.bIn, [m])
             try check(p + "mlp.W_gate", b.wGate, [d, m], optional: !c.gatedMLP)
@@ -132,6 +140,7 @@ public struct TransformerWeights: Sendable, Equatable {
             if let t = b.ln1B { out.append((p + "ln1.b", t)) }
             out += [(p + "attn.W_Q", b.wQ), (p + "attn.b_Q", b.bQ), (p + "attn.W_K", b.wK), (p + "attn.b_K", b.bK),
                     (p + "attn.W_V", b.wV), (p + "attn.b_V", b.bV), (p + "attn.W_O", b.wO), (p + "attn.b_O", b.bO)]
+            if b.wIn.count == 0 { continue }   // attention-only: no ln2, no MLP
             if let t = b.ln2W { out.append((p + "ln2.w", t)) }
             if let t = b.ln2B { out.append((p + "ln2.b", t)) }
             out += [(p + "mlp.W_in", b.wIn), (p + "mlp.b_in", b.bIn)]

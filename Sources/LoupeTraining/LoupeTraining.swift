@@ -1,0 +1,1 @@
+// Training: optimizers, the training loop, toy tasks and language models.
