@@ -204,15 +204,17 @@ public struct SafetensorsFile: Sendable {
     }
 }
 
-/// Writes Float32 tensors as a safetensors file (written atomically). Names keep the given order.
+/// Writes tensors as a safetensors file (written atomically), in float32 or, with `float16`, in IEEE half
+/// precision (values beyond ±65504 become ±∞). Names keep the given order.
 public func writeSafetensors(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
-                             to url: URL) throws {
+                             float16: Bool = false, to url: URL) throws {
     var header: [String: Any] = [:]
     if !metadata.isEmpty { header["__metadata__"] = metadata }
     var offset = 0
+    let width = float16 ? 2 : 4
     for (name, t) in tensors {
-        let bytes = t.count * 4
-        header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+        let bytes = t.count * width
+        header[name] = ["dtype": float16 ? "F16" : "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
         offset += bytes
     }
     var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -222,7 +224,12 @@ public func writeSafetensors(_ tensors: [(name: String, tensor: Tensor)], metada
     withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
     data.append(json)
     for (_, t) in tensors {
-        t.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
+        if float16 {
+            let halves = t.scalars.map { Float16($0).bitPattern.littleEndian }
+            halves.withUnsafeBytes { data.append(contentsOf: $0) }
+        } else {
+            t.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
     }
     try writeAtomically(data, to: url)
 }

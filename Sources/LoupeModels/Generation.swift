@@ -34,8 +34,10 @@ public struct SamplingOptions: Sendable, Equatable {
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
-    public init(seed: UInt64) {
-        var x = seed
+    /// Generators with the same seed and different `stream`s give independent sequences (stream 0 is
+    /// the plain seeded generator).
+    public init(seed: UInt64, stream: UInt64 = 0) {
+        var x = seed ^ (stream &* 0x9E37_79B9_7F4A_7C15)
         func splitmix() -> UInt64 {
             x &+= 0x9E37_79B9_7F4A_7C15
             var z = x
@@ -57,6 +59,16 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     /// A uniform float in [0, 1).
     public mutating func nextUnit() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
+
+    /// A standard normal sample (Box–Muller).
+    public mutating func nextGaussian() -> Float {
+        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
+        let u2 = Double(next() >> 11) / Double(1 << 53)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
+
+    /// A uniform integer in `0..<n` (n > 0).
+    public mutating func nextInt(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
 /// Picks the next token from one row of logits (Hugging Face's order: temperature, then top-k, then top-p).

@@ -8,8 +8,8 @@ import LoupeFormats
 import LoupeTensor
 
 public enum TransformerLensFormat {
-    /// Writes `model` into `directory` (created if needed).
-    public static func write(_ model: HookedTransformer, to directory: URL) throws {
+    /// Writes `model` into `directory` (created if needed); `float16` halves the file (for shipped models).
+    public static func write(_ model: HookedTransformer, to directory: URL, float16: Bool = false) throws {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -21,7 +21,7 @@ public enum TransformerLensFormat {
         let wrapper: [String: Any] = ["format": "transformer_lens", "loupe_config": configJSON]
         try writeAtomically(try JSONSerialization.data(withJSONObject: wrapper, options: [.prettyPrinted, .sortedKeys]),
                             to: directory.appendingPathComponent("config.json"))
-        try writeSafetensors(model.weights.namedTensors, metadata: ["format": "transformer_lens"],
+        try writeSafetensors(model.weights.namedTensors, metadata: ["format": "transformer_lens"], float16: float16,
                              to: directory.appendingPathComponent("model.safetensors"))
     }
 
@@ -35,35 +35,9 @@ public enum TransformerLensFormat {
             throw ModelError.invalidConfig("\(path): loupe_config is not a valid Loupe config (\(error))")
         }
         try config.validate()
-        func load(_ name: String) throws -> Tensor {
-            guard file.entries[name] != nil else { throw ModelError.missingWeight(name: name, file: file.path) }
-            return try file.tensor(name)
+        let weights = try TransformerWeights(config: config, source: file.path) { name in
+            file.entries[name] == nil ? nil : try file.tensor(name)
         }
-        func optional(_ name: String) throws -> Tensor? { file.entries[name] == nil ? nil : try file.tensor(name) }
-        var blocks: [BlockWeights] = []
-        for l in 0..<config.nLayers {
-            let p = "blocks.\(l)."
-            if config.attnOnly {
-                let mlp = BlockWeights.emptyMLP(dModel: config.dModel)
-                blocks.append(BlockWeights(
-                    ln1W: try optional(p + "ln1.w"), ln1B: try optional(p + "ln1.b"),
-                    wQ: try load(p + "attn.W_Q"), bQ: try load(p + "attn.b_Q"), wK: try load(p + "attn.W_K"), bK: try load(p + "attn.b_K"),
-                    wV: try load(p + "attn.W_V"), bV: try load(p + "attn.b_V"), wO: try load(p + "attn.W_O"), bO: try load(p + "attn.b_O"),
-                    ln2W: nil, ln2B: nil, wIn: mlp.wIn, bIn: mlp.bIn, wGate: nil, wOut: mlp.wOut, bOut: mlp.bOut))
-                continue
-            }
-            blocks.append(BlockWeights(
-                ln1W: try optional(p + "ln1.w"), ln1B: try optional(p + "ln1.b"),
-                wQ: try load(p + "attn.W_Q"), bQ: try load(p + "attn.b_Q"), wK: try load(p + "attn.W_K"), bK: try load(p + "attn.b_K"),
-                wV: try load(p + "attn.W_V"), bV: try load(p + "attn.b_V"), wO: try load(p + "attn.W_O"), bO: try load(p + "attn.b_O"),
-                ln2W: try optional(p + "ln2.w"), ln2B: try optional(p + "ln2.b"),
-                wIn: try load(p + "mlp.W_in"), bIn: try load(p + "mlp.b_in"), wGate: try optional(p + "mlp.W_gate"),
-                wOut: try load(p + "mlp.W_out"), bOut: try load(p + "mlp.b_out")))
-        }
-        let weights = TransformerWeights(
-            wE: try load("embed.W_E"), wPos: try optional("pos_embed.W_pos"), blocks: blocks,
-            lnFinalW: try optional("ln_final.w"), lnFinalB: try optional("ln_final.b"),
-            wU: try load("unembed.W_U"), bU: try load("unembed.b_U"))
         return try HookedTransformer(config: config, weights: weights)
     }
 }

@@ -152,4 +152,31 @@ public struct TransformerWeights: Sendable, Equatable {
         out += [("unembed.W_U", wU), ("unembed.b_U", bU)]
         return out
     }
+
+    /// Weights looked up by TransformerLens state-dict name (`lookup` returns nil for a missing name);
+    /// attention-only models get empty MLP weights. `source` names where they come from, for errors.
+    /// - Throws: `ModelError.missingWeight` for a required name that is missing.
+    public init(config: ModelConfig, source: String, lookup: (String) throws -> Tensor?) throws {
+        func load(_ name: String) throws -> Tensor {
+            guard let t = try lookup(name) else { throw ModelError.missingWeight(name: name, file: source) }
+            return t
+        }
+        var blocks: [BlockWeights] = []
+        for l in 0..<config.nLayers {
+            let p = "blocks.\(l)."
+            let mlp = BlockWeights.emptyMLP(dModel: config.dModel)
+            let attnOnly = config.attnOnly
+            blocks.append(BlockWeights(
+                ln1W: try lookup(p + "ln1.w"), ln1B: try lookup(p + "ln1.b"),
+                wQ: try load(p + "attn.W_Q"), bQ: try load(p + "attn.b_Q"), wK: try load(p + "attn.W_K"), bK: try load(p + "attn.b_K"),
+                wV: try load(p + "attn.W_V"), bV: try load(p + "attn.b_V"), wO: try load(p + "attn.W_O"), bO: try load(p + "attn.b_O"),
+                ln2W: attnOnly ? nil : try lookup(p + "ln2.w"), ln2B: attnOnly ? nil : try lookup(p + "ln2.b"),
+                wIn: attnOnly ? mlp.wIn : try load(p + "mlp.W_in"), bIn: attnOnly ? mlp.bIn : try load(p + "mlp.b_in"),
+                wGate: attnOnly ? nil : try lookup(p + "mlp.W_gate"),
+                wOut: attnOnly ? mlp.wOut : try load(p + "mlp.W_out"), bOut: attnOnly ? mlp.bOut : try load(p + "mlp.b_out")))
+        }
+        self.init(wE: try load("embed.W_E"), wPos: try lookup("pos_embed.W_pos"), blocks: blocks,
+                  lnFinalW: try lookup("ln_final.w"), lnFinalB: try lookup("ln_final.b"),
+                  wU: try load("unembed.W_U"), bU: try load("unembed.b_U"))
+    }
 }
