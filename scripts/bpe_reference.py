@@ -24,6 +24,13 @@ Usage (the peer venv has `regex`; it also has Hugging Face `tokenizers`, used by
         --out Tests/Fixtures/bpe-reference-merges.json --compare-hf
 
 The fixture holds the parameters and the merges, spelled in the byte alphabet (`["Ġ", "t"]`).
+
+For whole novels the naive trainer is too slow; compare a tokenizer.json written by `loupe train tokenizer`
+with Hugging Face's trainer instead (and check that `tokenizers` loads it and round-trips the texts):
+
+    loupe train tokenizer --corpus ../shared/data/corpora/austen/*.txt --vocab-size 8192 --out /tmp/austen-bpe
+    /root/.cache/loupe-peer/venv/bin/python scripts/bpe_reference.py --text ../shared/data/corpora/austen/*.txt \
+        --vocab-size 8192 --special '<|endoftext|>' --no-reference --loupe-json /tmp/austen-bpe/tokenizer.json
 """
 
 import argparse
@@ -114,29 +121,45 @@ def train(texts, vocab_size, min_frequency, specials):
     return merges, tokens
 
 
-def compare_hf(texts, vocab_size, min_frequency, specials, merges):
-    """Trains Hugging Face `tokenizers`' ByteLevel BPE on the same texts and reports how its merges agree."""
+def agreement(name, theirs, merges):
+    """Reports how a list of merges agrees with `merges`: identical prefix and common merges."""
+    theirs, merges = [tuple(m) for m in theirs], [tuple(m) for m in merges]
+    prefix = 0
+    while prefix < min(len(theirs), len(merges)) and theirs[prefix] == merges[prefix]:
+        prefix += 1
+    common = len(set(theirs) & set(merges))
+    print(f"{name}: {len(theirs)} merges vs {len(merges)}; identical prefix {prefix}; "
+          f"same set of merges {common}/{len(merges)}", file=sys.stderr)
+    if prefix < min(len(theirs), len(merges)):
+        print(f"  first difference at merge {prefix}: {theirs[prefix]} vs {merges[prefix]}", file=sys.stderr)
+    return prefix == len(theirs) == len(merges)
+
+
+def compare_loupe(path, texts, hf_merges):
+    """Loupe's tokenizer.json: its merges against HF's; `tokenizers` loads it and decodes what it encodes."""
+    from tokenizers import Tokenizer
+    with open(path, encoding="utf-8") as f:
+        loupe = [tuple(m) for m in json.load(f)["model"]["merges"]]
+    agreement("Loupe vs HF tokenizers", loupe, hf_merges)
+    tok = Tokenizer.from_file(path)
+    ok = all(tok.decode(tok.encode(t).ids) == t for t in texts)
+    print(f"HF tokenizers loads {path}: decode(encode(text)) == text for every text: {ok}", file=sys.stderr)
+
+
+def train_hf(texts, vocab_size, min_frequency, specials):
+    """Hugging Face `tokenizers`' ByteLevel BPE merges on the same texts, or None if it is not installed."""
     try:
         from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     except ImportError:
         print("HF tokenizers: not installed, no comparison", file=sys.stderr)
-        return
+        return None
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    hf = [tuple(m) if isinstance(m, (list, tuple)) else tuple(m.split(" ")) for m in
-          json.loads(tok.to_str())["model"]["merges"]]
-    prefix = 0
-    while prefix < min(len(hf), len(merges)) and hf[prefix] == tuple(merges[prefix]):
-        prefix += 1
-    common = len(set(hf) & set(map(tuple, merges)))
-    print(f"HF tokenizers: {len(hf)} merges; reference {len(merges)}; identical prefix {prefix}; "
-          f"same set of merges {common}/{len(merges)}", file=sys.stderr)
-    if prefix < min(len(hf), len(merges)):
-        print(f"  first difference at merge {prefix}: HF {hf[prefix]} vs reference {tuple(merges[prefix])}",
-              file=sys.stderr)
+    return [tuple(m) if isinstance(m, (list, tuple)) else tuple(m.split(" ")) for m in
+            json.loads(tok.to_str())["model"]["merges"]]
 
 
 def main():
@@ -147,7 +170,9 @@ def main():
     parser.add_argument("--min-frequency", type=int, default=2)
     parser.add_argument("--special", action="append", default=[])
     parser.add_argument("--out", help="write the fixture JSON here (else print the merges)")
-    parser.add_argument("--compare-hf", action="store_true")
+    parser.add_argument("--compare-hf", action="store_true", help="also train HF tokenizers and compare")
+    parser.add_argument("--no-reference", action="store_true", help="skip the (slow) naive trainer")
+    parser.add_argument("--loupe-json", help="a tokenizer.json from `loupe train tokenizer` to compare with HF")
     args = parser.parse_args()
 
     texts = []
@@ -155,10 +180,18 @@ def main():
         with open(path, encoding="utf-8", newline="") as f:
             text = f.read()
         texts.append(text[: args.scalars] if args.scalars else text)
-    merges, tokens = train(texts, args.vocab_size, args.min_frequency, args.special)
-    print(f"reference: {len(merges)} merges, {len(tokens) + len(args.special)} tokens", file=sys.stderr)
-    if args.compare_hf:
-        compare_hf(texts, args.vocab_size, args.min_frequency, args.special, merges)
+    merges = None
+    if not args.no_reference:
+        merges, tokens = train(texts, args.vocab_size, args.min_frequency, args.special)
+        print(f"reference: {len(merges)} merges, {len(tokens) + len(args.special)} tokens", file=sys.stderr)
+    if args.compare_hf or args.loupe_json:
+        hf = train_hf(texts, args.vocab_size, args.min_frequency, args.special)
+        if hf is not None and merges is not None:
+            agreement("HF tokenizers vs reference", hf, merges)
+        if hf is not None and args.loupe_json:
+            compare_loupe(args.loupe_json, texts, hf)
+    if merges is None:
+        return
     if args.out:
         fixture = {
             "source": "scripts/bpe_reference.py",

@@ -14,9 +14,9 @@ struct TrainTokenizer: ParsableCommand {
         commandName: "tokenizer",
         abstract: "Train a byte-level BPE tokenizer (GPT-2 pre-tokenizer) on text files.",
         discussion: """
-            Writes tokenizer.json (Hugging Face format), encoder.json and vocab.bpe into --out; each loads \
-            with --model's tokenizer loaders. Ties between equally frequent pairs go to the pair with the \
-            smaller (left id, right id), as in Hugging Face tokenizers.
+            Writes tokenizer.json (Hugging Face format), encoder.json and vocab.bpe into --out; Loupe's \
+            tokenizer loaders and Hugging Face tokenizers read them. Ties between equally frequent pairs \
+            go to the pair with the smaller (left id, right id), as in Hugging Face tokenizers.
             """)
 
     @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files, one text each.")

@@ -29,7 +29,7 @@ public enum BPETrainerError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .vocabSizeTooSmall(let requested, let minimum):
             return "vocabulary size \(requested) is too small: expected at least \(minimum) "
-                + "(256 byte tokens + \(minimum - 256) special tokens)"
+                + "(256 byte tokens + \(minimum - 256) special token\(minimum == 257 ? "" : "s"))"
         case .emptyCorpus:
             return "the corpus is empty: expected some text outside special tokens, found none"
         case .invalidSpecialToken(let token, let reason):
