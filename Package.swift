@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "LoupeRender"),
-        .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"],
+        .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeRender"],
                 swiftSettings: fast),
         .executableTarget(
             name: "loupe",

@@ -59,7 +59,7 @@ public struct MaxOfListTask: ToyTask {
                          optimizer: AdamWConfig(learningRate: 3e-3, totalSteps: 1500, warmupSteps: 50, weightDecay: 0.01))
     }
 
-    func sample(length: Int, count: Int, rng: inout SeededGenerator) -> Batch {
+    public func sample(length: Int, count: Int, rng: inout SeededGenerator) -> Batch {
         var tokens: [[Int]] = [], targets: [Int] = []
         for _ in 0..<count {
             let list = (0..<length).map { _ in rng.nextInt(vocab) }
@@ -116,7 +116,7 @@ public struct AdditionTask: ToyTask {
                          optimizer: AdamWConfig(learningRate: 3e-3, totalSteps: 3000, warmupSteps: 100, weightDecay: 0.5))
     }
 
-    func batch(of list: [(Int, Int)]) -> Batch {
+    public func batch(of list: [(Int, Int)]) -> Batch {
         Batch(tokens: list.map { [$0.0, $0.1] }, targets: list.flatMap { [-1, $0.0 + $0.1] })
     }
 
@@ -158,7 +158,7 @@ public struct FibonacciTask: ToyTask {
         return t
     }
 
-    func batch(of list: [(Int, Int)]) -> Batch {
+    public func batch(of list: [(Int, Int)]) -> Batch {
         var tokens: [[Int]] = [], targets: [Int] = []
         for (a, b) in list {
             let t = Self.terms(a, b)

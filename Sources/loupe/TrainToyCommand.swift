@@ -1,0 +1,227 @@
+// `loupe train max|add|fibonacci|induction`: train a toy model from scratch, report its accuracy and time,
+// and print (and draw) the analysis the interpretability notes make of it.
+
+import ArgumentParser
+import Foundation
+import LoupeInterp
+import LoupeModels
+import LoupeRender
+import LoupeTensor
+import LoupeTraining
+
+/// Options every toy task shares.
+struct ToyTrainingOptions: ParsableArguments {
+    @Option(name: .long, help: "Training steps (default: the task's).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Random seed (initialization, data, dropout).")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Learning rate (default: the task's).")
+    var lr: Float?
+
+    @Option(name: .long, help: "Folder for checkpoints and the trained model (TransformerLens layout; loads with --model).")
+    var out: String?
+
+    @Option(name: .long, help: "Save a checkpoint every N steps (with --out).")
+    var checkpointEvery: Int = 500
+
+    @Flag(name: .long, help: "Continue the run checkpointed in --out.")
+    var resume = false
+
+    @Option(name: .long, help: "Folder for the analysis heatmaps (SVG).")
+    var figures: String?
+
+    @Flag(name: .long, help: "Print one JSON object (with accuracy and seconds) as the last line.")
+    var json = false
+
+    @Option(name: .long, help: "BLAS threads.")
+    var threads: Int = 2
+
+    func validate() throws {
+        if resume && out == nil { throw ValidationError("--resume needs --out, the folder holding the checkpoint") }
+        if let steps, steps <= 0 { throw ValidationError("--steps must be positive, found \(steps)") }
+    }
+}
+
+/// Set by SIGINT: the trainer checkpoints and stops at the end of its step.
+nonisolated(unsafe) var trainingInterrupted = false
+
+/// Trains `task` as the options say; returns the trainer, the trained model and the seconds it took.
+func trainToy(_ task: ToyTask, _ o: ToyTrainingOptions) throws -> (model: HookedTransformer, seconds: Double, trainer: Trainer) {
+    BLAS.setThreads(o.threads)
+    let outURL = o.out.map { URL(fileURLWithPath: $0) }
+    let trainer: Trainer
+    if o.resume, let outURL {
+        trainer = try Trainer.resume(from: outURL, steps: o.steps)
+        FileHandle.standardError.write(Data("resuming \(task.name) at step \(trainer.step) of \(trainer.settings.steps)\n".utf8))
+    } else {
+        var settings = task.defaultSettings(seed: o.seed)
+        if let steps = o.steps { settings.steps = steps; settings.optimizer.totalSteps = steps }
+        if let lr = o.lr { settings.optimizer.learningRate = lr }
+        settings.checkpointEvery = o.out == nil ? 0 : o.checkpointEvery
+        trainer = try Trainer(config: task.config, settings: settings)
+    }
+    signal(SIGINT) { _ in trainingInterrupted = true }
+    let bar = TrainingProgressPrinter(label: "train \(task.name)")
+    let start = Date()
+    let finished = try trainer.train(task, checkpointDirectory: outURL, progress: bar.update, shouldStop: { trainingInterrupted })
+    bar.finish()
+    signal(SIGINT, SIG_DFL)
+    if !finished {
+        throw ValidationError("interrupted at step \(trainer.step); checkpoint saved in \(o.out ?? "nowhere (no --out)"); continue with --resume")
+    }
+    return (try trainer.model(), Date().timeIntervalSince(start), trainer)
+}
+
+/// A one-line progress display on stderr: step, loss, tokens/s, ETA.
+final class TrainingProgressPrinter {
+    let label: String
+    var lastDraw = Date.distantPast
+    let tty = isatty(STDERR_FILENO) != 0
+
+    init(label: String) { self.label = label }
+
+    func update(_ p: TrainingProgress) {
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.25 || p.step == p.totalSteps else { return }
+        lastDraw = now
+        let fraction = Double(p.step) / Double(max(p.totalSteps, 1))
+        let eta = fraction > 0 ? p.elapsed / fraction - p.elapsed : 0
+        let width = 24, filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let line = String(format: "%@ %@ %d/%d  loss %.4f  %.0f tok/s  ETA %.0fs", label, bar, p.step, p.totalSteps,
+                          p.smoothedLoss, p.tokensPerSecond, eta)
+        if tty {
+            FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
+        } else if p.step % max(p.totalSteps / 10, 1) == 0 {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    func finish() { if tty { FileHandle.standardError.write(Data("\n".utf8)) } }
+}
+
+/// The JSON line every toy command ends with under --json.
+struct ToyResult: Encodable {
+    let task: String
+    let accuracy: Float
+    let seconds: Double
+    let steps: Int
+    let finalLoss: Float
+    var extra: [String: Float] = [:]
+}
+
+func printToyResult(_ r: ToyResult, json: Bool) throws {
+    if json {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        print(String(decoding: try enc.encode(r), as: UTF8.self))
+    } else {
+        print(String(format: "%@: accuracy %.2f%% after %d steps in %.1f s (final loss %.4f)", r.task, r.accuracy * 100, r.steps,
+                     r.seconds, r.finalLoss))
+    }
+}
+
+func figureURL(_ o: ToyTrainingOptions, _ name: String) throws -> URL? {
+    guard let dir = o.figures else { return nil }
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return URL(fileURLWithPath: dir).appendingPathComponent(name)
+}
+
+func writeHeatmap(_ h: Heatmap, _ o: ToyTrainingOptions, _ name: String) throws {
+    guard let url = try figureURL(o, name) else { return }
+    try h.write(to: url.path)
+    print("wrote \(url.path)")
+}
+
+struct TrainMax: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "max", abstract: "Max of a list: 1 layer, 1 head, attention-only; QK and OV circuits, copying score.")
+    @OptionGroup var options: ToyTrainingOptions
+
+    func run() throws {
+        let task = MaxOfListTask()
+        let (model, seconds, trainer) = try trainToy(task, options)
+        let analysis = try MaxOfListAnalysis(model: model, task: task)
+        if !options.json { print(analysis.report()) }
+        for (name, map) in try analysis.heatmaps() { try writeHeatmap(map, options, name) }
+        try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
+                                     finalLoss: trainer.history.last?.loss ?? .nan,
+                                     extra: ["copying_score": analysis.copyingScore]), json: options.json)
+    }
+}
+
+struct TrainAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Addition a + b < 128: 1 layer with an MLP; effective weights and periodic neurons.")
+    @OptionGroup var options: ToyTrainingOptions
+
+    func run() throws {
+        let task = AdditionTask()
+        let (model, seconds, trainer) = try trainToy(task, options)
+        let analysis = try ArithmeticAnalysis(model: model, batch: task.batch(of: task.pairs), varying: 0)
+        if !options.json { print(analysis.report()) }
+        for (name, map) in try analysis.heatmaps(prefix: "add") { try writeHeatmap(map, options, name) }
+        try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
+                                     finalLoss: trainer.history.last?.loss ?? .nan,
+                                     extra: ["accuracy_all_pairs": try task.accuracyOnAllPairs(model),
+                                             "periodic_neuron_fraction": analysis.periodicFraction]), json: options.json)
+    }
+}
+
+struct TrainFibonacci: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fibonacci", abstract: "Fibonacci sequences (context of 5): 1 layer with an MLP; effective weights and neurons.")
+    @OptionGroup var options: ToyTrainingOptions
+
+    func run() throws {
+        let task = FibonacciTask()
+        let (model, seconds, trainer) = try trainToy(task, options)
+        let analysis = try ArithmeticAnalysis(model: model, batch: task.batch(of: task.starts), varying: 4)
+        if !options.json { print(analysis.report()) }
+        for (name, map) in try analysis.heatmaps(prefix: "fibonacci") { try writeHeatmap(map, options, name) }
+        try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
+                                     finalLoss: trainer.history.last?.loss ?? .nan,
+                                     extra: ["periodic_neuron_fraction": analysis.periodicFraction]), json: options.json)
+    }
+}
+
+struct TrainInduction: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "induction",
+        abstract: "Induction: a 2-layer attention-only model on repeated random segments; head detectors, K-composition, and a 1-layer contrast.")
+    @OptionGroup var options: ToyTrainingOptions
+
+    @Option(name: .long, help: "Layers (2 forms induction heads; 1 is the contrast that cannot).")
+    var layers: Int = 2
+
+    @Flag(name: .long, help: "Also train the 1-layer model the same way and compare.")
+    var contrast = false
+
+    func run() throws {
+        let task = InductionTask(layers: layers)
+        let (model, seconds, trainer) = try trainToy(task, options)
+        let analysis = try InductionAnalysis(model: model)
+        if !options.json { print(analysis.report()) }
+        for (name, map) in try analysis.heatmaps() { try writeHeatmap(map, options, name) }
+        var extra: [String: Float] = ["max_previous_token_score_layer0": analysis.bestPreviousToken.score,
+                                      "max_induction_score": analysis.bestInduction.score,
+                                      "k_composition_of_pair": analysis.kCompositionOfPair]
+        if contrast {
+            var o = options
+            o.out = nil; o.resume = false
+            let one = InductionTask(layers: 1)
+            let (m1, s1, _) = try trainToy(one, o)
+            let acc1 = try one.accuracy(m1)
+            extra["one_layer_accuracy"] = acc1
+            extra["one_layer_seconds"] = Float(s1)
+            if !options.json {
+                print(String(format: "contrast: the 1-layer model trained the same way reaches %.1f%% on repeated tokens (chance %.1f%%)",
+                             acc1 * 100, 100.0 / Float(one.vocab)))
+            }
+        }
+        try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
+                                     finalLoss: trainer.history.last?.loss ?? .nan, extra: extra), json: options.json)
+    }
+}
