@@ -165,3 +165,41 @@ private func everyView() throws -> Report {
         #expect(json == "{\"s\":\"\\u003c/script\\u003e\\u2028\\\"\\\\\\n\",\"n\":[1,0.1235,null,-2.5e-07]}")
     }
 }
+
+@Suite struct PromptReportTests {
+    func data(tokens: [String] = ["When", " Mary", " and"]) -> PromptReportData {
+        let T = tokens.count, nL = 2, h = 3
+        let uniform = (0..<(T * T)).map { i in Float(i % T <= i / T ? 1 : 0) / Float(i / T + 1) }   // causal, uniform
+        let c = LogitLensView.Candidate.init
+        return PromptReportData(
+            model: "tiny", prompt: tokens.joined(), tokens: tokens,
+            predictions: [.init(token: " John", probability: 0.5, logit: 3), .init(token: " the", probability: 0.1, logit: 1.4)],
+            lensLabels: ["0_pre", "1_pre", "final_post"], lens: Array(repeating: Array(repeating: [c(" John", 0.5), c(" the", 0.1)], count: T), count: 3),
+            nLayers: nL, nHeads: h, patterns: Array(repeating: uniform, count: nL * h),
+            headScores: [("induction", [0, 0.1, 0.2, 0.3, 0.4, 0.9]), ("previous_token", [Float](repeating: 0.5, count: nL * h))],
+            attributionTarget: "logit[\" John\"]", componentLabels: ["embed", "0_attn_out", "0_mlp_out", "1_attn_out", "1_mlp_out"],
+            components: [0.1, -0.5, 1, 2, -0.25], headAttribution: [0, 1, -1, 2, 0, 0.5])
+    }
+
+    @Test func standardSectionsInOrder() throws {
+        let report = try Report.prompt(data())
+        #expect(report.sections.map(\.view.title) == [
+            "Predictions", "Logit lens", "Attention patterns", "Head scores: induction", "Head scores: previous_token",
+            "Direct logit attribution", "Direct logit attribution per head: logit[\" John\"]"])
+        let html = report.html
+        #expect(html.contains("<nav class=\"toc\">") && html.contains("<dt>model</dt><dd>tiny</dd>"))
+        #expect(html.contains("<td>&quot; John&quot;</td><td>0.5000</td><td>3.000</td>"))
+        let attention = try #require(try embedded(html, id: "attention-patterns-data") as? [String: Any])
+        #expect((attention["patterns"] as? [[Int]])?.count == 6 && attention["heads"] as? Int == 3)
+        #expect(!html.contains("http:") && !html.contains("https:"))
+    }
+
+    @Test func mismatchedPartsThrow() {
+        var d = data()
+        d.patterns = [[1]]
+        #expect(throws: RenderError.self) { try Report.prompt(d) }
+        d = data()
+        d.headAttribution = [1, 2]
+        #expect(throws: RenderError.self) { try Report.prompt(d) }
+    }
+}
