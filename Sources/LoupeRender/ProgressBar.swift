@@ -26,17 +26,21 @@ public final class ProgressBar: @unchecked Sendable {
     private let lock = NSLock()
 
     /// A bar on standard error, drawn only when it is a terminal (`force` draws it anyway).
-    public convenience init(total: Int, label: String, force: Bool = false) {
+    /// `startedAt` (seconds of `ProgressBar.now()`) dates the start of the work when it began before the bar.
+    public convenience init(total: Int, label: String, force: Bool = false, startedAt: Double? = nil) {
         self.init(total: total, label: label, enabled: force || isatty(STDERR_FILENO) != 0,
-                  write: { FileHandle.standardError.write(Data($0.utf8)) },
-                  clock: { ProcessInfo.processInfo.systemUptime })
+                  write: { FileHandle.standardError.write(Data($0.utf8)) }, clock: ProgressBar.now, startedAt: startedAt)
     }
 
     /// A bar writing through `write`, timed by `clock` (seconds), for tests and other outputs.
-    public init(total: Int, label: String, enabled: Bool, write: @escaping (String) -> Void, clock: @escaping () -> Double) {
+    public init(total: Int, label: String, enabled: Bool, write: @escaping (String) -> Void, clock: @escaping () -> Double,
+                startedAt: Double? = nil) {
         self.total = max(0, total); self.label = label; self.isEnabled = enabled
-        self.write = write; self.clock = clock; start = clock()
+        self.write = write; self.clock = clock; start = startedAt ?? clock()
     }
+
+    /// The clock of bars on standard error: seconds since boot.
+    public static func now() -> Double { ProcessInfo.processInfo.systemUptime }
 
     /// Records `completed` units done (clamped to 0…total) and redraws, at most ten times a second
     /// except when the work is complete.

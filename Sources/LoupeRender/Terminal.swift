@@ -31,21 +31,25 @@ public struct TerminalHeatmap: Sendable {
     /// `printf` format of a cell, e.g. `%7.3f`.
     public let format: String
     public let scale: ColorScale
+    /// The narrowest a column is drawn (wider when a label or a number needs it).
+    public let minimumWidth: Int
 
     /// - Parameter scale: colours; by default fitted to the values (diverging when any is negative, else sequential).
     /// - Throws: `RenderError.shape` unless there are `rows × columns` values.
-    public init(rowLabels: [String], columnLabels: [String], values: [Float], format: String = "%7.3f", scale: ColorScale? = nil) throws {
+    public init(rowLabels: [String], columnLabels: [String], values: [Float], format: String = "%7.3f",
+                minimumWidth: Int = 7, scale: ColorScale? = nil) throws {
         guard values.count == rowLabels.count * columnLabels.count else {
             throw RenderError.shape("a terminal heatmap needs rows × columns values (\(rowLabels.count) × \(columnLabels.count)); found \(values.count)")
         }
         self.rowLabels = rowLabels; self.columnLabels = columnLabels; self.values = values; self.format = format
+        self.minimumWidth = minimumWidth
         self.scale = scale ?? ColorScale(fitting: values, kind: values.contains { $0 < 0 } ? .diverging : .sequential)
     }
 
     /// The lines of the grid: a header of column labels, then one line per row. With `colored`, each
     /// cell is its number on its colour (black or white text, whichever reads).
     public func render(colored: Bool) -> String {
-        let width = max(format == "%7.3f" ? 7 : 4, columnLabels.map(\.count).max() ?? 0,
+        let width = max(minimumWidth, columnLabels.map(\.count).max() ?? 0,
                         values.map { String(format: format, $0).count }.max() ?? 0)
         let labelWidth = rowLabels.map(\.count).max() ?? 0
         func pad(_ s: String, _ n: Int, left: Bool) -> String {

@@ -59,11 +59,12 @@ extension LoadedModel {
 final class ProgressReporter {
     let label: String
     private var bar: ProgressBar?
+    private let began = ProgressBar.now()
 
     init(_ label: String) { self.label = label }
 
     func update(_ done: Int, _ total: Int, extra: String = "") {
-        if bar?.total != total { bar = ProgressBar(total: total, label: label) }
+        if bar?.total != total { bar = ProgressBar(total: total, label: label, startedAt: began) }
         bar?.update(completed: done, extra: extra)
     }
 

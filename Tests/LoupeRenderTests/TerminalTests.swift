@@ -63,3 +63,13 @@ import Testing
         #expect(r.text.isEmpty && !bar.isEnabled)
     }
 }
+
+extension ProgressBarTests {
+    @Test func rateCountsFromTheStartOfTheWork() {
+        let r = Recorder()
+        r.now = 10
+        let bar = ProgressBar(total: 100, label: "w", enabled: true, write: { r.text += $0 }, clock: { r.now }, startedAt: 8)
+        bar.update(completed: 50)
+        #expect(r.text.contains("50/100 25.0/s ETA 0:02"))
+    }
+}
