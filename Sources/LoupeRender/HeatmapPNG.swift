@@ -74,11 +74,16 @@ extension Heatmap {
             let v = colorScale.lower + (colorScale.upper - colorScale.lower) * Float(x) / Float(layout.legendWidth - 1)
             canvas.fill(x: layout.legendX + x, y: layout.legendY, width: 1, height: layout.legendHeight, colorScale.color(v))
         }
+        // The two ends and the middle under the bar; smaller, then without the middle, when they would overlap.
         let tickY = layout.legendY + layout.legendHeight + 4
-        for (i, v) in colorScale.ticks(3).enumerated() {
-            let text = formatValue(v), w = BitmapFont.width(text) * f
-            let x = layout.legendX + [0, layout.legendWidth / 2 - w / 2, layout.legendWidth - w][i]
-            canvas.text(text, x: x, y: tickY, scale: f)
+        let ticks = colorScale.ticks(3).map(formatValue)
+        let tickScale = (BitmapFont.width(ticks[0]) + BitmapFont.width(ticks[2])) * f + 12 <= layout.legendWidth ? f : 1
+        let widths = ticks.map { BitmapFont.width($0) * tickScale }
+        let middleX = layout.legendWidth / 2 - widths[1] / 2
+        canvas.text(ticks[0], x: layout.legendX, y: tickY, scale: tickScale)
+        canvas.text(ticks[2], x: layout.legendX + layout.legendWidth - widths[2], y: tickY, scale: tickScale)
+        if widths[0] + 6 <= middleX, middleX + widths[1] + 6 <= layout.legendWidth - widths[2] {
+            canvas.text(ticks[1], x: layout.legendX + middleX, y: tickY, scale: tickScale)
         }
         return try canvas.image()
     }
