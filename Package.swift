@@ -37,7 +37,9 @@ let package = Package(
         .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor"], swiftSettings: fast),
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "LoupeRender"),
+        // zlib (Debian `zlib1g-dev`): the deflate inside PNG images.
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "LoupeRender", dependencies: ["CZlib"]),
         .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeRender"],
                 swiftSettings: fast),
         .executableTarget(
@@ -51,7 +53,7 @@ let package = Package(
         .testTarget(name: "LoupeFormatsTests", dependencies: ["LoupeFormats"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
-        .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender"]),
+        .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender", "CZlib"]),
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
     ],

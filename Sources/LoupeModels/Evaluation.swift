@@ -18,7 +18,8 @@ public struct Perplexity: Sendable, Equatable, Codable {
 extension HookedTransformer {
     /// Mean next-token loss of `tokens`. A sequence longer than the context is scored in consecutive
     /// windows of `n_ctx` tokens, each window's first token predicted from nothing earlier (not scored).
-    public func perplexity(of tokens: [Int]) throws -> Perplexity {
+    /// `progress` hears (tokens done, tokens) after each window.
+    public func perplexity(of tokens: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> Perplexity {
         guard tokens.count >= 2 else {
             throw ModelError.unsupported("scoring needs at least 2 tokens, found \(tokens.count)")
         }
@@ -34,6 +35,7 @@ extension HookedTransformer {
                 count += 1
             }
             start += window.count
+            progress?(start, tokens.count)
         }
         return Perplexity(tokens: tokens.count, predictions: count, meanLoss: total / Double(count))
     }

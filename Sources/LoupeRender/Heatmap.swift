@@ -6,18 +6,15 @@ import Foundation
 
 /// A grid of numbers with labels, drawn as an SVG heatmap.
 public struct Heatmap: Sendable {
-    public enum Scale: Sendable {
-        /// Blue (negative) – white (0) – red (positive), symmetric around 0: for effects with a sign.
-        case diverging
-        /// White (minimum) to blue (maximum): for probabilities and attention.
-        case sequential
-    }
+    public typealias Scale = ColorScale.Kind
 
     public let values: [Float]
     public let rows: Int, columns: Int
     public let rowLabels: [String], columnLabels: [String]
     public let title: String
     public let scale: Scale
+    /// The colours, fitted to the finite values.
+    public let colorScale: ColorScale
 
     /// - Throws: `RenderError.shape` unless there are `rows × columns` values and one label per row and column.
     public init(values: [Float], rows: Int, columns: Int, rowLabels: [String], columnLabels: [String],
@@ -27,34 +24,21 @@ public struct Heatmap: Sendable {
         }
         self.values = values; self.rows = rows; self.columns = columns
         self.rowLabels = rowLabels; self.columnLabels = columnLabels; self.title = title; self.scale = scale
+        colorScale = ColorScale(fitting: values, kind: scale)
     }
 
+    /// The value at `row`, `column`.
+    public subscript(row: Int, column: Int) -> Float { values[row * columns + column] }
+
     /// The colour of a value as `#rrggbb`.
-    public func color(_ v: Float) -> String {
-        let finite = values.filter { $0.isFinite }
-        guard v.isFinite, let lo = finite.min(), let hi = finite.max() else { return "#cccccc" }
-        func mix(_ from: (Double, Double, Double), _ to: (Double, Double, Double), _ t: Double) -> String {
-            let t = min(max(t, 0), 1)
-            let c = (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t, from.2 + (to.2 - from.2) * t)
-            return String(format: "#%02x%02x%02x", Int(c.0.rounded()), Int(c.1.rounded()), Int(c.2.rounded()))
-        }
-        let white = (255.0, 255.0, 255.0), red = (178.0, 24.0, 43.0), blue = (33.0, 102.0, 172.0)
-        switch scale {
-        case .diverging:
-            let m = Double(max(abs(lo), abs(hi)))
-            guard m > 0 else { return "#ffffff" }
-            return v >= 0 ? mix(white, red, Double(v) / m) : mix(white, blue, Double(-v) / m)
-        case .sequential:
-            guard hi > lo else { return "#ffffff" }
-            return mix(white, blue, Double(v - lo) / Double(hi - lo))
-        }
-    }
+    public func color(_ v: Float) -> String { colorScale.color(v).hex }
 
     /// The SVG document.
     public var svg: String {
         let cell = 22, labelWidth = min(220, 12 + 7 * (rowLabels.map(\.count).max() ?? 0))
         let headerHeight = 40 + 7 * min(30, columnLabels.map(\.count).max() ?? 0)
-        let width = labelWidth + columns * cell + 20, height = headerHeight + rows * cell + 20
+        let legendHeight = 46
+        let width = max(labelWidth + columns * cell + 20, 300), height = headerHeight + rows * cell + 20 + legendHeight
         var out = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" font-family="Helvetica, Arial, sans-serif" font-size="11">
         <text x="4" y="16" font-size="13" font-weight="bold">\(escape(title))</text>
@@ -70,45 +54,73 @@ public struct Heatmap: Sendable {
             for c in 0..<columns {
                 let v = values[r * columns + c]
                 out += "<rect x=\"\(labelWidth + c * cell)\" y=\"\(y)\" width=\"\(cell)\" height=\"\(cell)\" fill=\"\(color(v))\" stroke=\"#eeeeee\">"
-                    + "<title>\(escape(label)) × \(escape(columnLabels[c])): \(String(format: "%.4g", v))</title></rect>\n"
+                    + "<title>\(escape(label)) × \(escape(columnLabels[c])): \(formatValue(v))</title></rect>\n"
             }
         }
-        return out + "</svg>\n"
+        // The legend: the scale's colours in 40 steps, with its ends and middle written under it.
+        let legendY = headerHeight + rows * cell + 16, legendX = 4, step = 6
+        out += "<g class=\"legend\">\n"
+        for (i, v) in colorScale.ticks(40).enumerated() {
+            out += "<rect x=\"\(legendX + i * step)\" y=\"\(legendY)\" width=\"\(step)\" height=\"12\" fill=\"\(colorScale.color(v).hex)\"/>\n"
+        }
+        for (i, v) in colorScale.ticks(3).enumerated() {
+            let anchor = ["start", "middle", "end"][i]
+            out += "<text x=\"\(legendX + i * 20 * step)\" y=\"\(legendY + 26)\" text-anchor=\"\(anchor)\">\(formatValue(v))</text>\n"
+        }
+        return out + "</g>\n</svg>\n"
     }
 
     /// Writes the SVG to `path`.
     public func write(to path: String) throws {
-        do {
-            try Data(svg.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw RenderError.write(path: path, reason: error.localizedDescription)
-        }
+        try writeFile(Data(svg.utf8), to: path)
     }
 
-    private func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.unicodeScalars.append(ch.value < 0x20 ? " " : ch)
-            }
+    private func escape(_ s: String) -> String { xmlEscape(s) }
+}
+
+/// A number as the renderers print it: four significant digits.
+func formatValue(_ v: Float) -> String { String(format: "%.4g", v) }
+
+/// Text safe inside XML/HTML text and double-quoted attributes; control characters become spaces.
+func xmlEscape(_ s: String) -> String {
+    var out = ""
+    out.reserveCapacity(s.utf8.count)
+    for ch in s.unicodeScalars {
+        switch ch {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        case "'": out += "&#39;"
+        default: out.unicodeScalars.append(ch.value < 0x20 || ch.value == 0x7f ? " " : ch)
         }
-        return out
+    }
+    return out
+}
+
+/// Writes `data` to `path` atomically.
+/// - Throws: `RenderError.write` naming the path and the system's reason.
+public func writeFile(_ data: Data, to path: String) throws {
+    do {
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw RenderError.write(path: path, reason: error.localizedDescription)
     }
 }
 
 /// Problems rendering.
 public enum RenderError: Error, Equatable, CustomStringConvertible {
+    /// Inputs whose sizes do not fit together (the message says what was expected and found).
     case shape(String)
     case write(path: String, reason: String)
+    /// A PNG that cannot be encoded or decoded (the message says why).
+    case png(String)
 
     public var description: String {
         switch self {
         case .shape(let m): return m
         case .write(let p, let r): return "cannot write \(p): \(r)"
+        case .png(let m): return "PNG: \(m)"
         }
     }
 }

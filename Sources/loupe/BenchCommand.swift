@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoupeInterp
 import LoupeModels
+import LoupeRender
 import LoupeTensor
 
 struct Bench: ParsableCommand {
@@ -21,9 +22,18 @@ struct Bench: ParsableCommand {
         BLAS.setThreads(threads)
         let chosen = workloads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
+        let progress = ProgressBar(total: chosen.count, label: "bench")
+        var started = 0
         let figures = try Benchmark.run(path: path, workloads: chosen) { w in
-            FileHandle.standardError.write(Data("bench: \(w)…\n".utf8))
+            if progress.isEnabled {
+                progress.update(completed: started, extra: w)
+            } else {
+                FileHandle.standardError.write(Data("bench: \(w)…\n".utf8))
+            }
+            started += 1
         }
+        progress.update(completed: chosen.count)
+        progress.finish()
         var out: [String: Any] = ["side": "loupe", "threads": threads]
         for (k, v) in figures.numbers { out[k] = (v * 1000).rounded() / 1000 }
         for (k, m) in figures.matrices { out[k] = m.map { $0.map(Double.init) } }

@@ -3,6 +3,7 @@ import Foundation
 import LoupeInterp
 import LoupeFormats
 import LoupeModels
+import LoupeRender
 import LoupeStore
 import LoupeTensor
 
@@ -22,15 +23,23 @@ struct Circuits: ParsableCommand {
     @Option(name: .long, help: "For qk: add the positional embedding of this key position.") var keyPosition: Int?
     @Option(name: .long, help: "For ov: tokens to show per source.") var top: Int = 5
     @Option(name: .long, help: "For composition: pairs to list per mode.") var pairs: Int = 10
+    @Option(name: .long, help: "For composition with --svg/--png: the mode drawn (q, k or v); --html draws all three.") var mode: String = "k"
     @Flag(name: .long, help: "Print JSON (composition: {\"q\": [L][H][L][H], \"k\": …, \"v\": …}).") var json = false
+    @OptionGroup var figures: FigureOptions
 
     func run() throws {
         let loaded = try modelOptions.load()
         let model = loaded.model
         let (nL, h) = (model.config.nLayers, model.config.nHeads)
+        let metadata = [("model", modelOptions.model)]
         switch what {
         case "copying":
             let scores = try model.copyingScores()
+            if figures.wanted {
+                let map = try Heatmap(values: scores.scalars, rows: nL, columns: h, rowLabels: layerLabels(nL), columnLabels: headLabels(h),
+                                      title: "OV copying scores (1 = copies what it attends to)")
+                try figures.write(heatmap: { map }, views: { [map] }, title: "OV copying scores", metadata: metadata)
+            }
             if json { try printJSON(AnyNested(scores)); return }
             print("OV copying scores (Σ Re λ / Σ |λ| of W_E W_V W_O W_U; 1 = copies what it attends to)")
             printGrid(rowLabels: (0..<nL).map { "L\($0)" }, columnLabels: (0..<h).map { "H\($0)" }, values: { scores.scalars[$0 * h + $1] }, format: "%.2f")
@@ -41,6 +50,18 @@ struct Circuits: ParsableCommand {
                 let t = try model.compositionScores(mode)
                 all[mode.rawValue] = AnyNested(t)
                 tensors.append((mode, t))
+            }
+            if figures.wanted {
+                // [earlier head, later head] over all heads (layer-major): rows send, columns receive.
+                let names = (0..<(nL * h)).map { "L\($0 / h)H\($0 % h)" }
+                let maps = try tensors.map { m, t in
+                    try Heatmap(values: t.scalars, rows: nL * h, columns: nL * h, rowLabels: names, columnLabels: names,
+                                title: "\(m.rawValue.uppercased())-composition scores (row: earlier head, column: later head)", scale: .sequential)
+                }
+                guard let drawn = tensors.firstIndex(where: { $0.0.rawValue == self.mode }) else {
+                    throw ValidationError("--mode must be \(CompositionMode.allCases.map(\.rawValue).joined(separator: ", ")), found '\(self.mode)'")
+                }
+                try figures.write(heatmap: { maps[drawn] }, views: { maps }, title: "Composition scores", metadata: metadata)
             }
             if json { try printJSON(all); return }
             for (mode, t) in tensors {
@@ -62,6 +83,18 @@ struct Circuits: ParsableCommand {
             // Rows of the factored [d_vocab, d_vocab] circuit, one source token at a time.
             let tokenizer = try loaded.requireTokenizer()
             let sources = (tokens ?? " the, cat, Paris, John, Mary, 1, and").split(separator: ",").map { " " + $0.trimmingCharacters(in: .whitespaces) }
+            if figures.wanted {
+                // The circuit restricted to the source tokens, both ways: [source, source].
+                let ids = sources.compactMap { tokenizer.encode($0).first }
+                let rows = try Tensor.embedding(full.a, ids).matmul(full.b)   // [sources, d_vocab]
+                let v = rows.shape[1]
+                let names = ids.map(loaded.tokenText)
+                let map = try Heatmap(values: ids.indices.flatMap { r in ids.map { rows.scalars[r * v + $0] } }, rows: ids.count, columns: ids.count,
+                                      rowLabels: names, columnLabels: names,
+                                      title: what == "ov" ? "L\(layer)H\(head) full OV circuit (row: attended token, column: logit)"
+                                                          : "L\(layer)H\(head) full QK circuit (row: query token, column: key token)")
+                try figures.write(heatmap: { map }, views: { [map] }, title: "\(what.uppercased()) circuit of L\(layer)H\(head)", metadata: metadata)
+            }
             for text in sources {
                 guard let t = tokenizer.encode(text).first else { continue }
                 let row = try Tensor.embedding(full.a, [t]).matmul(full.b)   // [1, d_vocab]
@@ -123,17 +156,14 @@ struct PCA: ParsableCommand {
         let tokens = try loaded.requireTokenizer().encodeForModel(content)
         var points: [ResidualPCAPoint] = []
         var start = 0
-        let began = Date()
+        let progress = ProgressBar(total: min(maxPositions, tokens.count), label: "pca")
         while start < tokens.count && points.count < maxPositions {
             let chunk = Array(tokens[start..<min(start + window, tokens.count)])
             points += try loaded.model.residualPCA(tokens: chunk).prefix(maxPositions - points.count)
             start += window
-            if !json {
-                let rate = Double(points.count) / max(Date().timeIntervalSince(began), 1e-3)
-                FileHandle.standardError.write(Data(String(format: "\r%d/%d positions (%.0f/s)", points.count, min(maxPositions, tokens.count), rate).utf8))
-            }
+            progress.update(completed: points.count, extra: "positions")
         }
-        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        progress.finish()
         guard !points.isEmpty else { throw ValidationError("no positions to analyse") }
         let explained = points.map(\.explained).sorted()
         let deciles = (1...9).map { explained[min(explained.count - 1, $0 * explained.count / 10)] }
@@ -158,7 +188,9 @@ struct Neurons: ParsableCommand {
     @Option(name: .long, help: "Only the first N characters of the text.") var chars: Int?
     @Option(name: .long, help: "Neurons to list, and tokens or examples per neuron.") var top: Int = 5
     @Option(name: .long, help: "Read max-activating examples from an index built by `loupe neuron-index`.") var db: String?
+    @Option(name: .long, help: "With --html and --text: tokens of the text shown with each neuron's activations.") var showTokens: Int = 200
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var figures: FigureOptions
 
     struct Output: Encodable {
         let layer: Int; let memoryManagement: [[Float]]; let values: [NeuronValue]; let examples: [String: [NeuronExample]]
@@ -180,16 +212,36 @@ struct Neurons: ParsableCommand {
                     NeuronExample(activation: $0.activation, position: $0.position, context: $0.context, focus: $0.focus)
                 }
             }
-        } else if let text {
-            let tokens = try loaded.requireTokenizer().encodeForModel(try readText(text, chars: chars))
-            let began = Date()
-            examples = try model.maxActivatingExamples(layer: layer, neurons: chosen, tokens: tokens, k: top) { done, total in
-                if !json {
-                    let rate = Double(done) / max(Date().timeIntervalSince(began), 1e-3)
-                    FileHandle.standardError.write(Data(String(format: "\r%d/%d tokens (%.0f tokens/s)", done, total, rate).utf8))
-                }
+        }
+        var textTokens: [Int] = []
+        if let text {
+            textTokens = try loaded.requireTokenizer().encodeForModel(try readText(text, chars: chars))
+        }
+        if db == nil, !textTokens.isEmpty {
+            let progress = ProgressReporter("neurons")
+            examples = try model.maxActivatingExamples(layer: layer, neurons: chosen, tokens: textTokens, k: top) { done, total in
+                progress.update(done, total, extra: "tokens")
             }
-            if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+            progress.finish()
+        }
+        if figures.wanted {
+            // The start of the text with every chosen neuron's activation on each token.
+            let shownTokens = Array(textTokens.prefix(max(0, min(showTokens, model.config.nCtx))))
+            let acts = shownTokens.isEmpty ? nil : try model.neuronActivations(layer: layer, tokens: shownTokens)   // [pos, d_mlp]
+            let d = model.config.dMLP
+            let views = try chosen.map { n -> NeuronActivationsView.Neuron in
+                let value = values.first { $0.neuron == n }
+                let summary = value.map { v in "promotes " + v.promoted.map { shown(loaded.tokenText($0.id)) }.joined(separator: " ")
+                    + " · suppresses " + v.suppressed.map { shown(loaded.tokenText($0.id)) }.joined(separator: " ") } ?? ""
+                let text = try acts.map { a in try NeuronActivationsView.Text(tokens: shownTokens.map(loaded.tokenText),
+                                                                             activations: shownTokens.indices.map { a.scalars[$0 * d + n] }) }
+                let list = try (examples[n] ?? []).map { try NeuronActivationsView.Example(tokens: $0.context.map(loaded.tokenText), focus: $0.focus, activation: $0.activation) }
+                return NeuronActivationsView.Neuron(name: "L\(layer)N\(n) (input/output cos \(String(format: "%+.2f", cos[n])))",
+                                                    summary: summary, text: text, examples: list)
+            }
+            try figures.write(heatmap: { nil }, views: { [NeuronActivationsView(title: "Neurons of layer \(layer)", neurons: views)] },
+                              title: "Neurons of layer \(layer)", metadata: [("model", modelOptions.model)] + (text.map { [("text", $0)] } ?? []),
+                              noHeatmap: "neurons are drawn as text; use --html")
         }
         if json {
             try printJSON(Output(layer: layer, memoryManagement: managing.map { [Float($0), cos[$0]] }, values: values,
@@ -236,12 +288,12 @@ struct NeuronIndex: ParsableCommand {
         let start = try index.nextToken()
         if start > 0 { FileHandle.standardError.write(Data("resuming at token \(start) of \(tokens.count)\n".utf8)) }
         let began = Date()
+        // The bar counts this run's tokens, so its rate and time left are this run's.
+        let progress = ProgressBar(total: tokens.count - start, label: "neuron-index")
         let reached = try loaded.model.buildNeuronIndex(index, tokens: tokens, window: window, context: context) { done, total in
-            let rate = Double(done - start) / max(Date().timeIntervalSince(began), 1e-3)
-            let eta = rate > 0 ? Double(total - done) / rate : 0
-            FileHandle.standardError.write(Data(String(format: "\r%d/%d tokens  %.0f tokens/s  %.0f s left ", done, total, rate, eta).utf8))
+            progress.update(completed: done - start, extra: "tokens (\(done)/\(total) in all)")
         }
-        FileHandle.standardError.write(Data("\n".utf8))
+        progress.finish()
         let seconds = Date().timeIntervalSince(began)
         print(String(format: "indexed %d tokens of layer %d into %@ (%d this run in %.0f s, %.0f tokens/s)",
                      reached, layer, db, reached - start, seconds, Double(reached - start) / max(seconds, 1e-3)))

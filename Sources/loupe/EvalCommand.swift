@@ -24,7 +24,9 @@ struct Eval: ParsableCommand {
         let content = try readText(text, chars: chars)
         let loaded = try modelOptions.load()
         let tokens = try loaded.requireTokenizer().encodeForModel(content)
-        let result = try loaded.model.perplexity(of: tokens)
+        let progress = ProgressReporter("eval")
+        let result = try loaded.model.perplexity(of: tokens) { done, total in progress.update(done, total, extra: "tokens") }
+        progress.finish()
         if json {
             try printJSON(Output(model: modelOptions.model, tokens: result.tokens, predictions: result.predictions,
                                  meanLoss: result.meanLoss, perplexity: result.perplexity))

@@ -22,16 +22,17 @@ func singleToken(_ value: String, _ option: String, _ loaded: LoadedModel) throw
     return ids[0]
 }
 
-/// A `[rows, columns]` grid of numbers with labels, for terminal tables.
+/// A `[rows, columns]` grid of numbers with labels, for terminal tables: each number on its colour
+/// (24-bit) when colours are on.
 func printGrid(rowLabels: [String], columnLabels: [String], values: (Int, Int) -> Float, format: String = "%7.3f") {
-    let width = max(7, columnLabels.map(\.count).max() ?? 0)
-    let labelWidth = rowLabels.map(\.count).max() ?? 0
-    print(String(repeating: " ", count: labelWidth) + " " + columnLabels.map { $0.leftPadded(to: width) }.joined(separator: " "))
-    for (r, label) in rowLabels.enumerated() {
-        let cells = columnLabels.indices.map { String(format: format, values(r, $0)).leftPadded(to: width) }
-        print(label.padding(toLength: labelWidth, withPad: " ", startingAt: 0) + " " + cells.joined(separator: " "))
-    }
+    let flat = rowLabels.indices.flatMap { r in columnLabels.indices.map { values(r, $0) } }
+    guard let grid = try? TerminalHeatmap(rowLabels: rowLabels, columnLabels: columnLabels, values: flat, format: format) else { return }
+    print(grid.render(colored: terminalColors))
 }
+
+/// `L0`, `L1`, … and `H0`, `H1`, …: axis labels of layer × head grids.
+func layerLabels(_ n: Int) -> [String] { (0..<n).map { "L\($0)" } }
+func headLabels(_ n: Int) -> [String] { (0..<n).map { "H\($0)" } }
 
 struct Lens: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,6 +59,8 @@ struct Lens: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @OptionGroup var figures: FigureOptions
+
     struct Output: Encodable {
         let tokens: [String]; let position: Int; let labels: [String]; let cells: [LogitLens.Cell]
     }
@@ -70,6 +73,20 @@ struct Lens: ParsableCommand {
         let lens = try loaded.model.logitLens(tokens: tokens, includeMid: mid, norm: lensNorm)
         let p = position ?? tokens.count - 1
         let cells = try lens.summary(position: p, topK: topK, target: targetID)
+        if figures.wanted {
+            // Every position: [position][label] summaries.
+            let all = try tokens.indices.map { try lens.summary(position: $0, topK: max(topK, 5)) }
+            let T = tokens.count, n = lens.labels.count
+            try figures.write(heatmap: {
+                try Heatmap(values: (0..<(n * T)).map { all[$0 % T][$0 / T].finalTokenProbability }, rows: n, columns: T,
+                            rowLabels: lens.labels,
+                            columnLabels: tokens.indices.map { "\($0) \(loaded.tokenText(tokens[$0]))→\(loaded.tokenText(all[$0][n - 1].top.first?.id ?? 0))" },
+                            title: "logit lens: P(final prediction) at each layer", scale: .sequential)
+            }, views: {
+                [try LogitLensView(title: "Logit lens", layerLabels: lens.labels, positionLabels: loaded.positionLabels(tokens),
+                                   cells: (0..<n).map { l in (0..<T).map { p in all[p][l].top.map { LogitLensView.Candidate(token: loaded.tokenText($0.id), probability: $0.probability) } } })]
+            }, title: "Logit lens", metadata: [("model", modelOptions.model)])
+        }
         if json {
             try printJSON(Output(tokens: tokens.map(loaded.tokenText), position: p, labels: lens.labels, cells: cells))
             return
@@ -118,6 +135,11 @@ struct Heads: ParsableCommand {
     @Flag(name: .long, help: "Print JSON: {\"previous_token\": [layer][head], \"duplicate_token\": …, \"induction\": …}.")
     var json = false
 
+    @Option(name: .long, help: "For --svg/--png: the scores drawn (previous_token, duplicate_token, induction); --html draws all.")
+    var pattern: String = "induction"
+
+    @OptionGroup var figures: FigureOptions
+
     func run() throws {
         let loaded = try modelOptions.load()
         var tokens: [Int]
@@ -135,6 +157,20 @@ struct Heads: ParsableCommand {
         }
         let scores = try loaded.model.detectHeads(tokens: tokens, measure: abs ? .abs : .mul)
         func grid(_ t: Tensor) -> [[Float]] { (0..<t.shape[0]).map { l in Array(t.scalars[(l * t.shape[1])..<((l + 1) * t.shape[1])]) } }
+        func heatmap(_ name: String, _ t: Tensor) throws -> Heatmap {
+            try Heatmap(values: t.scalars, rows: t.shape[0], columns: t.shape[1], rowLabels: layerLabels(t.shape[0]),
+                        columnLabels: headLabels(t.shape[1]), title: "\(name) head scores", scale: .sequential)
+        }
+        if figures.wanted {
+            guard let chosen = HeadPattern(rawValue: pattern) else {
+                throw ValidationError("--pattern must be one of \(HeadPattern.allCases.map(\.rawValue).joined(separator: ", ")), found '\(pattern)'")
+            }
+            try figures.write(heatmap: { try scores[chosen].map { try heatmap(chosen.rawValue, $0) } }, views: {
+                var views: [any HTMLView] = try HeadPattern.allCases.compactMap { k in try scores[k].map { try heatmap(k.rawValue, $0) } }
+                if let test { views.append(try heatmap("induction test", test.scores)) }
+                return views
+            }, title: "Head scores", metadata: [("model", modelOptions.model), ("tokens", "\(tokens.count)")])
+        }
         if json {
             var out: [String: [[Float]]] = [:]
             for (k, v) in scores { out[k.rawValue] = grid(v) }
@@ -181,7 +217,7 @@ struct Patch: ParsableCommand {
     @Option(name: .long, help: "Wrong token for logit differences (id or single-token text).") var wrong: String?
 
     @Flag(name: .long, help: "Print JSON: {hook, axes, result, clean, corrupted}.") var json = false
-    @Option(name: .long, help: "Also write the result as an SVG heatmap (layer × position or layer × head results).") var svg: String?
+    @OptionGroup var figures: FigureOptions
 
     struct Output: Encodable {
         let hook: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float
@@ -214,19 +250,22 @@ struct Patch: ParsableCommand {
         guard let target = targets[hook] else {
             throw ValidationError("--hook must be one of \(targets.keys.sorted().joined(separator: ", "))")
         }
+        let progress = ProgressReporter("patching")
         let result = try loaded.model.activationPatch(clean: cleanTokens, corrupted: corruptTokens, target: target,
                                                       metric: patchMetric) { l, n in
-            if !json { FileHandle.standardError.write(Data("\rpatched \(l)/\(n) blocks".utf8)) }
+            progress.update(l, n, extra: "groups")
         }
-        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        progress.finish()
         let values = metric == "normalized-logit-diff" ? result.normalized : result.values
-        if let svg {
-            guard values.rank == 2 else { throw ValidationError("--svg draws layer × position and layer × head results") }
-            let columns = result.axes[1] == "pos" ? cleanTokens.enumerated().map { "\($0.offset) \(loaded.tokenText($0.element))" }
-                                                  : (0..<values.shape[1]).map { "H\($0)" }
-            try Heatmap(values: values.scalars, rows: values.shape[0], columns: values.shape[1],
-                        rowLabels: (0..<values.shape[0]).map { "L\($0)" }, columnLabels: columns,
-                        title: "patching \(target.rawValue): \(metric)").write(to: svg)
+        if figures.wanted {
+            guard values.rank == 2 else { throw ValidationError("--html/--svg/--png draw layer × position and layer × head results; --by-position results have three axes") }
+            let columns = result.axes[1] == "pos" ? loaded.positionLabels(cleanTokens) : headLabels(values.shape[1])
+            let map = try Heatmap(values: values.scalars, rows: values.shape[0], columns: values.shape[1],
+                                  rowLabels: layerLabels(values.shape[0]), columnLabels: columns,
+                                  title: "patching \(target.rawValue): \(metric)")
+            try figures.write(heatmap: { map }, views: { [map] }, title: "Activation patching",
+                              metadata: [("model", modelOptions.model), ("clean", clean ?? cleanIDs ?? ""), ("corrupted", corrupt ?? corruptIDs ?? ""),
+                                         ("metric", metric), ("clean value", String(format: "%.4f", result.clean)), ("corrupted value", String(format: "%.4f", result.corrupted))])
         }
         if json {
             try printJSON(Output(hook: target.rawValue, axes: result.axes, result: AnyNested(values),
@@ -287,6 +326,7 @@ struct Attribute: ParsableCommand {
     @Option(name: .long, help: "Position (default: the last).") var position: Int?
     @Option(name: .long, help: "Heads to list.") var top: Int = 10
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var figures: FigureOptions
 
     struct Output: Encodable { let heads: AnyNested; let components: [String: Float] }
 
@@ -296,11 +336,20 @@ struct Attribute: ParsableCommand {
         let a = try singleToken(answer, "--answer", loaded)
         let b = try wrong.map { try singleToken($0, "--wrong", loaded) }
         let dla = try loaded.model.directLogitAttribution(tokens: tokens, answer: a, wrong: b, position: position)
+        let what = "logit[\(shown(loaded.tokenText(a)))]" + (b.map { " − logit[\(shown(loaded.tokenText($0)))]" } ?? "")
+        if figures.wanted {
+            let (nL, h) = (dla.heads.shape[0], dla.heads.shape[1])
+            let heads = try Heatmap(values: dla.heads.scalars, rows: nL, columns: h, rowLabels: layerLabels(nL), columnLabels: headLabels(h),
+                                    title: "direct logit attribution per head: \(what)")
+            try figures.write(heatmap: { heads }, views: {
+                [try BarChart(title: "Direct logit attribution", labels: dla.componentLabels, values: dla.components,
+                              note: "Each component's direct contribution to \(what) (final norm's scale frozen from the run)."), heads]
+            }, title: "Direct logit attribution", metadata: [("model", modelOptions.model), ("tokens", loaded.positionLabels(tokens).joined(separator: " | "))])
+        }
         if json {
             try printJSON(Output(heads: AnyNested(dla.heads), components: Dictionary(uniqueKeysWithValues: zip(dla.componentLabels, dla.components))))
             return
         }
-        let what = "logit[\(shown(loaded.tokenText(a)))]" + (b.map { " − logit[\(shown(loaded.tokenText($0)))]" } ?? "")
         print("direct attribution of \(what)")
         let h = dla.heads.shape[1]
         let order = dla.heads.scalars.indices.sorted { Swift.abs(dla.heads.scalars[$0]) > Swift.abs(dla.heads.scalars[$1]) }
@@ -325,26 +374,38 @@ struct Attention: ParsableCommand {
     @Option(name: .long, help: "Show one head's pattern: LAYER.HEAD, e.g. 5.1.")
     var head: String?
 
-    @Option(name: .long, help: "With --head: also write its pattern as an SVG heatmap.")
-    var svg: String?
-
     @Flag(name: .long, help: "Print JSON.")
     var json = false
+
+    @OptionGroup var figures: FigureOptions
 
     func run() throws {
         let loaded = try modelOptions.load()
         let tokens = try input.tokens(loaded)
         let heads = try loaded.model.attentionAnalysis(tokens: tokens)
+        let names = loaded.positionLabels(tokens)
+        var one: HeadAttention?
         if let head {
             let (layer, index) = try parseHead(head, option: "--head")
-            guard let one = heads.first(where: { $0.layer == layer && $0.head == index }) else {
+            guard let found = heads.first(where: { $0.layer == layer && $0.head == index }) else {
                 throw ValidationError("--head must be LAYER.HEAD within \(loaded.model.config.nLayers) layers and \(loaded.model.config.nHeads) heads, found '\(head)'")
             }
-            if let svg {
-                let names = tokens.enumerated().map { "\($0.offset) \(loaded.tokenText($0.element))" }
-                try Heatmap(values: one.pattern, rows: tokens.count, columns: tokens.count, rowLabels: names, columnLabels: names,
-                            title: "L\(one.layer)H\(one.head) attention (query × key)", scale: .sequential).write(to: svg)
+            one = found
+        }
+        if figures.wanted {
+            // SVG/PNG: the chosen head's pattern; HTML: every head's, interactive, and the chosen head's heatmap.
+            let map = try one.map {
+                try Heatmap(values: $0.pattern, rows: tokens.count, columns: tokens.count, rowLabels: names, columnLabels: names,
+                            title: "L\($0.layer)H\($0.head) attention (query × key)", scale: .sequential)
             }
+            try figures.write(heatmap: { map }, views: {
+                var views: [any HTMLView] = [try AttentionPatternsView(title: "Attention patterns", tokens: tokens.map(loaded.tokenText),
+                                                                      headsPerRow: loaded.model.config.nHeads, patterns: heads.map(\.pattern))]
+                if let map { views.append(map) }
+                return views
+            }, title: "Attention patterns", metadata: [("model", modelOptions.model)], noHeatmap: "give --head LAYER.HEAD to draw one head's pattern")
+        }
+        if let one {
             if json { try printJSON(one); return }
             let labels = tokens.map { shown(loaded.tokenText($0)) }
             for (title, values) in [("pattern", one.pattern), ("value-weighted", one.valueWeighted)] {
@@ -380,7 +441,7 @@ struct Trace: ParsableCommand {
     @Option(name: .long, help: "Noise standard deviation (default: 3× the embedding's).") var noise: Float?
     @Option(name: .long, help: "Seed of the noise.") var seed: UInt64 = 0
     @Flag(name: .long, help: "Print JSON: {kind, window, subject, clean, corrupted, restored: [layer][pos]}.") var json = false
-    @Option(name: .long, help: "Also write the trace as an SVG heatmap (positions × layers).") var svg: String?
+    @OptionGroup var figures: FigureOptions
 
     struct Output: Encodable {
         let kind: String; let window: Int; let subject: [Int]; let tokens: [String]
@@ -405,17 +466,21 @@ struct Trace: ParsableCommand {
         }
         guard let first = positions.first, let last = positions.last else { throw ValidationError("--subject covers no token") }
         let a = try singleToken(answer, "--answer", loaded)
+        let progress = ProgressReporter("tracing")
         let trace = try loaded.model.causalTrace(tokens: tokens, subject: first..<(last + 1), answer: a, kind: traceKind,
                                                  window: window, noise: noise, samples: samples, seed: seed) { done, total in
-            if !json { FileHandle.standardError.write(Data("\rtraced \(done)/\(total)".utf8)) }
+            progress.update(done, total)
         }
-        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
-        if let svg {
+        progress.finish()
+        if figures.wanted {
             let (nL, T) = (trace.restored.shape[0], trace.restored.shape[1])
-            try Heatmap(values: (0..<(T * nL)).map { trace.restored.scalars[($0 % nL) * T + $0 / nL] }, rows: T, columns: nL,
-                        rowLabels: tokens.enumerated().map { "\($0.offset)\(trace.subject.contains($0.offset) ? "*" : "") \(loaded.tokenText($0.element))" },
-                        columnLabels: (0..<nL).map { "\($0)" },
-                        title: "P(\(loaded.tokenText(a))) with \(traceKind.rawValue) restored", scale: .sequential).write(to: svg)
+            let map = try Heatmap(values: (0..<(T * nL)).map { trace.restored.scalars[($0 % nL) * T + $0 / nL] }, rows: T, columns: nL,
+                                  rowLabels: tokens.enumerated().map { "\($0.offset)\(trace.subject.contains($0.offset) ? "*" : "") \(loaded.tokenText($0.element))" },
+                                  columnLabels: (0..<nL).map { "\($0)" },
+                                  title: "P(\(loaded.tokenText(a))) with \(traceKind.rawValue) restored", scale: .sequential)
+            try figures.write(heatmap: { map }, views: { [map] }, title: "Causal tracing",
+                              metadata: [("model", modelOptions.model), ("prompt", prompt), ("subject", subject),
+                                         ("clean", String(format: "%.4f", trace.cleanProbability)), ("corrupted", String(format: "%.4f", trace.corruptedProbability))])
         }
         if json {
             try printJSON(Output(kind: traceKind.rawValue, window: trace.window, subject: Array(trace.subject),
@@ -445,6 +510,7 @@ struct Path: ParsableCommand {
     @Option(name: .long, help: "logits, or LAYER:HEAD,HEAD…:q|k|v (e.g. 9:6,9:q for the heads 6 and 9 of layer 9's queries).")
     var receiver: String = "logits"
     @Flag(name: .long, help: "Print JSON: {receiver, axes, result, clean, corrupted}.") var json = false
+    @OptionGroup var figures: FigureOptions
 
     struct Output: Encodable { let receiver: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float }
 
@@ -467,18 +533,26 @@ struct Path: ParsableCommand {
             }
             target = .heads(layer: layer, heads: heads, input: input)
         }
+        let progress = ProgressReporter("path patching")
         let result = try loaded.model.pathPatch(clean: cleanTokens, corrupted: corruptTokens, receiver: target, metric: metric) { done, total in
-            if !json { FileHandle.standardError.write(Data("\rsender \(done + 1)/\(total)".utf8)) }
+            progress.update(done + 1, total, extra: "senders")
         }
-        if !json { FileHandle.standardError.write(Data("\r".utf8)) }
+        progress.finish()
         let normalized = result.normalized
+        if figures.wanted {
+            let (nL, h) = (normalized.shape[0], normalized.shape[1])
+            // 0 = no effect; −1 = the sender alone carries the whole clean/corrupted difference.
+            let map = try Heatmap(values: normalized.scalars.map { $0 - 1 }, rows: nL, columns: h, rowLabels: layerLabels(nL), columnLabels: headLabels(h),
+                                  title: "path patching to \(receiver): (metric − clean) / (clean − corrupted)")
+            try figures.write(heatmap: { map }, views: { [map] }, title: "Path patching",
+                              metadata: [("model", modelOptions.model), ("clean", clean), ("corrupted", corrupt), ("receiver", receiver)])
+        }
         if json {
             try printJSON(Output(receiver: receiver, axes: result.axes, result: AnyNested(result.values), clean: result.clean, corrupted: result.corrupted))
             return
         }
         print(String(format: "path patching to %@: clean %.3f, corrupted %.3f; cells: (metric − clean) / (clean − corrupted)", receiver, result.clean, result.corrupted))
         let (nL, h) = (result.values.shape[0], result.values.shape[1])
-        // 0 = no effect; −1 = the sender alone carries the whole clean/corrupted difference.
         printGrid(rowLabels: (0..<nL).map { "L\($0)" }, columnLabels: (0..<h).map { "H\($0)" },
                   values: { l, head in normalized.scalars[l * h + head] - 1 })
     }

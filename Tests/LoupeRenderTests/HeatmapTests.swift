@@ -8,7 +8,11 @@ import Testing
                               columnLabels: ["\"a\"", "b&c"], title: "effect", scale: .diverging)
         let svg = map.svg
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
-        #expect(svg.components(separatedBy: "<rect ").count - 1 == 4)
+        #expect(svg.components(separatedBy: "</title></rect>").count - 1 == 4)
+        // The legend: 40 colour steps from one end of the scale to the other, labelled -2, 0 and 2.
+        let legend = svg.components(separatedBy: "<g class=\"legend\">")[1]
+        #expect(legend.components(separatedBy: "<rect ").count - 1 == 40)
+        #expect(legend.contains("fill=\"#2166ac\"") && legend.contains("fill=\"#b2182b\"") && legend.contains(">-2</text>") && legend.contains(">2</text>"))
         #expect(map.color(0) == "#ffffff" && map.color(2) == "#b2182b" && map.color(-2) == "#2166ac")
         #expect(map.color(1) == String(format: "#%02x%02x%02x", 217, 140, 149))
         #expect(svg.contains("L&lt;1&gt;") && svg.contains("&quot;a&quot;") && svg.contains("b&amp;c"))
