@@ -140,3 +140,17 @@ save_file({k: np.ascontiguousarray(v) for k, v in g.items()}, os.path.join(fx, "
 meta.update({"tokens": tokens, "W_E_rows": used, "W_U_columns": cols, "hooks": hook_names})
 json.dump(meta, open(os.path.join(fx, "grad-gpt2-tiny.json"), "w"))
 print("loss", loss.item(), "params", len([k for k in g if k.startswith("param.")]))
+
+# 3. torch.optim.AdamW on one matrix for five steps with given gradients (lr 0.01, betas (0.9, 0.98), eps 1e-8,
+#    weight decay 0.1; a constant learning rate, no clipping).
+w0 = f32((3, 4))
+grads = [f32((3, 4)) for _ in range(5)]
+p = torch.nn.Parameter(torch.tensor(w0, dtype=torch.float64))
+opt = torch.optim.AdamW([p], lr=0.01, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.1)
+for g in grads:
+    p.grad = torch.tensor(g, dtype=torch.float64)
+    opt.step()
+adam = {"w0": w0, "final": p.detach().numpy().astype(np.float32)}
+for i, g in enumerate(grads):
+    adam[f"grad{i}"] = g
+save_file({k: np.ascontiguousarray(v) for k, v in adam.items()}, os.path.join(fx, "grad-adamw.safetensors"))

@@ -32,6 +32,9 @@ struct ToyTrainingOptions: ParsableArguments {
     @Option(name: .long, help: "Folder for the analysis heatmaps (SVG).")
     var figures: String?
 
+    @Option(name: .long, help: "Write an HTML report: the training curve and the analysis heatmaps.")
+    var html: String?
+
     @Flag(name: .long, help: "Print one JSON object (with accuracy and seconds) as the last line.")
     var json = false
 
@@ -63,7 +66,7 @@ func trainToy(_ task: ToyTask, _ o: ToyTrainingOptions) throws -> (model: Hooked
         trainer = try Trainer(config: task.config, settings: settings)
     }
     signal(SIGINT) { _ in trainingInterrupted = true }
-    let bar = TrainingProgressPrinter(label: "train \(task.name)")
+    let bar = TrainingProgressPrinter(label: "train \(task.name)", total: trainer.settings.steps)
     let start = Date()
     let finished = try trainer.train(task, checkpointDirectory: outURL, progress: bar.update, shouldStop: { trainingInterrupted })
     bar.finish()
@@ -74,32 +77,27 @@ func trainToy(_ task: ToyTask, _ o: ToyTrainingOptions) throws -> (model: Hooked
     return (try trainer.model(), Date().timeIntervalSince(start), trainer)
 }
 
-/// A one-line progress display on stderr: step, loss, tokens/s, ETA.
+/// The progress bar of a training run: step, smoothed loss and tokens/s.
 final class TrainingProgressPrinter {
+    let bar: ProgressBar?
     let label: String
-    var lastDraw = Date.distantPast
-    let tty = isatty(STDERR_FILENO) != 0
 
-    init(label: String) { self.label = label }
+    init(label: String, total: Int) {
+        self.label = label
+        bar = ProgressBar(total: total, label: label)
+    }
 
     func update(_ p: TrainingProgress) {
-        let now = Date()
-        guard now.timeIntervalSince(lastDraw) > 0.25 || p.step == p.totalSteps else { return }
-        lastDraw = now
-        let fraction = Double(p.step) / Double(max(p.totalSteps, 1))
-        let eta = fraction > 0 ? p.elapsed / fraction - p.elapsed : 0
-        let width = 24, filled = Int(fraction * Double(width))
-        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "%@ %@ %d/%d  loss %.4f  %.0f tok/s  ETA %.0fs", label, bar, p.step, p.totalSteps,
-                          p.smoothedLoss, p.tokensPerSecond, eta)
-        if tty {
-            FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
+        let extra = String(format: "loss %.4f  %.0f tok/s", p.smoothedLoss, p.tokensPerSecond)
+        if let bar, bar.isEnabled {
+            bar.update(completed: p.step, extra: extra)
         } else if p.step % max(p.totalSteps / 10, 1) == 0 {
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            // Not a terminal: a line every tenth of the run, so logs show the loss going down.
+            FileHandle.standardError.write(Data("\(label) step \(p.step)/\(p.totalSteps)  \(extra)\n".utf8))
         }
     }
 
-    func finish() { if tty { FileHandle.standardError.write(Data("\n".utf8)) } }
+    func finish() { bar?.finish() }
 }
 
 /// The JSON line every toy command ends with under --json.
@@ -121,6 +119,19 @@ func printToyResult(_ r: ToyResult, json: Bool) throws {
         print(String(format: "%@: accuracy %.2f%% after %d steps in %.1f s (final loss %.4f)", r.task, r.accuracy * 100, r.steps,
                      r.seconds, r.finalLoss))
     }
+}
+
+/// Writes the analysis heatmaps (SVG, under --figures) and the HTML report (--html) with the loss curve.
+func writeToyFigures(_ maps: [(String, Heatmap)], trainer: Trainer, task: String, _ o: ToyTrainingOptions) throws {
+    for (name, map) in maps { try writeHeatmap(map, o, name) }
+    guard let path = o.html else { return }
+    var report = Report(title: "loupe train \(task)", metadata: [("steps", String(trainer.step)), ("seed", String(trainer.settings.seed))])
+    let points = trainer.history.map { (step: Double($0.step), value: Double($0.loss)) }
+    report.add(try TrainingCurves(title: "Training loss", series: [.init(name: "loss", points: points)],
+                                  logScale: points.allSatisfy { $0.value > 0 }))
+    for (_, map) in maps { report.add(map) }
+    try report.write(to: path)
+    print("wrote \(path)")
 }
 
 func figureURL(_ o: ToyTrainingOptions, _ name: String) throws -> URL? {
@@ -145,7 +156,7 @@ struct TrainMax: ParsableCommand {
         let (model, seconds, trainer) = try trainToy(task, options)
         let analysis = try MaxOfListAnalysis(model: model, task: task)
         if !options.json { print(analysis.report()) }
-        for (name, map) in try analysis.heatmaps() { try writeHeatmap(map, options, name) }
+        try writeToyFigures(analysis.heatmaps(), trainer: trainer, task: task.name, options)
         try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
                                      finalLoss: trainer.history.last?.loss ?? .nan,
                                      extra: ["copying_score": analysis.copyingScore]), json: options.json)
@@ -162,7 +173,7 @@ struct TrainAdd: ParsableCommand {
         let (model, seconds, trainer) = try trainToy(task, options)
         let analysis = try ArithmeticAnalysis(model: model, batch: task.batch(of: task.pairs), varying: 0)
         if !options.json { print(analysis.report()) }
-        for (name, map) in try analysis.heatmaps(prefix: "add") { try writeHeatmap(map, options, name) }
+        try writeToyFigures(analysis.heatmaps(prefix: "add"), trainer: trainer, task: task.name, options)
         try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
                                      finalLoss: trainer.history.last?.loss ?? .nan,
                                      extra: ["accuracy_all_pairs": try task.accuracyOnAllPairs(model),
@@ -180,7 +191,7 @@ struct TrainFibonacci: ParsableCommand {
         let (model, seconds, trainer) = try trainToy(task, options)
         let analysis = try ArithmeticAnalysis(model: model, batch: task.batch(of: task.starts), varying: 4)
         if !options.json { print(analysis.report()) }
-        for (name, map) in try analysis.heatmaps(prefix: "fibonacci") { try writeHeatmap(map, options, name) }
+        try writeToyFigures(analysis.heatmaps(prefix: "fibonacci"), trainer: trainer, task: task.name, options)
         try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
                                      finalLoss: trainer.history.last?.loss ?? .nan,
                                      extra: ["periodic_neuron_fraction": analysis.periodicFraction]), json: options.json)
@@ -204,7 +215,7 @@ struct TrainInduction: ParsableCommand {
         let (model, seconds, trainer) = try trainToy(task, options)
         let analysis = try InductionAnalysis(model: model)
         if !options.json { print(analysis.report()) }
-        for (name, map) in try analysis.heatmaps() { try writeHeatmap(map, options, name) }
+        try writeToyFigures(analysis.heatmaps(), trainer: trainer, task: task.name, options)
         var extra: [String: Float] = ["max_previous_token_score_layer0": analysis.bestPreviousToken.score,
                                       "max_induction_score": analysis.bestInduction.score,
                                       "k_composition_of_pair": analysis.kCompositionOfPair]
