@@ -216,11 +216,18 @@ struct Patch: ParsableCommand {
     @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
     @Option(name: .long, help: "Wrong token for logit differences (id or single-token text).") var wrong: String?
 
+    @Flag(name: .long, help: "Attribution patching instead: the linear estimate (clean − corrupted) · gradient from one forward and backward pass.")
+    var attribution = false
+
+    @Flag(name: .long, help: "Run activation and attribution patching and print their Pearson correlation and times.")
+    var compare = false
+
     @Flag(name: .long, help: "Print JSON: {hook, axes, result, clean, corrupted}.") var json = false
     @OptionGroup var figures: FigureOptions
 
     struct Output: Encodable {
         let hook: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float
+        var attributionPearson: Float? = nil
     }
 
     func run() throws {
@@ -250,12 +257,29 @@ struct Patch: ParsableCommand {
         guard let target = targets[hook] else {
             throw ValidationError("--hook must be one of \(targets.keys.sorted().joined(separator: ", "))")
         }
-        let progress = ProgressReporter("patching")
-        let result = try loaded.model.activationPatch(clean: cleanTokens, corrupted: corruptTokens, target: target,
+        var result: PatchResult
+        var pearson: Float? = nil
+        let t0 = Date()
+        if attribution {
+            result = try loaded.model.attributionPatch(clean: cleanTokens, corrupted: corruptTokens, targets: [target], metric: patchMetric)[0]
+        } else {
+            let progress = ProgressReporter("patching")
+            result = try loaded.model.activationPatch(clean: cleanTokens, corrupted: corruptTokens, target: target,
                                                       metric: patchMetric) { l, n in
-            progress.update(l, n, extra: "groups")
+                progress.update(l, n, extra: "groups")
+            }
+            progress.finish()
         }
-        progress.finish()
+        if compare && !attribution {
+            let seconds = Date().timeIntervalSince(t0)
+            let t1 = Date()
+            let estimate = try loaded.model.attributionPatch(clean: cleanTokens, corrupted: corruptTokens, targets: [target], metric: patchMetric)[0]
+            let r = pearsonCorrelation(result.values.scalars, estimate.values.scalars)
+            pearson = r
+            let line = String(format: "attribution vs activation patching (%@): Pearson r = %.3f; activation %.2f s, attribution %.2f s",
+                              target.rawValue, r, seconds, Date().timeIntervalSince(t1))
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
         let values = metric == "normalized-logit-diff" ? result.normalized : result.values
         if figures.wanted {
             guard values.rank == 2 else { throw ValidationError("--html/--svg/--png draw layer × position and layer × head results; --by-position results have three axes") }
@@ -269,7 +293,7 @@ struct Patch: ParsableCommand {
         }
         if json {
             try printJSON(Output(hook: target.rawValue, axes: result.axes, result: AnyNested(values),
-                                 clean: result.clean, corrupted: result.corrupted))
+                                 clean: result.clean, corrupted: result.corrupted, attributionPearson: pearson))
             return
         }
         print("patching \(target.rawValue), metric \(metric): clean \(String(format: "%.3f", result.clean)), corrupted \(String(format: "%.3f", result.corrupted))")

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import LoupeFormats
 import LoupeInterp
 import LoupeModels
 import LoupeRender
@@ -234,5 +235,131 @@ struct TrainInduction: ParsableCommand {
         }
         try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
                                      finalLoss: trainer.history.last?.loss ?? .nan, extra: extra), json: options.json)
+    }
+}
+
+struct TrainLM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm",
+        abstract: "Train a small language model (and its BPE tokenizer) on text files.",
+        discussion: """
+            Trains a byte-level BPE tokenizer on the corpus (or reads one with --tokenizer), then a GPT-2-style \
+            model on random windows of the first 90% of each text; the last 10% of each text is held out. \
+            --out receives checkpoints and the model (TransformerLens layout, loads with --model); --export \
+            writes the model in float16 with its tokenizer, the form Loupe ships.
+            """)
+
+    @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files.")
+    var corpus: [String]
+    @Option(name: .long, help: "A folder with tokenizer.json to use instead of training one.")
+    var tokenizer: String?
+    @Option(name: .long, help: "Vocabulary size of the tokenizer to train.")
+    var vocabSize: Int = 4096
+    @Option(name: .long) var layers: Int = 2
+    @Option(name: .long) var dModel: Int = 192
+    @Option(name: .long) var heads: Int = 6
+    @Option(name: .long, help: "MLP width (0 with --attn-only).")
+    var dMLP: Int = 768
+    @Flag(name: .long, help: "Attention-only blocks.")
+    var attnOnly = false
+    @Option(name: .long, help: "Context length.")
+    var ctx: Int = 256
+    @Option(name: .long, help: "Sequences per batch.")
+    var batch: Int = 16
+    @Option(name: .long) var steps: Int = 3000
+    @Option(name: .long) var lr: Float = 2e-3
+    @Option(name: .long) var dropout: Float = 0
+    @Option(name: .long) var seed: UInt64 = 0
+    @Option(name: .long, help: "Folder for checkpoints and the model.")
+    var out: String
+    @Option(name: .long) var checkpointEvery: Int = 250
+    @Flag(name: .long, help: "Continue the run checkpointed in --out.")
+    var resume = false
+    @Option(name: .long, help: "Also write the float16 model and its tokenizer here.")
+    var export: String?
+    @Option(name: .long) var threads: Int = 2
+    @Flag(name: .long, help: "Print one JSON object as the last line.")
+    var json = false
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let texts = try corpus.map { try readText($0, chars: nil, option: "--corpus") }
+        let outURL = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        // The tokenizer: given, already in --out (resuming), or trained now and saved in --out.
+        let tokenizerDir: URL
+        if let tokenizer {
+            tokenizerDir = URL(fileURLWithPath: tokenizer)
+        } else if resume || FileManager.default.fileExists(atPath: outURL.appendingPathComponent("tokenizer.json").path) {
+            tokenizerDir = outURL
+        } else {
+            let t0 = Date()
+            // Trained on the first 90% of each text (characters): the held-out tails stay unseen.
+            let trainingParts = texts.map { String($0.prefix(Int(Double($0.count) * 0.9))) }
+            let trained = try BPETrainer(vocabSize: vocabSize).train(texts: trainingParts)
+            _ = try trained.write(to: outURL)
+            FileHandle.standardError.write(Data(String(format: "tokenizer: %d tokens in %.1f s\n", trained.vocabSize, Date().timeIntervalSince(t0)).utf8))
+            tokenizerDir = outURL
+        }
+        guard let bpe = try ModelLoader.loadTokenizer(in: tokenizerDir, gpt2Fallback: false) else {
+            throw ValidationError("no tokenizer.json in \(tokenizerDir.path)")
+        }
+        if tokenizerDir != outURL {
+            try? FileManager.default.copyItem(at: tokenizerDir.appendingPathComponent("tokenizer.json"), to: outURL.appendingPathComponent("tokenizer.json"))
+        }
+        let eos = bpe.id(for: "<|endoftext|>")
+        let task = try LanguageModelTask(texts: texts, tokenizer: bpe, eos: eos, context: ctx, batchSize: batch)
+        FileHandle.standardError.write(Data("corpus: \(task.train.count) training tokens, \(task.heldOut.count) held out\n".utf8))
+
+        let trainer: Trainer
+        if resume {
+            trainer = try Trainer.resume(from: outURL, steps: steps)
+        } else {
+            guard dModel % heads == 0 else { throw ValidationError("--d-model (\(dModel)) must be a multiple of --heads (\(heads))") }
+            let config = ModelConfig(architecture: "loupe-lm", nLayers: layers, dModel: dModel, nHeads: heads, dHead: dModel / heads,
+                                     dMLP: attnOnly ? 0 : dMLP, dVocab: bpe.vocabSize, nCtx: ctx, normalization: .layerNorm,
+                                     activation: .geluNew, eosTokenID: eos, attnOnly: attnOnly)
+            let settings = TrainingSettings(steps: steps, seed: seed,
+                                            optimizer: AdamWConfig(learningRate: lr, totalSteps: steps, warmupSteps: min(200, steps / 10),
+                                                                   weightDecay: 0.1),
+                                            dropout: dropout, checkpointEvery: checkpointEvery)
+            trainer = try Trainer(config: config, settings: settings)
+        }
+        signal(SIGINT) { _ in trainingInterrupted = true }
+        let bar = TrainingProgressPrinter(label: "train lm", total: trainer.settings.steps)
+        let start = Date()
+        let finished = try trainer.train(task, checkpointDirectory: outURL, progress: bar.update, shouldStop: { trainingInterrupted })
+        bar.finish()
+        signal(SIGINT, SIG_DFL)
+        guard finished else { throw ValidationError("interrupted at step \(trainer.step); checkpoint in \(out); continue with --resume") }
+        let seconds = Date().timeIntervalSince(start)
+        let model = try trainer.model()
+        let loss = try task.heldOutLoss(model)
+        let induction = try model.inductionTest(length: min(50, (ctx - 1) / 2), seed: 0)
+        if let export {
+            let dir = URL(fileURLWithPath: export)
+            try TransformerLensFormat.write(model, to: dir, float16: true)
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent("tokenizer.json"))
+            try FileManager.default.copyItem(at: outURL.appendingPathComponent("tokenizer.json"), to: dir.appendingPathComponent("tokenizer.json"))
+            let half = try ModelLoader.load(path: dir.path).model
+            let halfLoss = try task.heldOutLoss(half)
+            FileHandle.standardError.write(Data(String(format: "exported float16 to %@ (held-out loss %.4f)\n", export, halfLoss).utf8))
+        }
+        struct Output: Encodable {
+            let heldOutLoss: Float, trainLoss: Float, seconds: Double, steps: Int, tokens: Int, parameters: Int
+            let inductionFirstHalfLoss: Float, inductionSecondHalfLoss: Float
+        }
+        let params = trainer.parameters.values.reduce(0) { $0 + $1.count }
+        let recent = trainer.history.suffix(100).map(\.loss)
+        let o = Output(heldOutLoss: loss, trainLoss: recent.reduce(0, +) / Float(max(recent.count, 1)), seconds: seconds,
+                       steps: trainer.step, tokens: trainer.step * batch * ctx, parameters: params,
+                       inductionFirstHalfLoss: induction.firstHalfLoss, inductionSecondHalfLoss: induction.secondHalfLoss)
+        if json {
+            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(o), as: UTF8.self))
+        } else {
+            print(String(format: "held-out loss %.4f nats/token (train %.4f), %d parameters, %d steps in %.0f s", loss, o.trainLoss, params, trainer.step, seconds))
+            print(String(format: "induction test: loss %.3f on random tokens, %.3f on their repeat", induction.firstHalfLoss, induction.secondHalfLoss))
+        }
     }
 }
