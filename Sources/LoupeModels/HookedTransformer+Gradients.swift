@@ -40,15 +40,12 @@ extension HookedTransformer {
     /// `dropout` (with `rng`) applies inverted dropout to the embeddings and each block's attention and MLP
     /// outputs, as GPT-2 does during training; leave it 0 for analysis.
     /// - Throws: `ModelError` for bad tokens or a missing parameter, `HookError` for a hook that changes a
-    ///   shape, `ModelError.unsupported` for rotary models and `hook_result` (not on the tape yet).
+    ///   shape, `ModelError.unsupported` for `hook_result` (not on the tape yet).
     public static func differentiableForward<R: RandomNumberGenerator>(
         config c: ModelConfig, parameters p: [String: Variable], tokens: [[Int]],
         hooks: [HookName: GradientHookFunction] = [:], capture: Set<HookName> = [],
         dropout: Float = 0, rng: inout R
     ) throws -> DifferentiableRun {
-        guard c.positional == .standard else {
-            throw ModelError.unsupported("gradients through rotary embeddings are not implemented yet (model: \(c.architecture))")
-        }
         if capture.contains(where: { if case .result = $0 { return true } else { return false } }) {
             throw ModelError.unsupported("hook_result is not available on the autograd tape; use hook_z and W_O")
         }
@@ -109,14 +106,24 @@ extension HookedTransformer {
             resid = try resid + posEmbed
         }
         resid = drop(resid)
+        // Rotary angles per row (batch × position), as the inference forward computes them.
+        let rotary: (cos: [Float], sin: [Float])? = c.positional == .standard ? nil : {
+            let table = HookedTransformer.rotaryAngles(config: c, positions: (0..<batch).flatMap { _ in Array(0..<pos) })
+            return (table.cos, table.sin)
+        }()
 
         for l in 0..<c.nLayers {
             let pre = "blocks.\(l)."
             resid = try visit(.residPre(l), resid)
             let n1 = try norm(resid, pre + "ln1", scaleHook: .ln1Scale(l), normHook: .ln1Normalized(l))
-            let q = try visit(.q(l), project(n1, param(pre + "attn.W_Q"), param(pre + "attn.b_Q"), heads: h))
-            let k = try visit(.k(l), project(n1, param(pre + "attn.W_K"), param(pre + "attn.b_K"), heads: kvh))
+            var q = try visit(.q(l), project(n1, param(pre + "attn.W_Q"), param(pre + "attn.b_Q"), heads: h))
+            var k = try visit(.k(l), project(n1, param(pre + "attn.W_K"), param(pre + "attn.b_K"), heads: kvh))
             let v = try visit(.v(l), project(n1, param(pre + "attn.W_V"), param(pre + "attn.b_V"), heads: kvh))
+            if let rotary {
+                let interleaved = c.positional == .rotaryInterleaved
+                q = try visit(.rotQ(l), q.rotated(cos: rotary.cos, sin: rotary.sin, interleaved: interleaved))
+                k = try visit(.rotK(l), k.rotated(cos: rotary.cos, sin: rotary.sin, interleaved: interleaved))
+            }
             let scores = try visit(.attnScores(l), Variable.causalAttentionScores(q: q, k: k))
             let pattern = try visit(.pattern(l), scores.softmax())
             let z = try visit(.z(l), Variable.attentionMix(pattern: pattern, v: v))

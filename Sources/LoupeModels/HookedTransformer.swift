@@ -689,7 +689,10 @@ public struct HookedTransformer: Sendable {
     }
 
     /// Angles position · base^(−2i/d_head) for each row's position id.
-    private func rotaryTable(positions: [Int]) -> RotaryTable {
+    func rotaryTable(positions: [Int]) -> RotaryTable { Self.rotaryAngles(config: config, positions: positions) }
+
+    /// The rotary table of `config` for the given position ids.
+    static func rotaryAngles(config: ModelConfig, positions: [Int]) -> RotaryTable {
         let dh = config.dHead, half = dh / 2
         let base = Double(config.rotaryBase)
         let invFreq = (0..<half).map { 1 / pow(base, Double(2 * $0) / Double(dh)) }

@@ -113,6 +113,30 @@ struct AutogradTests {
         }
     }
 
+    /// Rotary embeddings: the backward pass of a rotation is the inverse rotation; checked with finite
+    /// differences (exact up to float32 rounding, the map being linear), both pair layouts.
+    @Test func rotaryMatchesFiniteDifferences() throws {
+        var rng = SplitMix(seed: 11)
+        let x0 = Tensor(unchecked: [1, 3, 2, 4], (0..<24).map { _ in Float.random(in: -1...1, using: &rng) })
+        let angles = (0..<6).map { Float($0) * 0.7 + 0.1 }
+        let cos = angles.map { Foundation.cos($0) }, sin = angles.map { Foundation.sin($0) }
+        let weights = Variable(Tensor(unchecked: [1, 3, 2, 4], (0..<24).map { _ in Float.random(in: -1...1, using: &rng) }))
+        for interleaved in [true, false] {
+            let x = Variable(x0, requiresGrad: true)
+            try (x.rotated(cos: cos, sin: sin, interleaved: interleaved) * weights).sum().backward()
+            for i in 0..<24 {
+                func f(_ d: Float) throws -> Float {
+                    var t = x0; t.scalars[i] += d
+                    return try (Variable(t).rotated(cos: cos, sin: sin, interleaved: interleaved) * weights).sum().value.scalars[0]
+                }
+                let numeric = (try f(0.01) - f(-0.01)) / 0.02
+                let gap = abs(numeric - x.grad.scalars[i])
+                #expect(gap < 1e-3, "element \(i), interleaved \(interleaved)")
+            }
+        }
+        #expect(throws: TensorError.self) { try Variable(x0).rotated(cos: [1], sin: [0], interleaved: true) }
+    }
+
     @Test func badShapesAndLossesThrow() throws {
         let a = Variable(Tensor(zeros: [2, 3]), requiresGrad: true)
         #expect(throws: TensorError.self) { try a.matmul(Variable(Tensor(zeros: [4, 2]))) }

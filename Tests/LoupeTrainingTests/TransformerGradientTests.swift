@@ -85,6 +85,30 @@ struct TransformerGradientTests {
         }
     }
 
+    /// A Llama-family model (rotary embeddings, grouped-query attention, RMSNorm, gated SiLU MLP) on the tape.
+    @Test func llamaForwardOnTheTapeEqualsInference() throws {
+        let model = try ModelLoader.load(path: GradFixtures.directory.appendingPathComponent("llama-tiny").path).model
+        let tokens = [[1, 7, 42, 3, 19, 7, 42]]
+        let run = try model.differentiableRun(tokens, capture: [.rotK(1), .z(0)])
+        let plain = try model.run(tokens)
+        #expect(run.logits.value.maxAbsDifference(plain) < 1e-4)
+        let (_, cache) = try model.runWithCache(.tokens(tokens), select: .names([.rotK(1)]))
+        #expect(try #require(run.activations[.rotK(1)]).value.maxAbsDifference(try #require(cache[.rotK(1)])) < 1e-5)
+        // A gradient at a hook point before the rotation: equal to the slope of the loss along it.
+        let targets = nextTokenTargets(tokens)
+        try run.logits.crossEntropy(targets: targets).backward()
+        let z = try #require(run.activations[.z(0)])
+        let direction = z.grad
+        func loss(_ step: Float) throws -> Float {
+            let shift: GradientHookFunction = { x, _ in Variable(try x.value + direction * step) }
+            return try model.differentiableRun(tokens, hooks: [.z(0): shift]).logits.crossEntropy(targets: targets).value.scalars[0]
+        }
+        let slope = (try loss(1e-2) - loss(-1e-2)) / 2e-2
+        let expected = direction.scalars.reduce(0) { $0 + $1 * $1 }
+        let gap = abs(slope - expected)
+        #expect(gap < 1e-3 + 1e-2 * expected, "slope \(slope) vs |grad|² \(expected)")
+    }
+
     @Test func hooksOnTheTapeSteerAndRefuseShapeChanges() throws {
         let model = try TinyGPT2.model()
         let tokens = [[5, 17, 900, 3]]

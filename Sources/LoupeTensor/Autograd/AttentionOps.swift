@@ -139,3 +139,40 @@ extension Variable {
         }
     }
 }
+
+extension Variable {
+    /// Rotary position embedding of `x [..., heads, d_head]`: each row r (all leading dimensions) rotates
+    /// pairs of each head's vector by the angles whose cosines and sines are `cos[r · d_head/2 + i]`,
+    /// `sin[…]`; pairs are (2i, 2i+1) when `interleaved`, else (i, i + d_head/2). The backward pass rotates
+    /// the gradient back (a rotation's inverse is its transpose).
+    public func rotated(cos: [Float], sin: [Float], interleaved: Bool) throws -> Variable {
+        guard value.rank >= 2 else { throw TensorError.rank(operation: "rotary embedding", expected: 2, found: value.rank) }
+        let dh = value.shape[value.rank - 1], heads = value.shape[value.rank - 2]
+        let half = dh / 2
+        let rows = value.count / max(heads * dh, 1)
+        guard dh % 2 == 0, cos.count == rows * half, sin.count == rows * half else {
+            throw TensorError.shapeMismatch(operation: "rotary embedding (angles per row and pair)", expected: [rows, half],
+                                            found: [cos.count / max(half, 1), half])
+        }
+        func rotate(_ x: [Float], sign: Float) -> [Float] {
+            var out = x
+            for r in 0..<rows {
+                for h in 0..<heads {
+                    let base = (r * heads + h) * dh
+                    for i in 0..<half {
+                        let (c, s) = (cos[r * half + i], sign * sin[r * half + i])
+                        let (a, b) = interleaved ? (2 * i, 2 * i + 1) : (i, i + half)
+                        let (x0, x1) = (x[base + a], x[base + b])
+                        out[base + a] = x0 * c - x1 * s
+                        out[base + b] = x0 * s + x1 * c
+                    }
+                }
+            }
+            return out
+        }
+        let x = self
+        return Variable(Tensor(unchecked: value.shape, rotate(value.scalars, sign: 1)), parents: [x]) { o in
+            x.accumulate(rotate(o.g, sign: -1))
+        }
+    }
+}
