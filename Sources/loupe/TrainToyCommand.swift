@@ -164,6 +164,19 @@ struct TrainMax: ParsableCommand {
     }
 }
 
+/// Trains an arithmetic task, then prints and draws its neuron analysis (curves over the input at `varying`).
+func trainArithmetic(_ task: ToyTask, inputs: Batch, varying: Int, _ options: ToyTrainingOptions,
+                     extra: (HookedTransformer) throws -> [String: Float]) throws {
+    let (model, seconds, trainer) = try trainToy(task, options)
+    let analysis = try ArithmeticAnalysis(model: model, batch: inputs, varying: varying)
+    if !options.json { print(analysis.report()) }
+    try writeToyFigures(analysis.heatmaps(prefix: task.name), trainer: trainer, task: task.name, options)
+    var values = try extra(model)
+    values["periodic_neuron_fraction"] = analysis.periodicFraction
+    try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
+                                 finalLoss: trainer.history.last?.loss ?? .nan, extra: values), json: options.json)
+}
+
 struct TrainAdd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add", abstract: "Addition a + b < 128: 1 layer with an MLP; effective weights and periodic neurons.")
@@ -171,14 +184,9 @@ struct TrainAdd: ParsableCommand {
 
     func run() throws {
         let task = AdditionTask()
-        let (model, seconds, trainer) = try trainToy(task, options)
-        let analysis = try ArithmeticAnalysis(model: model, batch: task.batch(of: task.pairs), varying: 0)
-        if !options.json { print(analysis.report()) }
-        try writeToyFigures(analysis.heatmaps(prefix: "add"), trainer: trainer, task: task.name, options)
-        try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
-                                     finalLoss: trainer.history.last?.loss ?? .nan,
-                                     extra: ["accuracy_all_pairs": try task.accuracyOnAllPairs(model),
-                                             "periodic_neuron_fraction": analysis.periodicFraction]), json: options.json)
+        try trainArithmetic(task, inputs: task.batch(of: task.pairs), varying: 0, options) {
+            ["accuracy_all_pairs": try task.accuracyOnAllPairs($0)]
+        }
     }
 }
 
@@ -189,13 +197,7 @@ struct TrainFibonacci: ParsableCommand {
 
     func run() throws {
         let task = FibonacciTask()
-        let (model, seconds, trainer) = try trainToy(task, options)
-        let analysis = try ArithmeticAnalysis(model: model, batch: task.batch(of: task.starts), varying: 4)
-        if !options.json { print(analysis.report()) }
-        try writeToyFigures(analysis.heatmaps(prefix: "fibonacci"), trainer: trainer, task: task.name, options)
-        try printToyResult(ToyResult(task: task.name, accuracy: try task.accuracy(model), seconds: seconds, steps: trainer.step,
-                                     finalLoss: trainer.history.last?.loss ?? .nan,
-                                     extra: ["periodic_neuron_fraction": analysis.periodicFraction]), json: options.json)
+        try trainArithmetic(task, inputs: task.batch(of: task.starts), varying: 4, options) { _ in [:] }
     }
 }
 

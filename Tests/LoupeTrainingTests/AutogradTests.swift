@@ -1,5 +1,6 @@
 import Foundation
 import LoupeFormats
+import LoupeModels
 import LoupeTensor
 import Testing
 
@@ -82,7 +83,7 @@ struct AutogradTests {
     /// A composite (attention block with a norm and a loss) against central finite differences of the
     /// tape's own forward pass, in float32 with a step large enough for float32 rounding.
     @Test func compositeMatchesFiniteDifferences() throws {
-        var rng = SplitMix(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         func rand(_ shape: [Int], _ s: Float = 1) -> Tensor {
             Tensor(unchecked: shape, (0..<shape.product).map { _ in Float.random(in: -s...s, using: &rng) })
         }
@@ -116,7 +117,7 @@ struct AutogradTests {
     /// Rotary embeddings: the backward pass of a rotation is the inverse rotation; checked with finite
     /// differences (exact up to float32 rounding, the map being linear), both pair layouts.
     @Test func rotaryMatchesFiniteDifferences() throws {
-        var rng = SplitMix(seed: 11)
+        var rng = SeededGenerator(seed: 11)
         let x0 = Tensor(unchecked: [1, 3, 2, 4], (0..<24).map { _ in Float.random(in: -1...1, using: &rng) })
         let angles = (0..<6).map { Float($0) * 0.7 + 0.1 }
         let cos = angles.map { Foundation.cos($0) }, sin = angles.map { Foundation.sin($0) }
@@ -156,18 +157,5 @@ struct AutogradTests {
         try y.backward()
         #expect(w.grad.scalars == [8, 10, 12])
         #expect(c.gradScalars == nil)
-    }
-}
-
-/// A small deterministic generator for tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -214,22 +214,7 @@ public struct BPETokenizer: Sendable {
     ///     encoded like any other.
     /// - Returns: ids, one per token, in order. No BOS token is added: see `encodeForModel`.
     public func encode(_ text: String, allowSpecial: Bool = true) -> [Int] {
-        // Scalar values, their pre-tokenizer classes, and where each scalar's UTF-8 starts.
-        let utf8 = Array(text.utf8)
-        var scalars: [UInt32] = []
-        var classes: [UInt8] = []
-        var starts: [Int] = []
-        scalars.reserveCapacity(utf8.count)
-        classes.reserveCapacity(utf8.count)
-        starts.reserveCapacity(utf8.count + 1)
-        var offset = 0
-        for scalar in text.unicodeScalars {
-            scalars.append(scalar.value)
-            classes.append(GPT2PreTokenizer.classify(scalar.value).rawValue)
-            starts.append(offset)
-            offset += UTF8.width(scalar)
-        }
-        starts.append(offset)
+        let (utf8, scalars, classes, starts) = PreTokenizer.scan(text)
 
         var out: [Int32] = []
         out.reserveCapacity(utf8.count / 3 + 1)

@@ -182,21 +182,7 @@ struct WordTable {
         let literals = BPETokenizer.LiteralTokenMatcher(
             specialTokens.enumerated().map { .init(text: $0.element, id: $0.offset, isSpecial: true) })
         for text in texts {
-            let utf8 = Array(text.utf8)
-            var scalars: [UInt32] = []
-            var classes: [UInt8] = []
-            var starts: [Int] = []
-            scalars.reserveCapacity(utf8.count)
-            classes.reserveCapacity(utf8.count)
-            starts.reserveCapacity(utf8.count + 1)
-            var offset = 0
-            for scalar in text.unicodeScalars {
-                scalars.append(scalar.value)
-                classes.append(GPT2PreTokenizer.classify(scalar.value).rawValue)
-                starts.append(offset)
-                offset += UTF8.width(scalar)
-            }
-            starts.append(offset)
+            let (utf8, scalars, classes, starts) = PreTokenizer.scan(text)
             scalars.withUnsafeBufferPointer { scalars in
                 classes.withUnsafeBufferPointer { classes in
                     func countSegment(_ range: Range<Int>) {

@@ -123,3 +123,24 @@ extension PreTokenizer {
         ggufNames.first { $0.name == name }
     }
 }
+
+extension PreTokenizer {
+    /// A text's UTF-8 bytes, its scalar values, their pre-tokenizer classes, and where each scalar's UTF-8
+    /// starts (one entry more than scalars: the end), as `split` and the byte-level pieces need them.
+    static func scan(_ text: String) -> (utf8: [UInt8], scalars: [UInt32], classes: [UInt8], starts: [Int]) {
+        let utf8 = Array(text.utf8)
+        var scalars: [UInt32] = [], classes: [UInt8] = [], starts: [Int] = []
+        scalars.reserveCapacity(utf8.count)
+        classes.reserveCapacity(utf8.count)
+        starts.reserveCapacity(utf8.count + 1)
+        var offset = 0
+        for scalar in text.unicodeScalars {
+            scalars.append(scalar.value)
+            classes.append(GPT2PreTokenizer.classify(scalar.value).rawValue)
+            starts.append(offset)
+            offset += UTF8.width(scalar)
+        }
+        starts.append(offset)
+        return (utf8, scalars, classes, starts)
+    }
+}
