@@ -11,12 +11,15 @@ let package = Package(
         .library(name: "LoupeInterp", targets: ["LoupeInterp"]),
         .library(name: "LoupeStore", targets: ["LoupeStore"]),
         .library(name: "LoupeRender", targets: ["LoupeRender"]),
+        .library(name: "LoupeServer", targets: ["LoupeServer"]),
         .executable(name: "loupe", targets: ["loupe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // SQLite, for indexes that queries and the explorer browse without recomputing (needs libsqlite3-dev).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // HTTP for the web explorer (`loupe serve`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // BLAS and LAPACK: OpenBLAS on Linux (Debian `libopenblas-dev`), Accelerate on Apple.
@@ -37,10 +40,15 @@ let package = Package(
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "LoupeRender"),
+        // The web explorer: JSON API over the interp library, and its page (a resource).
+        .target(name: "LoupeServer",
+                dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                               .product(name: "Hummingbird", package: "hummingbird")],
+                resources: [.copy("Resources/page")]),
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeRender", "LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                "LoupeRender", "LoupeServer", "LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -49,6 +57,7 @@ let package = Package(
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
         .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender"]),
+        .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
     ],
     swiftLanguageModes: [.v5]
