@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // HTTP for the web explorer (`loupe serve`).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // BLAS and LAPACK: OpenBLAS on Linux (Debian `libopenblas-dev`), Accelerate on Apple.
@@ -43,7 +44,8 @@ let package = Package(
         // The web explorer: JSON API over the interp library, and its page (a resource).
         .target(name: "LoupeServer",
                 dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
-                               .product(name: "Hummingbird", package: "hummingbird")],
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/page")]),
         .executableTarget(
             name: "loupe",

@@ -65,9 +65,12 @@ public struct ExplorerConfiguration: Sendable {
     /// Models loaded as soon as the server starts (names from `models`).
     public var preload: [String]
     public var limits: ExplorerLimits
+    /// Log only critical problems (tests); otherwise the server's start and warnings are logged.
+    public var quiet: Bool
 
     public init(host: String = "127.0.0.1", port: Int = 8080, models: [ExplorerModel] = ExplorerModel.catalog(extra: []),
-                preload: [String] = [], limits: ExplorerLimits = ExplorerLimits()) {
+                preload: [String] = [], limits: ExplorerLimits = ExplorerLimits(), quiet: Bool = false) {
+        self.quiet = quiet
         self.host = host
         self.port = port
         self.models = models

@@ -2,6 +2,7 @@
 
 import Foundation
 import Hummingbird
+import Logging
 import LoupeModels
 import NIOCore
 
@@ -33,10 +34,13 @@ public struct ExplorerServer: Sendable {
             Task { _ = try? await store.model(name) }
         }
         let port = configuration.port
+        var logger = Logger(label: "loupe.serve")
+        logger.logLevel = configuration.quiet ? .critical : .notice
         let app = Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: "loupe"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
         try await app.run()
     }
 

@@ -9,6 +9,8 @@ public struct ModelStatus: Codable, Sendable {
     public let summary: String
     /// `not loaded`, `loading`, `loaded` or `failed`.
     public let state: String
+    /// Whether its file is there (a known model must be fetched with `loupe fetch` first).
+    public let available: Bool
     /// How many times loading was started (1 once loaded: concurrent first requests share one load).
     public let loads: Int
     public let error: String?
@@ -87,7 +89,8 @@ actor ModelStore {
     func statuses() -> [ModelStatus] {
         models.map { m in
             let state = loaded[m.name] != nil ? "loaded" : loads[m.name] != nil ? "loading" : failures[m.name] != nil ? "failed" : "not loaded"
-            return ModelStatus(name: m.name, summary: m.summary, state: state, loads: loadCounts[m.name] ?? 0,
+            return ModelStatus(name: m.name, summary: m.summary, state: state,
+                               available: (try? ModelRegistry.resolve(m.location)) != nil, loads: loadCounts[m.name] ?? 0,
                                error: failures[m.name], config: loaded[m.name].map(ModelSummary.init))
         }
     }
