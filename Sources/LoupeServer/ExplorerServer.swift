@@ -81,8 +81,17 @@ public struct ExplorerServer: Sendable {
             return try json(job.status, status: .accepted)
         }
         router.get("/api/jobs") { _, _ in try json(["jobs": await jobs.all()]) }
-        router.get("/api/jobs/:id") { _, context in
-            try json(await jobs.job(try context.parameters.require("id")).status)
+        router.get("/api/jobs/:id") { request, context in
+            let job = try await jobs.job(try context.parameters.require("id"))
+            // `?wait=S` (at most 10): answer when the job ends or after S seconds, whichever is first.
+            if let text = request.uri.queryParameters["wait"] {
+                guard let wait = Double(String(text)), wait >= 0, wait <= 10 else {
+                    throw APIError.badRequest("'wait' must be a number of seconds 0…10, found '\(text)'")
+                }
+                let deadline = Date().addingTimeInterval(wait)
+                while job.isActive && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
+            }
+            return try json(job.status)
         }
         router.delete("/api/jobs/:id") { _, context in
             let job = try await jobs.job(try context.parameters.require("id"))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoupeModels
 import LoupeServer
 import LoupeTensor
 
@@ -38,6 +39,11 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         BLAS.setThreads(threads)
+        // Models given here must be there at start: known ones are fetched now, as other commands do
+        // (requests never fetch); paths must exist.
+        for m in model {
+            _ = try ModelRegistry.resolve(m) { FileHandle.standardError.write(Data("fetch \(m): \($0)\n".utf8)) }
+        }
         let models = ExplorerModel.catalog(extra: model.filter { FileManager.default.fileExists(atPath: $0) })
         let preload = model.map { m in models.first { $0.location == m || $0.name == m }?.name ?? m }
         let server = try ExplorerServer(configuration: ExplorerConfiguration(

@@ -110,9 +110,8 @@ import Testing
         #expect(submitted.status == 202, "\(submitted.error)")
         let id = try submitted.decode(JobStatus.self).id
         var status = try submitted.decode(JobStatus.self)
-        for _ in 0..<600 where status.state == "queued" || status.state == "running" {
-            try await Task.sleep(nanoseconds: 50_000_000)
-            status = try await s.get("/api/jobs/\(id)").decode(JobStatus.self)
+        for _ in 0..<60 where status.state == "queued" || status.state == "running" {
+            status = try await s.get("/api/jobs/\(id)?wait=1").decode(JobStatus.self)
         }
         #expect(status.state == "done", "\(status.error ?? "")")
         #expect(status.total > 0 && status.done == status.total)
@@ -142,6 +141,8 @@ import Testing
         let refused = try await s.post("/api/jobs", body)
         #expect(refused.status == 429)
         #expect(refused.error.contains("limit is 1"))
+        let badWait = try await s.get("/api/jobs/\(id)?wait=99")
+        #expect(badWait.status == 400 && badWait.error.contains("'wait' must be"))
         let cancelled = try await s.request("DELETE", "/api/jobs/\(id)")
         #expect(cancelled.status == 200)
         #expect(try cancelled.decode(JobStatus.self).state == "cancelled")
@@ -199,6 +200,7 @@ import Testing
         ("POST", "/api/jobs", "{\"model\": \"gpt2-tiny\", \"clean\": \"a b\", \"corrupt\": \"a b c\", \"answer\": \" c\", \"metric\": \"prob\"}", 422, "same number of tokens"),
         ("POST", "/api/jobs", "{\"model\": \"gpt2-tiny\", \"clean\": \"a b\", \"corrupt\": \"a c\", \"answer\": \" c\"}", 422, "needs 'wrong'"),
         ("GET", "/api/jobs/no-such-job", "", 404, "no job 'no-such-job'"),
+        ("GET", "/api/jobs/no-such-job?wait=1", "", 404, "no job 'no-such-job'"),
         ("GET", "/api/nothing", "", 404, "no route GET /api/nothing"),
     ])
     func badRequest(method: String, path: String, body: String, status: Int, message: String) async throws {

@@ -44,7 +44,8 @@ struct TestServer {
     func stop() { task.cancel() }
 
     func request(_ method: String, _ path: String, body: Data? = nil) async throws -> Answer {
-        var request = URLRequest(url: base.appendingPathComponent(path))
+        guard let url = URL(string: path, relativeTo: base) else { throw APIError(.badRequest, "bad test path \(path)") }
+        var request = URLRequest(url: url)
         request.httpMethod = method
         if let body {
             request.httpBody = body

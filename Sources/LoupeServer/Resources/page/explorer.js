@@ -11,7 +11,7 @@ const TITLES = { predict: 'Predictions', lens: 'Logit lens', attention: 'Attenti
 // Address key → input id, for the inputs each view reads.
 const FIELDS = {
   predict: { prompt: 'prompt', k: 'topk' },
-  lens: { prompt: 'prompt', k: 'topk', position: 'position', target: 'target' },
+  lens: { prompt: 'prompt', k: 'lensk', position: 'position', target: 'target' },
   attention: { prompt: 'prompt', layer: 'layer', head: 'head', weighted: 'weighted' },
   heads: { prompt: 'prompt', induction: 'induction' },
   patch: { clean: 'clean', corrupt: 'corrupt', answer: 'answer', wrong: 'wrong', hook: 'hook', metric: 'metric' },
@@ -170,7 +170,7 @@ const RENDER = {
   },
 
   async lens(model, out) {
-    const r = await api('/api/lens', { model, prompt: $('prompt').value, topK: num('topk'), position: num('position'), target: text('target') });
+    const r = await api('/api/lens', { model, prompt: $('prompt').value, topK: num('lensk'), position: num('position'), target: text('target') });
     out.append(tokenChips(r.tokens, { selected: r.position, onpick: (i) => { $('position').value = i; run(); } }));
     out.append(el('p', { class: 'note muted' }, `Position ${r.position} (${shown(r.tokens[r.position].text)}): each layer's residual stream read through the final norm and the unembedding. Click a token to read another position.`));
     const k = r.cells.length ? r.cells[0].top.length : 0;
@@ -238,9 +238,9 @@ const RENDER = {
       while (status.state === 'queued' || status.state === 'running') {
         $('bar').style.width = status.total ? `${(100 * status.done / status.total).toFixed(1)}%` : '0';
         $('progress-text').textContent = `${status.state}: ${status.done}/${status.total || '?'} batches`;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        // The server answers when the job ends or after a second, with its progress.
+        status = await api(`/api/jobs/${status.id}?wait=1`);
         if (mine !== runCount) return null;
-        status = await api(`/api/jobs/${status.id}`);
       }
     } finally {
       $('cancel').hidden = true;
@@ -259,11 +259,11 @@ const RENDER = {
     out.append(el('p', { class: 'note' }, `${r.hook}, metric ${r.metric}: clean ${fmt(r.clean)}, corrupted ${fmt(r.corrupted)}. Each cell: the corrupted run with that one activation from the clean run.`),
       el('h2', {}, `Patching ${r.hook} (${r.axes.join(' × ')})`),
       heatmap({ rows, cols, rowLabels, colLabels: axisLabels(r.axes[r.axes.length - 1], cols), value: (i, j) => r.values[i * cols + j], showValues: cols <= 24 }));
-    return `${status.elapsedSeconds.toFixed(2)} s`;
+    return `${r.cleanTokens.length} tokens, ${status.total} batches in ${status.elapsedSeconds.toFixed(2)} s`;
   },
 
   async neurons(model, out) {
-    const r = await api('/api/neurons', { model, prompt: $('prompt').value, layer: num('nlayer') ?? 0, top: num('ntop') });
+    const r = await api('/api/neurons', { model, prompt: $('prompt').value, layer: num('nlayer') ?? 0, top: num('ntop'), topK: 4 });
     out.append(tokenChips(r.tokens), el('p', { class: 'note muted' }, `Layer ${r.layer}: the neurons with the highest activation (mlp.hook_post) on this prompt, and the tokens their value vectors promote and suppress through the unembedding.`));
     const max = Math.max(...r.neurons.map((n) => Math.abs(n.activation)), 1e-6);
     const tokenList = (list) => list.map((t) => `${shown(t.token)} ${t.logit >= 0 ? '+' : ''}${fmt(t.logit, 2)}`).join(', ');
@@ -287,11 +287,10 @@ async function run() {
   setStatus('loading', `running ${TITLES[view].toLowerCase()} on ${model}…`);
   try {
     if (!model) throw new Error('the server offers no model');
-    const started = performance.now();
     const note = await RENDER[view](model, fresh, mine);
     if (mine !== runCount) return;
     out.replaceChildren(fresh);
-    setStatus('ok', `${note} · ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    setStatus('ok', note);
     refreshModel();
   } catch (e) {
     if (mine !== runCount) return;
