@@ -45,7 +45,12 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     /// A decoding error in words: which field, what was expected.
     static func describe(_ error: DecodingError) -> String {
         func path(_ keys: [CodingKey]) -> String {
-            keys.isEmpty ? "the body" : "'" + keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "'"
+            guard !keys.isEmpty else { return "the body" }
+            var out = ""
+            for key in keys {
+                if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
+            }
+            return "'\(out)'"
         }
         switch error {
         case .dataCorrupted(let c):
