@@ -71,4 +71,14 @@ print(html.unescape(m.group(1)) if m else "")' <<<"$dom")
   convert "$shot" -resize 760x -colors 128 -strip "PNG8:$shot"
   echo "ok   $view  $shot ($(($(stat -c %s "$shot") / 1024)) KiB)"
 done
+
+# The check itself must be able to fail: a view asked for a layer the model lacks shows an error.
+bad="$BASE/#view=attention&model=$NAME&prompt=Hello&layer=999&head=0"
+dom=$("${CHROME[@]}" --dump-dom "$bad" 2>/dev/null)
+if grep -q 'data-status="error"' <<<"$dom" && grep -q "out of range" <<<"$dom"; then
+  echo "ok   an error is detected (layer 999)"
+else
+  echo "FAIL: the page did not report the error of layer 999" >&2
+  failed=1
+fi
 exit $failed
