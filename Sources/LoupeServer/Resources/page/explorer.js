@@ -231,7 +231,8 @@ const RENDER = {
     const body = { model, clean: $('clean').value, corrupt: $('corrupt').value, answer: $('answer').value, hook: $('hook').value, metric: $('metric').value };
     if ($('wrong').value !== '') body.wrong = $('wrong').value;
     let status = await api('/api/jobs', body);
-    job = { id: status.id };
+    const mineJob = { id: status.id };
+    job = mineJob;
     $('cancel').hidden = false;
     $('progress').hidden = false;
     try {
@@ -243,9 +244,12 @@ const RENDER = {
         if (mine !== runCount) return null;
       }
     } finally {
-      $('cancel').hidden = true;
-      $('progress').hidden = true;
-      job = null;
+      // A newer run may have started its own job meanwhile: leave its controls alone.
+      if (job === mineJob) {
+        $('cancel').hidden = true;
+        $('progress').hidden = true;
+        job = null;
+      }
     }
     if (status.state === 'cancelled') { out.append(el('p', { class: 'note' }, 'The job was cancelled.')); return 'cancelled'; }
     if (status.state === 'failed') throw new Error(status.error || 'the job failed');
