@@ -93,12 +93,19 @@ struct Analyses: Sendable {
         TokensResponse(model: name, tokens: info(try tokens(r)))
     }
 
-    /// `loupe run`: the most likely next tokens.
-    func predict(_ r: PredictRequest) throws -> PredictResponse {
-        let k = try count(r.topK, field: "topK", default: 10)
-        let ids = try tokens(r)
-        let logits = try loaded.model.run([ids])
-        return PredictResponse(model: name, tokens: info(ids), predictions: candidates(try logits.topPredictions(k: k)))
+    /// `loupe run`'s next-token predictions for several prompts in one forward pass, each with its own `k`: left-padded
+    /// to the longest with an attention mask, only the last position unembedded. One prompt runs alone,
+    /// exactly as `predict` does.
+    func predictBatch(_ prompts: [(tokens: [Int], k: Int)]) throws -> [[TokenPrediction]] {
+        if prompts.count == 1 { return [try loaded.model.run([prompts[0].tokens]).topPredictions(k: prompts[0].k)] }
+        let width = prompts.map(\.tokens.count).max() ?? 0
+        var options = ForwardOptions(attentionMask: prompts.map {
+            [Int](repeating: 0, count: width - $0.tokens.count) + [Int](repeating: 1, count: $0.tokens.count)
+        })
+        options.lastPositionOnly = true
+        let padded = prompts.map { [Int](repeating: 0, count: width - $0.tokens.count) + $0.tokens }
+        let logits = try loaded.model.run(padded, options: options)   // [batch, 1, d_vocab]
+        return try prompts.indices.map { try logits.topPredictions(k: prompts[$0].k, batch: $0, pos: 0) }
     }
 
     /// `loupe lens`: each layer's residual stream through the final norm and the unembedding.

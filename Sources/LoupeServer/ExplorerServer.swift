@@ -13,6 +13,7 @@ public struct ExplorerServer: Sendable {
     let store: ModelStore
     let lane: ComputeLane
     let jobs: JobManager
+    let batchers = Batchers()
     let page: Page
 
     public init(configuration: ExplorerConfiguration) throws {
@@ -57,7 +58,13 @@ public struct ExplorerServer: Sendable {
             try await compute(request, TokensRequest.self) { a, r in try a.tokenize(r) }
         }
         router.post("/api/predict") { request, context in
-            try await compute(request, PredictRequest.self) { a, r in try a.predict(r) }
+            // Checked and tokenized here; the forward pass is batched with other waiting predictions.
+            let r = try await decode(request, PredictRequest.self)
+            let a = try await analyses(r.model)
+            let k = try a.count(r.topK, field: "topK", default: 10)
+            let ids = try a.tokens(r)
+            let top = try await batcher(r.model).predict(a, tokens: ids, k: k)
+            return try json(PredictResponse(model: r.model, tokens: a.info(ids), predictions: a.candidates(top)))
         }
         router.post("/api/lens") { request, context in
             try await compute(request, LensRequest.self) { a, r in try a.lens(r) }
@@ -101,6 +108,9 @@ public struct ExplorerServer: Sendable {
         return router
     }
 
+    /// The prediction batcher of a model.
+    func batcher(_ model: String) -> PredictBatcher { batchers.batcher(model, lane: lane) }
+
     /// The analyses of a model, loading it on first use.
     func analyses(_ model: String) async throws -> Analyses {
         Analyses(loaded: try await store.model(model), name: model, limits: configuration.limits)
@@ -129,6 +139,20 @@ public struct ExplorerServer: Sendable {
         }
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request body is empty: send a JSON object") }
         return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+    }
+}
+
+/// One prediction batcher per model, made on first use.
+final class Batchers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byModel: [String: PredictBatcher] = [:]
+
+    func batcher(_ model: String, lane: ComputeLane) -> PredictBatcher {
+        lock.lock(); defer { lock.unlock() }
+        if let b = byModel[model] { return b }
+        let b = PredictBatcher(lane: lane)
+        byModel[model] = b
+        return b
     }
 }
 
