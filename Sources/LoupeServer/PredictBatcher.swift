@@ -25,7 +25,7 @@ final class PredictBatcher: @unchecked Sendable {
     /// Most prompts in one batch, and most batch × width tokens.
     let maxBatch: Int, maxTokens: Int
 
-    init(lane: ComputeLane, maxBatch: Int = 16, maxTokens: Int = 4096) {
+    init(lane: ComputeLane, maxBatch: Int = 64, maxTokens: Int = 4096) {
         self.lane = lane
         self.maxBatch = maxBatch
         self.maxTokens = maxTokens
