@@ -9,7 +9,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "The web explorer: a page and a JSON API for predictions, the logit lens, attention, head scores, patching and neurons.",
         discussion: "Offers the known models (`loupe models`, once fetched) and every --model given; each loads once, on first use (--model ones at start). The API is documented in docs/api.md.")
 
-    @Option(name: .long, help: "Address to bind (default: loopback only; 0.0.0.0 for every interface).")
+    @Option(name: .long, help: "Address to bind: loopback unless told otherwise (0.0.0.0 for every interface; the API has no authentication).")
     var host: String = "127.0.0.1"
 
     @Option(name: .long, help: "Port (0: any free port).")
@@ -18,7 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "A model to offer and load at start: a known name, a .gguf file or a folder (repeatable).")
     var model: [String] = []
 
-    @Option(name: .long, help: "BLAS threads (default: 2).")
+    @Option(name: .long, help: "BLAS threads.")
     var threads: Int = 2
 
     @Option(name: .long, help: "Most tokens in a prompt (the model's context may be lower).")
