@@ -210,7 +210,7 @@ import Testing
             for try await (i, r) in group { out[i] = r }
             return out
         }
-        for _ in 0..<200 where batcher.waiting < prompts.count { try await Task.sleep(nanoseconds: 10_000_000) }
+        for _ in 0..<3000 where batcher.waiting < prompts.count { try await Task.sleep(nanoseconds: 10_000_000) }
         #expect(batcher.waiting == prompts.count)
         gate.signal()
         let results = try await answers
