@@ -12,12 +12,16 @@ let package = Package(
         .library(name: "LoupeStore", targets: ["LoupeStore"]),
         .library(name: "LoupeRender", targets: ["LoupeRender"]),
         .library(name: "LoupeTraining", targets: ["LoupeTraining"]),
+        .library(name: "LoupeServer", targets: ["LoupeServer"]),
         .executable(name: "loupe", targets: ["loupe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // SQLite, for indexes that queries and the explorer browse without recomputing (needs libsqlite3-dev).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // HTTP for the web explorer (`loupe serve`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // BLAS and LAPACK: OpenBLAS on Linux (Debian `libopenblas-dev`), Accelerate on Apple.
@@ -42,10 +46,16 @@ let package = Package(
         .target(name: "LoupeRender", dependencies: ["CZlib"]),
         .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeRender"],
                 swiftSettings: fast),
+        // The web explorer: JSON API over the interp library, and its page (a resource).
+        .target(name: "LoupeServer",
+                dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "Logging", package: "swift-log")],
+                resources: [.copy("Resources/page")]),
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeRender", "LoupeStore", "LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                "LoupeRender", "LoupeServer", "LoupeStore", "LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -55,6 +65,7 @@ let package = Package(
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
         .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender", "CZlib"]),
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
+        .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
     ],
     swiftLanguageModes: [.v5]

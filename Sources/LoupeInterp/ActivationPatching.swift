@@ -48,6 +48,28 @@ public enum PatchTarget: String, CaseIterable, Sendable {
     case headQAllPos = "attn_head_q_all_pos", headKAllPos = "attn_head_k_all_pos", headVAllPos = "attn_head_v_all_pos"
     case headPatternAllPos = "attn_head_pattern_all_pos", headPatternByPos = "attn_head_pattern_by_pos"
 
+    /// The short hook names a person picks from (`resid_pre` … `mlp_out`, and `z`, `q`, `k`, `v`, `pattern`
+    /// for heads), as `loupe patch --hook` and the explorer take them.
+    public static let shortNames = ["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "z", "q", "k", "v", "pattern"]
+
+    /// The target for a short hook name; `byPosition` patches each position of a head separately (layer ×
+    /// position × head; for `pattern`, layer × head × position). Nil for a name not in `shortNames`.
+    public init?(shortName: String, byPosition: Bool = false) {
+        switch shortName {
+        case "resid_pre": self = .residPre
+        case "resid_mid": self = .residMid
+        case "resid_post": self = .residPost
+        case "attn_out": self = .attnOut
+        case "mlp_out": self = .mlpOut
+        case "z": self = byPosition ? .headOutByPos : .headOutAllPos
+        case "q": self = byPosition ? .headQByPos : .headQAllPos
+        case "k": self = byPosition ? .headKByPos : .headKAllPos
+        case "v": self = byPosition ? .headVByPos : .headVAllPos
+        case "pattern": self = byPosition ? .headPatternByPos : .headPatternAllPos
+        default: return nil
+        }
+    }
+
     /// The hook point patched in block `l`.
     func hook(_ l: Int) -> HookName {
         switch self {
@@ -151,8 +173,11 @@ extension HookedTransformer {
     /// Activation patching of `target` in every block (and position or head, as the target says): the
     /// corrupted run with that one activation taken from the clean run, scored by `metric`.
     /// Equals TransformerLens's `patching.get_act_patch_{target}` with a metric of the last position.
+    /// `progress` hears (batches done, batches); when `isCancelled` returns true, no further batch starts
+    /// and the sweep throws `CancellationError`.
     public func activationPatch(clean: [Int], corrupted: [Int], target: PatchTarget,
-                                metric: PatchMetric, progress: ((Int, Int) -> Void)? = nil) throws -> PatchResult {
+                                metric: PatchMetric, progress: ((Int, Int) -> Void)? = nil,
+                                isCancelled: (() -> Bool)? = nil) throws -> PatchResult {
         guard clean.count == corrupted.count else {
             throw InterpError.lengthMismatch(clean: clean.count, corrupted: corrupted.count)
         }
@@ -240,7 +265,7 @@ extension HookedTransformer {
             }
         }
         let results = try runPatchJobs(jobs, resultCount: shape.product, corruptCache: corruptCache, positions: T,
-                                       metric: metric, progress: progress)
+                                       metric: metric, progress: progress, isCancelled: isCancelled)
         return PatchResult(target: target, axes: target.axes, values: Tensor(unchecked: shape, results),
                            clean: cleanMetric, corrupted: corruptMetric)
     }
@@ -265,7 +290,8 @@ extension HookedTransformer {
     /// values prefilled from the corrupted run. Jobs with the same block and the same half of the
     /// sequence share a batch; batches run two at a time with single-threaded BLAS.
     func runPatchJobs(_ jobs: [PatchJob], resultCount: Int, corruptCache: ActivationCache, positions T: Int,
-                      metric: PatchMetric, progress: ((Int, Int) -> Void)?) throws -> [Float] {
+                      metric: PatchMetric, progress: ((Int, Int) -> Void)?,
+                      isCancelled: (() -> Bool)? = nil) throws -> [Float] {
         let (nL, d, v) = (config.nLayers, config.dModel, config.dVocab)
         let rotary = config.positional != .standard
         // Large batches keep the GEMMs efficient; the second half of the sequence skips the unchanged first
@@ -280,6 +306,7 @@ extension HookedTransformer {
         defer { if parallel { BLAS.setThreads(savedThreads) } }
         DispatchQueue.concurrentPerform(iterations: groups.count) { g in
             guard !outcome.failed else { return }
+            if isCancelled?() == true { outcome.fail(CancellationError()); return }
             let (l, s, group) = groups[g]
             do {
                 let rows = group.count

@@ -249,13 +249,8 @@ struct Patch: ParsableCommand {
         case "loss": patchMetric = .loss(a)
         default: throw ValidationError("--metric must be logit-diff, normalized-logit-diff, prob or loss")
         }
-        let targets: [String: PatchTarget] = [
-            "resid_pre": .residPre, "resid_mid": .residMid, "resid_post": .residPost, "attn_out": .attnOut, "mlp_out": .mlpOut,
-            "z": byPosition ? .headOutByPos : .headOutAllPos, "q": byPosition ? .headQByPos : .headQAllPos,
-            "k": byPosition ? .headKByPos : .headKAllPos, "v": byPosition ? .headVByPos : .headVAllPos,
-            "pattern": byPosition ? .headPatternByPos : .headPatternAllPos]
-        guard let target = targets[hook] else {
-            throw ValidationError("--hook must be one of \(targets.keys.sorted().joined(separator: ", "))")
+        guard let target = PatchTarget(shortName: hook, byPosition: byPosition) else {
+            throw ValidationError("--hook must be one of \(PatchTarget.shortNames.joined(separator: ", ")); found '\(hook)'")
         }
         var result: PatchResult
         var pearson: Float? = nil

@@ -43,6 +43,33 @@ import Testing
         #expect(fast.normalized.shape == [2, 12])
     }
 
+    /// A sweep asked to stop throws `CancellationError` and reports no batch after the request.
+    @Test func cancellation() throws {
+        let model = try InterpFixtures.model()
+        let meta = try InterpFixtures.meta()
+        var batches = 0
+        #expect(throws: CancellationError.self) {
+            try model.activationPatch(clean: meta.clean, corrupted: meta.corrupt, target: .residPre,
+                                      metric: .probability(meta.answer), progress: { _, _ in batches += 1 }, isCancelled: { true })
+        }
+        #expect(batches == 0)
+    }
+
+    /// Every short hook name maps to a target, and back to the hook point it patches.
+    @Test func shortNames() throws {
+        let expected: [String: (PatchTarget, PatchTarget)] = [
+            "resid_pre": (.residPre, .residPre), "resid_mid": (.residMid, .residMid), "resid_post": (.residPost, .residPost),
+            "attn_out": (.attnOut, .attnOut), "mlp_out": (.mlpOut, .mlpOut), "z": (.headOutAllPos, .headOutByPos),
+            "q": (.headQAllPos, .headQByPos), "k": (.headKAllPos, .headKByPos), "v": (.headVAllPos, .headVByPos),
+            "pattern": (.headPatternAllPos, .headPatternByPos)]
+        #expect(Set(PatchTarget.shortNames) == Set(expected.keys))
+        for (name, (all, byPos)) in expected {
+            #expect(PatchTarget(shortName: name) == all)
+            #expect(PatchTarget(shortName: name, byPosition: true) == byPos)
+        }
+        #expect(PatchTarget(shortName: "blocks.0.hook_resid_pre") == nil)
+    }
+
     @Test func badRequests() throws {
         let model = try InterpFixtures.model()
         #expect(throws: InterpError.lengthMismatch(clean: 3, corrupted: 2)) {

@@ -1,0 +1,189 @@
+// The JSON API's requests and responses (documented in docs/api.md). Field names are the JSON's.
+
+import Foundation
+import LoupeInterp
+import LoupeModels
+
+/// A token with its text.
+public struct TokenInfo: Codable, Sendable, Equatable {
+    public let id: Int
+    public let text: String
+}
+
+/// A candidate token with its probability and logit.
+public struct Candidate: Codable, Sendable {
+    public let rank: Int
+    public let id: Int
+    public let token: String
+    public let probability: Float
+    public let logit: Float
+}
+
+/// The input every prompt endpoint takes: a model, and exactly one of `prompt` (text) or `ids`.
+public protocol PromptRequest: Decodable, Sendable {
+    var model: String { get }
+    var prompt: String? { get }
+    var ids: [Int]? { get }
+}
+
+public struct TokensRequest: PromptRequest {
+    public let model: String; public let prompt: String?; public let ids: [Int]?
+}
+public struct TokensResponse: Codable, Sendable {
+    public let model: String; public let tokens: [TokenInfo]
+}
+
+public struct PredictRequest: PromptRequest {
+    public let model: String; public let prompt: String?; public let ids: [Int]?
+    /// Candidates to return (default 10).
+    public let topK: Int?
+}
+public struct PredictResponse: Codable, Sendable {
+    public let model: String; public let tokens: [TokenInfo]; public let predictions: [Candidate]
+}
+
+public struct LensRequest: PromptRequest {
+    public let model: String; public let prompt: String?; public let ids: [Int]?
+    /// Position to read (default: the last; negative counts from the end).
+    public let position: Int?
+    /// Top tokens per layer (default 5).
+    public let topK: Int?
+    /// A token to follow through the layers: an id or a single token's text.
+    public let target: String?
+    /// Also read `resid_mid` (default false).
+    public let mid: Bool?
+    /// `recompute` (default) or `cached`.
+    public let norm: String?
+}
+public struct LensResponse: Codable, Sendable {
+    public struct Cell: Codable, Sendable {
+        public let label: String
+        public let top: [Candidate]
+        public let finalTokenRank: Int
+        public let finalTokenProbability: Float
+        public let targetRank: Int?
+        public let targetProbability: Float?
+        public let klToFinal: Float
+        public let entropy: Float
+    }
+    public let model: String; public let tokens: [TokenInfo]; public let position: Int
+    public let target: TokenInfo?
+    public let cells: [Cell]
+}
+
+public struct AttentionRequest: PromptRequest {
+    public let model: String; public let prompt: String?; public let ids: [Int]?
+    /// With `head`: return this head's pattern.
+    public let layer: Int?
+    public let head: Int?
+}
+public struct AttentionResponse: Codable, Sendable {
+    public struct HeadSummary: Codable, Sendable {
+        public let layer: Int; public let head: Int
+        public let entropy: Float; public let toFirst: Float; public let toPrevious: Float; public let valueWeightedToFirst: Float
+    }
+    public struct Pattern: Codable, Sendable {
+        public let layer: Int; public let head: Int
+        /// `[query_pos][key_pos]`.
+        public let pattern: [[Float]]
+        /// The pattern weighted by each key's value-vector norm, rows renormalized.
+        public let valueWeighted: [[Float]]
+    }
+    public let model: String; public let tokens: [TokenInfo]
+    public let heads: [HeadSummary]
+    public let selected: Pattern?
+}
+
+public struct HeadsRequest: Decodable, Sendable {
+    public let model: String
+    /// Text or ids to score the heads on; with neither, the induction test (random tokens repeated twice).
+    public let prompt: String?
+    public let ids: [Int]?
+    /// `mul` (default, share of attention on the pattern) or `abs`.
+    public let measure: String?
+    /// Length of the induction test's random sequence (default 50, or what the context allows).
+    public let length: Int?
+    public let seed: UInt64?
+}
+public struct HeadsResponse: Codable, Sendable {
+    public struct InductionTestResult: Codable, Sendable {
+        public let length: Int; public let firstHalfLoss: Float; public let secondHalfLoss: Float
+        /// The test's own score of each head `[layer][head]`.
+        public let scores: [[Float]]
+    }
+    public let model: String; public let tokens: [TokenInfo]; public let measure: String
+    /// `previous_token`, `duplicate_token`, `induction` → `[layer][head]`.
+    public let scores: [String: [[Float]]]
+    public let inductionTest: InductionTestResult?
+}
+
+public struct NeuronsRequest: PromptRequest {
+    public let model: String; public let prompt: String?; public let ids: [Int]?
+    public let layer: Int
+    /// Neurons to return (default 10).
+    public let top: Int?
+    /// Rank neurons by their activation at this position (negative from the end); default: their
+    /// highest activation over the prompt.
+    public let position: Int?
+    /// Tokens each value vector promotes and suppresses (default 5).
+    public let topK: Int?
+}
+public struct NeuronsResponse: Codable, Sendable {
+    public struct Neuron: Codable, Sendable {
+        public let neuron: Int
+        /// The activation it was ranked by, and where.
+        public let activation: Float
+        public let position: Int
+        /// `mlp.hook_post` at every position.
+        public let activations: [Float]
+        /// Cosine of its input and output vectors (strongly negative: memory management).
+        public let inputOutputCosine: Float
+        /// Its value vector through the final norm and the unembedding.
+        public let promoted: [Candidate]
+        public let suppressed: [Candidate]
+    }
+    public let model: String; public let tokens: [TokenInfo]; public let layer: Int
+    public let neurons: [Neuron]
+}
+
+public struct PatchRequest: Decodable, Sendable {
+    public let model: String
+    public let clean: String?; public let corrupt: String?
+    public let cleanIds: [Int]?; public let corruptIds: [Int]?
+    /// `resid_pre` (default), `resid_mid`, `resid_post`, `attn_out`, `mlp_out`, `z`, `q`, `k`, `v`, `pattern`.
+    public let hook: String?
+    public let byPosition: Bool?
+    /// `logit-diff` (default), `normalized-logit-diff`, `prob`, `loss`.
+    public let metric: String?
+    /// The answer token and, for logit differences, the wrong one: ids or single-token texts.
+    public let answer: String
+    public let wrong: String?
+}
+public struct PatchResponse: Codable, Sendable {
+    public let model: String; public let hook: String; public let metric: String
+    public let axes: [String]; public let shape: [Int]
+    /// Row-major values of the result, shaped by `shape`.
+    public let values: [Float]
+    /// `(patched − corrupted) / (clean − corrupted)`.
+    public let normalized: [Float]
+    public let clean: Float; public let corrupted: Float
+    public let cleanTokens: [TokenInfo]; public let corruptTokens: [TokenInfo]
+}
+
+/// A job's state as `GET /api/jobs/{id}` reports it.
+public struct JobStatus: Codable, Sendable {
+    public let id: String
+    public let kind: String
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    public let state: String
+    public let done: Int
+    public let total: Int
+    public let elapsedSeconds: Double
+    public let result: PatchResponse?
+    public let error: String?
+}
+
+public struct ModelsResponse: Codable, Sendable {
+    public let models: [ModelStatus]
+    public let limits: ExplorerLimits
+}

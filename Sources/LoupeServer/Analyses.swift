@@ -1,0 +1,267 @@
+// What each endpoint computes, through the same library calls as the CLI's commands (`loupe run`, `lens`,
+// `attention`, `heads`, `neurons`, `patch`). Blocking: the server runs these on its compute lane.
+
+import Foundation
+import LoupeFormats
+import LoupeInterp
+import LoupeModels
+import LoupeTensor
+
+/// The explorer's analyses of one loaded model, with the request limits they enforce.
+struct Analyses: Sendable {
+    let loaded: LoadedModel
+    let name: String
+    let limits: ExplorerLimits
+
+    var config: ModelConfig { loaded.model.config }
+
+    /// Most tokens a prompt may have: the server's limit, within the model's context.
+    var maxTokens: Int { min(limits.maxPromptTokens, config.nCtx) }
+
+    func info(_ ids: [Int]) -> [TokenInfo] { ids.map { TokenInfo(id: $0, text: loaded.tokenText($0)) } }
+
+    func candidates(_ predictions: [TokenPrediction]) -> [Candidate] {
+        predictions.enumerated().map { Candidate(rank: $0.offset + 1, id: $0.element.id, token: loaded.tokenText($0.element.id),
+                                                 probability: $0.element.probability, logit: $0.element.logit) }
+    }
+
+    /// The tokens of a prompt given as text (`prompt`) or ids (`ids`), exactly one of them, within the limits.
+    func tokens(prompt: String?, ids: [Int]?, field: String = "prompt", idsField: String = "ids") throws -> [Int] {
+        let tokens: [Int]
+        switch (prompt, ids) {
+        case (let text?, nil):
+            guard !text.isEmpty else { throw APIError.unprocessable("'\(field)' is empty: nothing to run") }
+            // The body limit bounds the text; the token limit is checked below.
+            tokens = try loaded.requireTokenizer().encodeForModel(text)
+            guard !tokens.isEmpty else { throw APIError.unprocessable("'\(field)' encodes to no tokens") }
+        case (nil, let list?):
+            guard !list.isEmpty else { throw APIError.unprocessable("'\(idsField)' is empty: nothing to run") }
+            for id in list where id < 0 || id >= config.dVocab {
+                throw APIError.unprocessable("'\(idsField)': token id \(id) is out of range 0..<\(config.dVocab)")
+            }
+            tokens = list
+        case (nil, nil): throw APIError.badRequest("give '\(field)' (text) or '\(idsField)' (token ids)")
+        case (_?, _?): throw APIError.badRequest("give only one of '\(field)' and '\(idsField)'")
+        }
+        guard tokens.count <= maxTokens else {
+            throw APIError.tooLarge("'\(prompt != nil ? field : idsField)' is \(tokens.count) tokens; the limit is \(maxTokens)"
+                                    + (maxTokens == config.nCtx ? " (the model's context)" : " (--max-prompt-tokens)"))
+        }
+        return tokens
+    }
+
+    func tokens(_ r: some PromptRequest) throws -> [Int] { try tokens(prompt: r.prompt, ids: r.ids) }
+
+    /// A count within 1…`maxTopK`, or the default when absent.
+    func count(_ value: Int?, field: String, default def: Int) throws -> Int {
+        let v = value ?? def
+        guard v >= 1 && v <= limits.maxTopK else { throw APIError.unprocessable("'\(field)' must be 1…\(limits.maxTopK), found \(v)") }
+        return v
+    }
+
+    /// A position in 0..<count, negative values counting from the end.
+    func position(_ value: Int?, count: Int, field: String = "position") throws -> Int? {
+        guard let value else { return nil }
+        let p = value < 0 ? count + value : value
+        guard p >= 0 && p < count else { throw APIError.unprocessable("'\(field)' \(value) is out of range for \(count) tokens") }
+        return p
+    }
+
+    func layer(_ value: Int, field: String = "layer") throws -> Int {
+        guard value >= 0 && value < config.nLayers else {
+            throw APIError.unprocessable("'\(field)' \(value) is out of range: the model has layers 0..<\(config.nLayers)")
+        }
+        return value
+    }
+
+    /// A token given as an id or as text that is exactly one token (as the CLI's `--answer`).
+    func singleToken(_ value: String, field: String) throws -> Int {
+        if let id = Int(value) {
+            guard id >= 0 && id < config.dVocab else { throw APIError.unprocessable("'\(field)': token id \(id) is out of range 0..<\(config.dVocab)") }
+            return id
+        }
+        let ids = try loaded.requireTokenizer().encode(value)
+        guard ids.count == 1 else {
+            throw APIError.unprocessable("'\(field)': \(value.quotedForDisplay) is \(ids.count) tokens (\(ids.map { loaded.tokenText($0).quotedForDisplay }.joined(separator: " "))); give a single token or its id")
+        }
+        return ids[0]
+    }
+
+    // MARK: endpoints
+
+    func tokenize(_ r: TokensRequest) throws -> TokensResponse {
+        TokensResponse(model: name, tokens: info(try tokens(r)))
+    }
+
+    /// `loupe run`'s next-token predictions for several prompts in one forward pass, each with its own `k`: left-padded
+    /// to the longest with an attention mask, only the last position unembedded. One prompt runs alone,
+    /// exactly as `predict` does.
+    func predictBatch(_ prompts: [(tokens: [Int], k: Int)]) throws -> [[TokenPrediction]] {
+        if prompts.count == 1 { return [try loaded.model.run([prompts[0].tokens]).topPredictions(k: prompts[0].k)] }
+        let width = prompts.map(\.tokens.count).max() ?? 0
+        var options = ForwardOptions(attentionMask: prompts.map {
+            [Int](repeating: 0, count: width - $0.tokens.count) + [Int](repeating: 1, count: $0.tokens.count)
+        })
+        options.lastPositionOnly = true
+        let padded = prompts.map { [Int](repeating: 0, count: width - $0.tokens.count) + $0.tokens }
+        let logits = try loaded.model.run(padded, options: options)   // [batch, 1, d_vocab]
+        return try prompts.indices.map { try logits.topPredictions(k: prompts[$0].k, batch: $0, pos: 0) }
+    }
+
+    /// `loupe lens`: each layer's residual stream through the final norm and the unembedding.
+    func lens(_ r: LensRequest) throws -> LensResponse {
+        let k = try count(r.topK, field: "topK", default: 5)
+        guard let norm = LensNorm(rawValue: r.norm ?? "recompute") else {
+            throw APIError.unprocessable("'norm' must be recompute or cached, found '\(r.norm ?? "")'")
+        }
+        let ids = try tokens(r)
+        let p = try position(r.position, count: ids.count) ?? ids.count - 1
+        let target = try r.target.map { try singleToken($0, field: "target") }
+        let lens = try loaded.model.logitLens(tokens: ids, includeMid: r.mid ?? false, norm: norm)
+        let cells = try lens.summary(position: p, topK: k, target: target)
+        return LensResponse(model: name, tokens: info(ids), position: p, target: target.map { info([$0])[0] },
+                            cells: zip(lens.labels, cells).map { label, c in
+            LensResponse.Cell(label: label, top: candidates(c.top), finalTokenRank: c.finalTokenRank,
+                              finalTokenProbability: c.finalTokenProbability, targetRank: c.targetRank,
+                              targetProbability: c.targetProbability, klToFinal: c.klToFinal, entropy: c.entropy)
+        })
+    }
+
+    /// `loupe attention`: every head's summary, and one head's pattern when asked.
+    func attention(_ r: AttentionRequest) throws -> AttentionResponse {
+        let ids = try tokens(r)
+        var wanted: (Int, Int)? = nil
+        switch (r.layer, r.head) {
+        case (nil, nil): break
+        case (let l?, let h?):
+            _ = try layer(l)
+            guard h >= 0 && h < config.nHeads else {
+                throw APIError.unprocessable("'head' \(h) is out of range: the model has heads 0..<\(config.nHeads)")
+            }
+            wanted = (l, h)
+        default: throw APIError.badRequest("give both 'layer' and 'head' for a head's pattern, or neither")
+        }
+        let heads = try loaded.model.attentionAnalysis(tokens: ids)
+        let n = ids.count
+        func rows(_ flat: [Float]) -> [[Float]] { (0..<n).map { Array(flat[($0 * n)..<(($0 + 1) * n)]) } }
+        let selected = wanted.flatMap { w in heads.first { $0.layer == w.0 && $0.head == w.1 } }.map {
+            AttentionResponse.Pattern(layer: $0.layer, head: $0.head, pattern: rows($0.pattern), valueWeighted: rows($0.valueWeighted))
+        }
+        return AttentionResponse(model: name, tokens: info(ids), heads: heads.map {
+            AttentionResponse.HeadSummary(layer: $0.layer, head: $0.head, entropy: $0.entropy, toFirst: $0.toFirst,
+                                          toPrevious: $0.toPrevious, valueWeightedToFirst: $0.valueWeightedToFirst)
+        }, selected: selected)
+    }
+
+    /// `loupe heads`: previous-token, duplicate-token and induction scores of every head.
+    func heads(_ r: HeadsRequest) throws -> HeadsResponse {
+        let measureName = r.measure ?? "mul"
+        guard let measure = HeadScoreMeasure(rawValue: measureName) else {
+            throw APIError.unprocessable("'measure' must be mul or abs, found '\(measureName)'")
+        }
+        var ids: [Int]
+        var test: HeadsResponse.InductionTestResult? = nil
+        if r.prompt != nil || r.ids != nil {
+            ids = try tokens(prompt: r.prompt, ids: r.ids)
+        } else {
+            let bos = loaded.tokenizer?.bosID.map { [$0] } ?? []
+            // Both copies must fit in the context with room for detection (fewer than n_ctx tokens).
+            let room = (min(maxTokens, config.nCtx - 1) - bos.count) / 2
+            let length = r.length ?? min(50, room)
+            guard length >= 2 && length <= room else {
+                throw APIError.unprocessable("'length' must be 2…\(room) for this model and limit, found \(length)")
+            }
+            let induction = try loaded.model.inductionTest(length: length, seed: r.seed ?? 0, prefix: bos)
+            ids = induction.tokens
+            test = .init(length: length, firstHalfLoss: induction.firstHalfLoss, secondHalfLoss: induction.secondHalfLoss,
+                         scores: grid(induction.scores))
+        }
+        let scores = try loaded.model.detectHeads(tokens: ids, measure: measure)
+        var out: [String: [[Float]]] = [:]
+        for (k, v) in scores { out[k.rawValue] = grid(v) }
+        return HeadsResponse(model: name, tokens: info(ids), measure: measureName, scores: out, inductionTest: test)
+    }
+
+    /// `loupe neurons` on a prompt: the layer's most active neurons and what their value vectors write.
+    func neurons(_ r: NeuronsRequest) throws -> NeuronsResponse {
+        let top = try count(r.top, field: "top", default: 10)
+        let k = try count(r.topK, field: "topK", default: 5)
+        let l = try layer(r.layer)
+        let ids = try tokens(r)
+        let at = try position(r.position, count: ids.count)
+        let acts = try loaded.model.neuronActivations(layer: l, tokens: ids)   // [pos, d_mlp]
+        let m = config.dMLP
+        // Each neuron's ranking activation and its position.
+        let best: [(neuron: Int, value: Float, pos: Int)] = (0..<m).map { n in
+            if let at { return (n, acts.scalars[at * m + n], at) }
+            var (v, p) = (-Float.infinity, 0)
+            for q in 0..<ids.count where acts.scalars[q * m + n] > v { (v, p) = (acts.scalars[q * m + n], q) }
+            return (n, v, p)
+        }
+        let chosen = best.sorted { $0.value > $1.value }.prefix(min(top, m))
+        let values = try loaded.model.neuronValues(layer: l, neurons: chosen.map(\.neuron), k: k)
+        let cosines = try loaded.model.neuronInputOutputCosines(layer: l)
+        return NeuronsResponse(model: name, tokens: info(ids), layer: l, neurons: zip(chosen, values).map { c, v in
+            func list(_ p: [TokenPrediction]) -> [Candidate] {
+                p.enumerated().map { Candidate(rank: $0.offset + 1, id: $0.element.id, token: loaded.tokenText($0.element.id), probability: 0, logit: $0.element.logit) }
+            }
+            return .init(neuron: c.neuron, activation: c.value, position: c.pos,
+                         activations: (0..<ids.count).map { acts.scalars[$0 * m + c.neuron] },
+                         inputOutputCosine: cosines[c.neuron], promoted: list(v.promoted), suppressed: list(v.suppressed))
+        })
+    }
+
+    /// A checked patching request, ready to run.
+    struct PatchPlan: Sendable {
+        let clean: [Int], corrupt: [Int]
+        let target: PatchTarget
+        let metricName: String
+        let answer: Int, wrong: Int?
+        let normalized: Bool
+    }
+
+    /// Checks a patching request (tokens, hook, metric, answer) without running it, so that a bad job is
+    /// refused when it is submitted.
+    func plan(_ r: PatchRequest) throws -> PatchPlan {
+        let clean = try tokens(prompt: r.clean, ids: r.cleanIds, field: "clean", idsField: "cleanIds")
+        let corrupt = try tokens(prompt: r.corrupt, ids: r.corruptIds, field: "corrupt", idsField: "corruptIds")
+        guard clean.count == corrupt.count else { throw APIError.unprocessable(InterpError.lengthMismatch(clean: clean.count, corrupted: corrupt.count).description) }
+        let hook = r.hook ?? "resid_pre"
+        guard let target = PatchTarget(shortName: hook, byPosition: r.byPosition ?? false) else {
+            throw APIError.unprocessable("unknown hook '\(hook)': 'hook' must be one of \(PatchTarget.shortNames.joined(separator: ", "))")
+        }
+        let metric = r.metric ?? "logit-diff"
+        let answer = try singleToken(r.answer, field: "answer")
+        let wrong = try r.wrong.map { try singleToken($0, field: "wrong") }
+        switch metric {
+        case "logit-diff", "normalized-logit-diff":
+            guard wrong != nil else { throw APIError.unprocessable("'metric' \(metric) needs 'wrong'") }
+        case "prob", "loss": break
+        default: throw APIError.unprocessable("'metric' must be logit-diff, normalized-logit-diff, prob or loss, found '\(metric)'")
+        }
+        return PatchPlan(clean: clean, corrupt: corrupt, target: target, metricName: metric, answer: answer, wrong: wrong,
+                         normalized: metric == "normalized-logit-diff")
+    }
+
+    /// `loupe patch`: activation patching from the clean into the corrupted run.
+    func patch(_ plan: PatchPlan, progress: @escaping (Int, Int) -> Void, isCancelled: @escaping () -> Bool) throws -> PatchResponse {
+        let metric: PatchMetric
+        switch plan.metricName {
+        case "prob": metric = .probability(plan.answer)
+        case "loss": metric = .loss(plan.answer)
+        default: metric = .logitDifference(answer: plan.answer, wrong: plan.wrong ?? plan.answer)
+        }
+        let result = try loaded.model.activationPatch(clean: plan.clean, corrupted: plan.corrupt, target: plan.target,
+                                                      metric: metric, progress: progress, isCancelled: isCancelled)
+        let normalized = result.normalized.scalars
+        return PatchResponse(model: name, hook: plan.target.rawValue, metric: plan.metricName, axes: result.axes,
+                             shape: result.values.shape, values: plan.normalized ? normalized : result.values.scalars,
+                             normalized: normalized, clean: result.clean, corrupted: result.corrupted,
+                             cleanTokens: info(plan.clean), corruptTokens: info(plan.corrupt))
+    }
+
+    /// `[layer][head]` rows of a `[n_layers, n_heads]` tensor.
+    private func grid(_ t: Tensor) -> [[Float]] {
+        (0..<t.shape[0]).map { l in Array(t.scalars[(l * t.shape[1])..<((l + 1) * t.shape[1])]) }
+    }
+}

@@ -1,0 +1,218 @@
+// `loupe serve`: the explorer's HTTP server (Hummingbird): the page, and the JSON API behind it.
+
+import Foundation
+import Hummingbird
+import Logging
+import LoupeModels
+import NIOCore
+
+/// The web explorer: a page where a person picks a model, types a prompt and explores predictions, the
+/// logit lens, attention, head scores, patching and neurons, over a JSON API (docs/api.md).
+public struct ExplorerServer: Sendable {
+    public let configuration: ExplorerConfiguration
+    let store: ModelStore
+    let lane: ComputeLane
+    let jobs: JobManager
+    let batchers = Batchers()
+    let page: Page
+
+    public init(configuration: ExplorerConfiguration) throws {
+        self.configuration = configuration
+        store = ModelStore(models: configuration.models)
+        lane = ComputeLane(maxPending: configuration.limits.maxPendingRequests)
+        jobs = JobManager(lane: lane, maxActive: configuration.limits.maxActiveJobs, maxKept: configuration.limits.maxKeptJobs)
+        page = try Page.load()
+        for name in configuration.preload where !configuration.models.contains(where: { $0.name == name }) {
+            throw APIError.notFound("cannot preload '\(name)': the server offers \(configuration.models.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    /// Serves until the surrounding task is cancelled. `onRunning` hears the bound port (useful with port 0).
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let preload = configuration.preload
+        let store = self.store
+        for name in preload {
+            Task { _ = try? await store.model(name) }
+        }
+        let port = configuration.port
+        var logger = Logger(label: "loupe.serve")
+        logger.logLevel = configuration.quiet ? .critical : .notice
+        let app = Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: port), serverName: "loupe"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+        try await app.run()
+    }
+
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        router.get("/") { _, _ in page.response("index.html") }
+        router.get("/static/:file") { _, context in page.response(try context.parameters.require("file")) }
+        router.get("/api/health") { _, _ in try json(["ok": true]) }
+        router.get("/api/models") { _, _ in
+            try json(ModelsResponse(models: await store.statuses(), limits: configuration.limits))
+        }
+        router.post("/api/tokens") { request, context in
+            try await compute(request, TokensRequest.self) { a, r in try a.tokenize(r) }
+        }
+        router.post("/api/predict") { request, context in
+            // Checked and tokenized here; the forward pass is batched with other waiting predictions.
+            let r = try await decode(request, PredictRequest.self)
+            let a = try await analyses(r.model)
+            let k = try a.count(r.topK, field: "topK", default: 10)
+            let ids = try a.tokens(r)
+            let top = try await batcher(r.model).predict(a, tokens: ids, k: k)
+            return try json(PredictResponse(model: r.model, tokens: a.info(ids), predictions: a.candidates(top)))
+        }
+        router.post("/api/lens") { request, context in
+            try await compute(request, LensRequest.self) { a, r in try a.lens(r) }
+        }
+        router.post("/api/attention") { request, context in
+            try await compute(request, AttentionRequest.self) { a, r in try a.attention(r) }
+        }
+        router.post("/api/heads") { request, context in
+            try await compute(request, HeadsRequest.self) { a, r in try a.heads(r) }
+        }
+        router.post("/api/neurons") { request, context in
+            try await compute(request, NeuronsRequest.self) { a, r in try a.neurons(r) }
+        }
+        router.post("/api/jobs") { request, context in
+            let r = try await decode(request, PatchRequest.self)
+            let analyses = try await analyses(r.model)
+            let plan = try analyses.plan(r)
+            let job = try await jobs.submit(kind: "patch") { job in
+                try analyses.patch(plan, progress: job.progress, isCancelled: { job.isCancelled })
+            }
+            return try json(job.status, status: .accepted)
+        }
+        router.get("/api/jobs") { _, _ in try json(["jobs": await jobs.all()]) }
+        router.get("/api/jobs/:id") { request, context in
+            let job = try await jobs.job(try context.parameters.require("id"))
+            // `?wait=S` (at most 10): answer when the job ends or after S seconds, whichever is first.
+            if let text = request.uri.queryParameters["wait"] {
+                guard let wait = Double(String(text)), wait >= 0, wait <= 10 else {
+                    throw APIError.badRequest("'wait' must be a number of seconds 0…10, found '\(text)'")
+                }
+                let deadline = Date().addingTimeInterval(wait)
+                while job.isActive && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
+            }
+            return try json(job.status)
+        }
+        router.delete("/api/jobs/:id") { _, context in
+            let job = try await jobs.job(try context.parameters.require("id"))
+            job.cancel()
+            return try json(job.status)
+        }
+        return router
+    }
+
+    /// The prediction batcher of a model.
+    func batcher(_ model: String) -> PredictBatcher { batchers.batcher(model, lane: lane) }
+
+    /// The analyses of a model, loading it on first use.
+    func analyses(_ model: String) async throws -> Analyses {
+        Analyses(loaded: try await store.model(model), name: model, limits: configuration.limits)
+    }
+
+    /// Decodes the body as `T`, loads its model, and runs `work` on the compute lane.
+    func compute<T: Decodable & Sendable, R: Encodable & Sendable>(
+        _ request: Request, _ type: T.Type, _ work: @escaping @Sendable (Analyses, T) throws -> R
+    ) async throws -> Response where T: ModelNamed {
+        let r = try await decode(request, type)
+        let a = try await analyses(r.model)
+        return try json(try await lane.run { try work(a, r) })
+    }
+
+    /// The body as `T`: 413 beyond the size limit, 400 for invalid JSON or a missing or mistyped field.
+    func decode<T: Decodable>(_ request: Request, _ type: T.Type) async throws -> T {
+        let limit = configuration.limits.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError.tooLarge("the request body is \(length) bytes; the limit is \(limit)")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError.tooLarge("the request body is over the limit of \(limit) bytes")
+        }
+        guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request body is empty: send a JSON object") }
+        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+    }
+}
+
+/// One prediction batcher per model, made on first use.
+final class Batchers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byModel: [String: PredictBatcher] = [:]
+
+    func batcher(_ model: String, lane: ComputeLane) -> PredictBatcher {
+        lock.lock(); defer { lock.unlock() }
+        if let b = byModel[model] { return b }
+        let b = PredictBatcher(lane: lane)
+        byModel[model] = b
+        return b
+    }
+}
+
+/// A request that names its model.
+protocol ModelNamed { var model: String { get } }
+extension TokensRequest: ModelNamed {}
+extension PredictRequest: ModelNamed {}
+extension LensRequest: ModelNamed {}
+extension AttentionRequest: ModelNamed {}
+extension HeadsRequest: ModelNamed {}
+extension NeuronsRequest: ModelNamed {}
+
+/// A JSON response.
+func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    let data = try encoder.encode(value)
+    return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// Turns every error into `{"error": "..."}` with its status, so that clients always get JSON.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            var e = APIError.from(error)
+            if e.status == .notFound, error is HTTPError { e = APIError.notFound("no route \(request.method) \(request.uri.path)") }
+            return try json(["error": e.message], status: e.status)
+        }
+    }
+}
+
+/// The page's files (HTML, CSS, JS), read once from the target's resources.
+struct Page: Sendable {
+    let files: [String: (type: String, body: ByteBuffer)]
+
+    static func load() throws -> Page {
+        let types = ["index.html": "text/html; charset=utf-8", "explorer.css": "text/css; charset=utf-8",
+                     "explorer.js": "text/javascript; charset=utf-8"]
+        var files: [String: (type: String, body: ByteBuffer)] = [:]
+        for (name, type) in types {
+            let parts = name.split(separator: ".")
+            guard let url = Bundle.module.url(forResource: String(parts[0]), withExtension: String(parts[1]), subdirectory: "page"),
+                  let data = FileManager.default.contents(atPath: url.path) else {
+                throw APIError(.internalServerError, "the explorer's page file \(name) is missing from the LoupeServer resources")
+            }
+            files[name] = (type, ByteBuffer(bytes: data))
+        }
+        return Page(files: files)
+    }
+
+    func response(_ name: String) -> Response {
+        guard let file = files[name] else {
+            return (try? json(["error": "no file '\(name)'"], status: .notFound)) ?? Response(status: .notFound)
+        }
+        return Response(status: .ok, headers: [.contentType: file.type, .cacheControl: "no-cache"], body: .init(byteBuffer: file.body))
+    }
+}

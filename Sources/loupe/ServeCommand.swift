@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import LoupeModels
+import LoupeServer
+import LoupeTensor
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The web explorer: a page and a JSON API for predictions, the logit lens, attention, head scores, patching and neurons.",
+        discussion: "Offers the known models (`loupe models`, once fetched) and every --model given; each loads once, on first use (--model ones at start). The API is documented in docs/api.md.")
+
+    @Option(name: .long, help: "Address to bind: loopback unless told otherwise (0.0.0.0 for every interface; the API has no authentication).")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "Port (0: any free port).")
+    var port: Int = 8080
+
+    @Option(name: .long, help: "A model to offer and load at start: a known name, a .gguf file or a folder (repeatable).")
+    var model: [String] = []
+
+    @Option(name: .long, help: "BLAS threads.")
+    var threads: Int = 2
+
+    @Option(name: .long, help: "Most tokens in a prompt (the model's context may be lower).")
+    var maxPromptTokens: Int = 256
+
+    @Option(name: .long, help: "Largest request body in bytes.")
+    var maxBodyBytes: Int = 64 * 1024
+
+    @Option(name: .long, help: "Patching jobs queued or running at once.")
+    var maxJobs: Int = 2
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, found \(port)") }
+        guard maxPromptTokens >= 1 else { throw ValidationError("--max-prompt-tokens must be at least 1") }
+        guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        guard maxJobs >= 1 else { throw ValidationError("--max-jobs must be at least 1") }
+    }
+
+    func run() async throws {
+        BLAS.setThreads(threads)
+        // Models given here must be there at start: known ones are fetched now, as other commands do
+        // (requests never fetch); paths must exist.
+        for m in model {
+            _ = try ModelRegistry.resolve(m) { FileHandle.standardError.write(Data("fetch \(m): \($0)\n".utf8)) }
+        }
+        let models = ExplorerModel.catalog(extra: model.filter { FileManager.default.fileExists(atPath: $0) })
+        let preload = model.map { m in models.first { $0.location == m || $0.name == m }?.name ?? m }
+        let server = try ExplorerServer(configuration: ExplorerConfiguration(
+            host: host, port: port, models: models, preload: preload,
+            limits: ExplorerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxActiveJobs: maxJobs)))
+        let host = self.host
+        try await server.run { port in
+            let shown = host.contains(":") ? "[\(host)]" : host
+            print("Loupe explorer at http://\(shown):\(port)/ (models: \(models.map(\.name).joined(separator: ", ")))")
+            fflush(stdout)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+@testable import LoupeServer
+import Testing
+
+/// An explorer server started in-process on a free loopback port, with the gpt2-tiny fixture as its
+/// model, and a small HTTP client for it.
+struct TestServer {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/gpt2-tiny").path
+
+    let server: ExplorerServer
+    let base: URL
+    let task: Task<Void, Error>
+    let session: URLSession
+
+    /// A JSON answer: its status and body.
+    struct Answer {
+        let status: Int
+        let body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var error: String { json["error"] as? String ?? "" }
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try JSONDecoder().decode(type, from: body) }
+    }
+
+    static func start(limits: ExplorerLimits = ExplorerLimits(maxBodyBytes: 4096, maxPromptTokens: 32, maxActiveJobs: 1),
+                      preload: Bool = true) async throws -> TestServer {
+        let models = ExplorerModel.catalog(extra: [fixture])
+        let server = try ExplorerServer(configuration: ExplorerConfiguration(
+            host: "127.0.0.1", port: 0, models: models, preload: preload ? ["gpt2-tiny"] : [], limits: limits,
+            quiet: true))
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let task = Task { try await server.run { continuation.yield($0) } }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw APIError(.internalServerError, "the server did not start") }
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 60
+        return TestServer(server: server, base: URL(string: "http://127.0.0.1:\(port)")!, task: task,
+                          session: URLSession(configuration: configuration))
+    }
+
+    func stop() { task.cancel() }
+
+    func request(_ method: String, _ path: String, body: Data? = nil) async throws -> Answer {
+        guard let url = URL(string: path, relativeTo: base) else { throw APIError(.badRequest, "bad test path \(path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        if let body {
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await session.data(for: request)
+        return Answer(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+    }
+
+    func get(_ path: String) async throws -> Answer { try await request("GET", path) }
+
+    func post(_ path: String, _ object: [String: Any]) async throws -> Answer {
+        try await request("POST", path, body: try JSONSerialization.data(withJSONObject: object))
+    }
+}
