@@ -42,10 +42,11 @@ public struct ExplorerModel: Sendable, Equatable {
         self.summary = summary
     }
 
-    /// The models for a list of `--model` values: each known model of `ModelRegistry`, then each given
+    /// The models for a list of `--model` values: the shipped and the known models of `ModelRegistry`, then each given
     /// path under its last path component (or the whole path when that name is taken).
     public static func catalog(extra: [String]) -> [ExplorerModel] {
-        var out = ModelRegistry.known.map { ExplorerModel(name: $0.name, location: $0.name, summary: $0.summary) }
+        var out = ModelRegistry.shipped.map { ExplorerModel(name: $0.name, location: $0.name, summary: $0.summary) }
+            + ModelRegistry.known.map { ExplorerModel(name: $0.name, location: $0.name, summary: $0.summary) }
         for value in extra where !out.contains(where: { $0.name == value || $0.location == value }) {
             let base = URL(fileURLWithPath: value).lastPathComponent
             let name = out.contains(where: { $0.name == base }) || base.isEmpty ? value : base

@@ -12,6 +12,8 @@ public struct LanguageModelTask: BatchSource {
     public let heldOut: [Int]
     public let context: Int
     public let batchSize: Int
+    /// The share of windows in which a passage of the corpus appears twice (see `batch`).
+    public var repeatFraction: Double = 0
 
     /// Tokenizes `texts` (each ended by `eos` when given) and holds out the last `heldOutFraction` of each.
     /// - Throws: `TrainingError.invalid` when the training part is shorter than one window.
@@ -35,12 +37,29 @@ public struct LanguageModelTask: BatchSource {
         self.batchSize = batchSize
     }
 
+    /// Random windows of the training stream. A `repeatFraction` of them are built so that a passage occurs
+    /// twice: some text, a passage A (16–80 tokens), some other text, A again, then what follows A in the
+    /// corpus — as names and phrases recur in real text, but often enough that a small model trained
+    /// briefly learns to look back for them (an induction circuit).
     public func batch(step: Int, rng: inout SeededGenerator) throws -> Batch {
         var tokens: [[Int]] = [], targets: [Int] = []
+        let n = train.count
         for _ in 0..<batchSize {
-            let start = rng.nextInt(train.count - context - 1)
-            tokens.append(Array(train[start..<(start + context)]))
-            targets += train[(start + 1)...(start + context)]
+            var window: [Int]
+            if repeatFraction > 0 && Double(rng.nextUnit()) < repeatFraction {
+                let length = 16 + rng.nextInt(min(65, context / 3))
+                let a = rng.nextInt(n - length - context - 1)
+                let passage = Array(train[a..<(a + length)])
+                let x = rng.nextInt(n - context), before = rng.nextInt(context / 4 + 1), between = rng.nextInt(context / 4 + 1)
+                window = Array(train[x..<(x + before)]) + passage + Array(train[(x + before)..<(x + before + between)]) + passage
+                let rest = context + 1 - window.count
+                if rest > 0 { window += train[(a + length)..<(a + length + rest)] } else { window = Array(window.prefix(context + 1)) }
+            } else {
+                let start = rng.nextInt(n - context - 1)
+                window = Array(train[start...(start + context)])
+            }
+            tokens.append(Array(window.dropLast()))
+            targets += window.dropFirst()
         }
         return Batch(tokens: tokens, targets: targets)
     }

@@ -30,7 +30,7 @@ struct ToyTrainingOptions: ParsableArguments {
     @Flag(name: .long, help: "Continue the run checkpointed in --out.")
     var resume = false
 
-    @Option(name: .long, help: "Folder for the analysis heatmaps (SVG).")
+    @Option(name: .long, help: "Folder for the analysis heatmaps (SVG and PNG).")
     var figures: String?
 
     @Option(name: .long, help: "Write an HTML report: the training curve and the analysis heatmaps.")
@@ -144,7 +144,9 @@ func figureURL(_ o: ToyTrainingOptions, _ name: String) throws -> URL? {
 func writeHeatmap(_ h: Heatmap, _ o: ToyTrainingOptions, _ name: String) throws {
     guard let url = try figureURL(o, name) else { return }
     try h.write(to: url.path)
-    print("wrote \(url.path)")
+    let png = url.deletingPathExtension().appendingPathExtension("png")
+    try h.writePNG(to: png.path)
+    print("wrote \(url.path) and \(png.lastPathComponent)")
 }
 
 struct TrainMax: ParsableCommand {
@@ -274,6 +276,10 @@ struct TrainLM: ParsableCommand {
     @Option(name: .long) var seed: UInt64 = 0
     @Option(name: .long, help: "Folder for checkpoints and the model.")
     var out: String
+    @Option(name: .long, help: "Share of training windows in which a passage occurs twice (helps an induction circuit form in short runs).")
+    var repeatFraction: Double = 0
+    @Option(name: .long, help: "Start from this model folder's weights (same shape and tokenizer) instead of a random initialization.")
+    var initFrom: String?
     @Option(name: .long) var checkpointEvery: Int = 250
     @Flag(name: .long, help: "Continue the run checkpointed in --out.")
     var resume = false
@@ -310,7 +316,8 @@ struct TrainLM: ParsableCommand {
             try? FileManager.default.copyItem(at: tokenizerDir.appendingPathComponent("tokenizer.json"), to: outURL.appendingPathComponent("tokenizer.json"))
         }
         let eos = bpe.id(for: "<|endoftext|>")
-        let task = try LanguageModelTask(texts: texts, tokenizer: bpe, eos: eos, context: ctx, batchSize: batch)
+        var task = try LanguageModelTask(texts: texts, tokenizer: bpe, eos: eos, context: ctx, batchSize: batch)
+        task.repeatFraction = repeatFraction
         FileHandle.standardError.write(Data("corpus: \(task.train.count) training tokens, \(task.heldOut.count) held out\n".utf8))
 
         let trainer: Trainer
@@ -325,7 +332,15 @@ struct TrainLM: ParsableCommand {
                                             optimizer: AdamWConfig(learningRate: lr, totalSteps: steps, warmupSteps: min(200, steps / 10),
                                                                    weightDecay: 0.1),
                                             dropout: dropout, checkpointEvery: checkpointEvery)
-            trainer = try Trainer(config: config, settings: settings)
+            var initial: [String: Tensor]? = nil
+            if let initFrom {
+                let start = try ModelLoader.load(path: initFrom).model
+                guard start.config.dVocab == config.dVocab, start.config.nLayers == config.nLayers, start.config.dModel == config.dModel else {
+                    throw ValidationError("--init-from \(initFrom): its shape differs from the model asked for")
+                }
+                initial = Dictionary(uniqueKeysWithValues: start.weights.namedTensors.map { ($0.name, $0.tensor) })
+            }
+            trainer = try Trainer(config: config, settings: settings, parameters: initial)
         }
         signal(SIGINT) { _ in trainingInterrupted = true }
         let bar = TrainingProgressPrinter(label: "train lm", total: trainer.settings.steps)

@@ -6,7 +6,7 @@ import Testing
 /// The explorer's parts without HTTP: the model catalog, jobs' states, error messages.
 @Suite struct ExplorerPartsTests {
     @Test func catalogNamesPathsByTheirLastComponent() {
-        let known = ModelRegistry.known.map(\.name)
+        let known = ModelRegistry.shipped.map(\.name) + ModelRegistry.known.map(\.name)
         let models = ExplorerModel.catalog(extra: ["/data/models/gpt2-tiny", "/other/\(known[0])", known[0], "/data/models/gpt2-tiny"])
         #expect(models.map(\.name) == known + ["gpt2-tiny", "/other/\(known[0])"])
         #expect(models.first { $0.name == "gpt2-tiny" }?.location == "/data/models/gpt2-tiny")

@@ -138,6 +138,21 @@ struct AutogradTests {
         #expect(throws: TensorError.self) { try Variable(x0).rotated(cos: [1], sin: [0], interleaved: true) }
     }
 
+    @Test func dropoutKeepsTheExpectationAndIsSeeded() throws {
+        let x = Variable(Tensor(repeating: 1, shape: [10_000]), requiresGrad: true)
+        var a = SeededGenerator(seed: 1), b = SeededGenerator(seed: 1)
+        let y = x.dropout(0.3, using: &a)
+        let again = x.dropout(0.3, using: &b)
+        #expect(y.value == again.value)                       // same seed, same mask
+        let zeros = y.value.scalars.filter { $0 == 0 }.count
+        #expect(abs(Double(zeros) / 10_000 - 0.3) < 0.03)     // about p dropped
+        let mean = y.value.scalars.reduce(0, +) / 10_000
+        #expect(abs(mean - 1) < 0.05)                          // kept ones scaled by 1/(1−p)
+        try y.sum().backward()
+        #expect(x.grad.scalars == y.value.scalars)             // the gradient goes through the same mask
+        #expect(x.dropout(0, using: &a) === x)
+    }
+
     @Test func badShapesAndLossesThrow() throws {
         let a = Variable(Tensor(zeros: [2, 3]), requiresGrad: true)
         #expect(throws: TensorError.self) { try a.matmul(Variable(Tensor(zeros: [4, 2]))) }
