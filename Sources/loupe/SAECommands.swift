@@ -58,6 +58,8 @@ struct TrainSAE: ParsableCommand {
     var resampleEvery: Int = 0
     @Option(name: .long, help: "Use at most this many corpus tokens.")
     var maxCorpusTokens: Int?
+    @Option(name: .long, help: "Harvest at most this many activations once, keep them in memory and cycle through them.")
+    var storeActivations: Int?
     @Option(name: .long, help: "Held-out windows for the cross-entropy evaluation.")
     var evalWindows: Int = 16
     @Option(name: .long) var seed: UInt64 = 0
@@ -66,6 +68,8 @@ struct TrainSAE: ParsableCommand {
     @Option(name: .long) var checkpointEvery: Int = 200
     @Flag(name: .long, help: "Continue the run checkpointed in --out.")
     var resume = false
+    @Flag(name: .long, help: "Draw progress bars even when standard error is not a terminal (for logs).")
+    var progress = false
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
@@ -91,18 +95,28 @@ struct TrainSAE: ParsableCommand {
         var options = SAERunOptions(architecture: arch, dSAE: dSae, k: arch == .topk ? k : nil, contextSize: context,
                                     settings: settings, bufferRows: buffer ?? 16 * batch, modelName: modelOptions.model)
         options.evalWindows = evalWindows
+        options.storedRows = storeActivations
         if !json {
             FileHandle.standardError.write(Data("corpus: \(ids.count) tokens; \(steps) steps of \(batch) activations on \(hook)\n".utf8))
         }
         signal(SIGINT) { _ in trainingInterrupted = true }
-        let bar = json ? nil : ProgressBar(total: steps, label: "train sae")
+        var harvestBar: ProgressBar?
+        var bar: ProgressBar?   // made at the first step, so its rate leaves out the harvest
         var smoothed: Float?
         let (_, result) = try loaded.model.trainSAE(
             hook: hookName, tokens: ids, options: options, checkpointDirectory: URL(fileURLWithPath: out), resume: resume,
-            shouldStop: { trainingInterrupted }) { p in
+            shouldStop: { trainingInterrupted },
+            harvestProgress: { done, total in
+                if json { return }
+                if harvestBar == nil { harvestBar = ProgressBar(total: total, label: "harvest", force: progress) }
+                harvestBar?.update(completed: done)
+                if done == total { harvestBar?.finish() }
+            }) { p in
                 let mse = p.record.mse
                 smoothed = smoothed.map { 0.95 * $0 + 0.05 * mse } ?? mse
+                if bar == nil && !json { bar = ProgressBar(total: steps, label: "train sae", force: progress) }
                 bar?.update(completed: p.step, extra: String(format: "mse %.4g  L0 %.1f  dead %.1f%%", smoothed ?? 0, p.record.l0, 100 * p.deadFraction))
+                if p.step == p.steps { bar?.finish() }
             }
         bar?.finish()
         signal(SIGINT, SIG_DFL)
@@ -160,10 +174,15 @@ struct Features: ParsableCommand {
     var scale: Float = 10
     @Option(name: .long, help: "Greedy tokens to generate on --prompt.")
     var generate: Int = 0
+    @Option(name: .long, help: "A .safetensors file of activations (e.g. from `loupe cache`): encode its tensor named as the SAE's hook (or its only tensor) and write feature_acts and sae_out to --encode-out.")
+    var encode: String?
+    @Option(name: .long, help: "Where --encode writes feature_acts [rows, d_sae] and sae_out [rows, d_in].")
+    var encodeOut: String?
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func validate() throws {
+        if (encode == nil) != (encodeOut == nil) { throw ValidationError("give --encode FILE and --encode-out FILE together") }
         if ablate != nil && steer != nil { throw ValidationError("give --ablate or --steer, not both") }
         if (ablate != nil || steer != nil) && prompt == nil { throw ValidationError("--ablate and --steer need --prompt") }
     }
@@ -185,6 +204,17 @@ struct Features: ParsableCommand {
         let hook = try HookName(parsing: sae.config.hookName)
         try model.checkHook(hook)
         let tokenizer = try loaded.requireTokenizer()
+        if let encode, let encodeOut {
+            let file = try SafetensorsFile(path: encode)
+            let name = file.entries[sae.config.hookName] != nil ? sae.config.hookName : (file.names.count == 1 ? file.names[0] : nil)
+            guard let name else {
+                throw ValidationError("--encode: \(encode) has no tensor named \(sae.config.hookName) (found \(file.names.joined(separator: ", ")))")
+            }
+            let x = try file.tensor(name)
+            let acts = try sae.encode(x)
+            try writeSafetensors([("feature_acts", acts), ("sae_out", try sae.decode(acts))], to: URL(fileURLWithPath: encodeOut))
+            if !json { print("encoded \(acts.shape[0]) activations of \(name) → \(encodeOut)") }
+        }
         for f in feature + [ablate, steer].compactMap({ $0 }) where !(0..<sae.config.dSAE).contains(f) {
             throw ValidationError("feature \(f) is out of range: the SAE has \(sae.config.dSAE) features (0…\(sae.config.dSAE - 1))")
         }

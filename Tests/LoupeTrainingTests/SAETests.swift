@@ -388,5 +388,13 @@ struct SAETests {
         #expect(throws: TrainingError.self) {
             _ = try model.trainSAE(hook: .residPost(0), tokens: tokens, options: options, checkpointDirectory: dir, resume: true)
         }
+        // Activations harvested once and cycled through: several epochs over a small store.
+        var stored = options
+        stored.storedRows = 200
+        stored.settings.steps = 10
+        var harvested: (Int, Int) = (0, 0)
+        let (_, cycled) = try model.trainSAE(hook: .residPost(1), tokens: tokens, options: stored, harvestProgress: { harvested = ($0, $1) })
+        #expect(harvested.0 == harvested.1 && harvested.1 == 14, "windows harvested: \(harvested)")   // ⌈200 / 15⌉
+        #expect(cycled.steps == 10 && cycled.epochs > 2, "epochs \(cycled.epochs)")
     }
 }

@@ -61,7 +61,12 @@ public struct ActivationHarvester {
     /// rows in window order, without position 0 of each window when `dropFirst`.
     public static func activations(model: HookedTransformer, hook: HookName, windows: [[Int]], dropFirst: Bool) throws -> Tensor {
         var options = ForwardOptions()
-        if let layer = hook.layer { options.stopAtLayer = layer + 1 } else if hook == .embed || hook == .posEmbed { options.stopAtLayer = 0 }
+        // Run only the blocks up to the hook's (all of them for ln_final/unembed hooks).
+        if let layer = hook.layer, layer + 1 < model.config.nLayers {
+            options.stopAtLayer = layer + 1
+        } else if hook == .embed || hook == .posEmbed {
+            options.stopAtLayer = 0
+        }
         let (_, cache) = try model.runWithCache(.tokens(windows), select: .names([hook]), options: options)
         guard let acts = cache[hook] else { throw SAEError.invalid("the forward pass did not record \(hook)") }
         let pos = windows.first?.count ?? 0

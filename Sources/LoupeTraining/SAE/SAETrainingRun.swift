@@ -18,6 +18,10 @@ public struct SAERunOptions: Sendable {
     public var bufferRows: Int
     /// Windows per forward pass when harvesting.
     public var windowsPerBatch: Int = 8
+    /// When set, harvest at most this many training activations once, keep them in memory, and cycle
+    /// through them (the shuffle buffer still mixes them): for runs longer than one pass of the model
+    /// over the corpus can afford. Resuming harvests them again.
+    public var storedRows: Int?
     /// The share of the token stream held out for evaluation (taken from its end).
     public var heldOutFraction: Double = 0.05
     /// Held-out windows used for the cross-entropy evaluation (0: skip it).
@@ -46,6 +50,7 @@ public struct SAERunResult: Codable, Sendable {
     public let steps: Int
     public let trainingTokens: Int
     public let corpusTokens: Int
+    /// Passes over the training activations (the stored ones with `storedRows`).
     public let epochs: Double
     public let seconds: Double
     /// Dead (not fired for the dead window) at the end of training.
@@ -70,6 +75,7 @@ extension HookedTransformer {
     /// saved corpus position, so a resumed run sees the same windows but not the same batches).
     public func trainSAE(hook: HookName, tokens: [Int], options: SAERunOptions, checkpointDirectory: URL? = nil,
                          resume: Bool = false, shouldStop: () -> Bool = { false },
+                         harvestProgress: ((Int, Int) -> Void)? = nil,
                          progress: ((SAERunProgress) -> Void)? = nil) throws -> (sae: SparseAutoencoder, result: SAERunResult) {
         let started = Date()
         let held = max(options.contextSize * max(options.evalWindows, 2), Int(Double(tokens.count) * options.heldOutFraction))
@@ -98,11 +104,35 @@ extension HookedTransformer {
             let sae = try SparseAutoencoder.initialized(config, seed: options.settings.seed)
             trainer = try SAETrainer(sae: sae, settings: options.settings)
         }
+        // The activation source: the model window by window, or activations harvested once.
+        var store: [Float] = []
+        var storeCursor = 0
+        if let cap = options.storedRows {
+            let windows = min(harvester.windowCount, (cap + harvester.rowsPerWindow - 1) / harvester.rowsPerWindow)
+            var harvestOnce = try ActivationHarvester(model: self, hook: hook, tokens: trainTokens, contextSize: options.contextSize,
+                                                      windowsPerBatch: options.windowsPerBatch)
+            store.reserveCapacity(windows * harvester.rowsPerWindow * dIn)
+            var done = 0
+            while done < windows {
+                store += try harvestOnce.next().scalars
+                done += options.windowsPerBatch
+                harvestProgress?(min(done, windows), windows)
+            }
+        }
+        let rowsPerChunk = options.windowsPerBatch * harvester.rowsPerWindow
+        func nextRows() throws -> Tensor {
+            guard !store.isEmpty else { return try harvester.next() }
+            let total = store.count / dIn
+            if storeCursor >= total { storeCursor = 0 }
+            let end = min(storeCursor + rowsPerChunk, total)
+            defer { storeCursor = end }
+            return Tensor(unchecked: [end - storeCursor, dIn], Array(store[(storeCursor * dIn)..<(end * dIn)]))
+        }
         var buffer = ShuffleBuffer(capacity: max(options.bufferRows, 2 * options.settings.batchSize), width: dIn,
                                    seed: options.settings.seed &+ UInt64(trainer.step))
         if trainer.step == 0 {
             // b_dec from a sample of the data (SAELens's geometric-median initialization).
-            let sample = try buffer.next(min(options.settings.batchSize, 2048)) { try harvester.next() }
+            let sample = try buffer.next(min(options.settings.batchSize, 2048)) { try nextRows() }
             try trainer.initializeDecoderBias(from: sample)
         }
         func save() throws {
@@ -112,7 +142,7 @@ extension HookedTransformer {
         }
         while trainer.step < options.settings.steps {
             if shouldStop() { try save(); break }
-            let batch = try buffer.next(options.settings.batchSize) { try harvester.next() }
+            let batch = try buffer.next(options.settings.batchSize) { try nextRows() }
             let record = try trainer.trainStep(batch)
             progress?(SAERunProgress(step: trainer.step, steps: options.settings.steps, record: record, deadFraction: trainer.deadFraction))
             if options.settings.checkpointEvery > 0, trainer.step % options.settings.checkpointEvery == 0,
@@ -140,7 +170,7 @@ extension HookedTransformer {
         let result = SAERunResult(
             hook: hook.description, dIn: dIn, dSAE: trainer.sae.config.dSAE, architecture: trainer.sae.config.architecture.rawValue,
             k: trainer.sae.config.k, steps: trainer.step, trainingTokens: rowsSeen, corpusTokens: tokens.count,
-            epochs: Double(rowsSeen) / Double(max(harvester.windowCount * harvester.rowsPerWindow, 1)),
+            epochs: Double(rowsSeen) / Double(max(store.isEmpty ? harvester.windowCount * harvester.rowsPerWindow : store.count / dIn, 1)),
             seconds: Date().timeIntervalSince(started), deadFraction: Double(trainer.deadFraction), resampled: trainer.resampled,
             heldOut: heldOut, losses: losses)
         return (trainer.sae, result)
