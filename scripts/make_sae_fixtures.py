@@ -2,9 +2,13 @@
 """SAE interop fixtures between Loupe and SAELens (sae-lens 6.x, in the peer venv:
 `/root/.cache/loupe-peer/venv/bin/pip install sae-lens`).
 
-(a) SAELens loads the SAE that Loupe trained on Tests/Fixtures/gpt2-tiny (Tests/Fixtures/sae/loupe-gpt2-tiny,
-    made by `loupe train sae`, see docs/commands.md) and computes its feature activations and reconstruction
-    on fixed inputs -> Tests/Fixtures/sae/loupe-gpt2-tiny-expected.safetensors.
+(a) SAELens loads the SAEs that Loupe trained on Tests/Fixtures/gpt2-tiny (Tests/Fixtures/sae/loupe-gpt2-tiny,
+    TopK, and loupe-gpt2-tiny-standard, ReLU) and computes their feature activations and reconstructions on
+    fixed inputs -> Tests/Fixtures/sae/NAME-expected.safetensors. The SAEs were made by
+      loupe train sae --model Tests/Fixtures/gpt2-tiny --hook blocks.0.hook_resid_post \
+        --corpus ../shared/data/corpora/austen/northanger-abbey.txt --max-corpus-tokens 20000 --d-sae 64 \
+        --tokens 25600 --batch 256 --context 32 --eval-windows 8 --lr 2e-3 --out DIR
+    with --k 8 (TopK) and with --architecture standard --l1 0.01.
 (b) SAELens saves two random SAEs (d_in 32, d_sae 64): a standard (ReLU) one and a TopK one (k 8, with
     rescale_acts_by_decoder_norm and decoder rows of random norms) -> Tests/Fixtures/sae/saelens-{standard,topk}/,
     each with expected.safetensors (inputs, feature_acts, sae_out) from SAELens.
@@ -31,11 +35,12 @@ def main():
     g = torch.Generator().manual_seed(0)
 
     # (a) Loupe -> SAELens.
-    loupe_sae = SAE.load_from_disk(ROOT / "loupe-gpt2-tiny", device="cpu")
-    d_in = loupe_sae.cfg.d_in
-    # Inputs near the data: around b_dec, at the scale of the decoder's reach.
-    inputs = loupe_sae.b_dec.detach() + 0.3 * torch.randn(24, d_in, generator=g)
-    save_file(expected(loupe_sae, inputs), ROOT / "loupe-gpt2-tiny-expected.safetensors")
+    for name in ["loupe-gpt2-tiny", "loupe-gpt2-tiny-standard"]:
+        loupe_sae = SAE.load_from_disk(ROOT / name, device="cpu")
+        d_in = loupe_sae.cfg.d_in
+        # Inputs near the data: around b_dec, at the scale of the decoder's reach.
+        inputs = loupe_sae.b_dec.detach() + 0.3 * torch.randn(24, d_in, generator=g)
+        save_file(expected(loupe_sae, inputs), ROOT / f"{name}-expected.safetensors")
 
     # (b) SAELens -> Loupe.
     for name, cfg in [

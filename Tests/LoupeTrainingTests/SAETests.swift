@@ -88,6 +88,7 @@ struct SAETests {
 
     @Test("Loupe computes SAELens's feature activations and reconstructions within 1e-4", arguments: [
         ("loupe-gpt2-tiny", "loupe-gpt2-tiny-expected.safetensors"),
+        ("loupe-gpt2-tiny-standard", "loupe-gpt2-tiny-standard-expected.safetensors"),
         ("saelens-standard", "saelens-standard/expected.safetensors"),
         ("saelens-topk", "saelens-topk/expected.safetensors"),
     ])

@@ -36,7 +36,7 @@ extension HookedTransformer {
         let hook = try HookName(parsing: sae.config.hookName)
         let s = sae.config.dSAE
         if let features { for f in features where !(0..<s).contains(f) { throw SAEError.invalid("feature must be in 0…\(s - 1), found \(f)") } }
-        var harvester = try ActivationHarvester(model: self, hook: hook, tokens: tokens, contextSize: contextSize, windowsPerBatch: 1)
+        let harvester = try ActivationHarvester(model: self, hook: hook, tokens: tokens, contextSize: contextSize, windowsPerBatch: 1)
         let wanted = features.map(Set.init)
         var best: [Int: [FeatureExample]] = [:]
         var counts = [Int](repeating: 0, count: s)
@@ -66,7 +66,6 @@ extension HookedTransformer {
             }
             progress?(min(startWindow + windowsPerBatch, windows), windows)
         }
-        harvester.position = 0
         return FeatureExamples(examples: best, fireCounts: counts, positions: positions)
     }
 
