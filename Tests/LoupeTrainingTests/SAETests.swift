@@ -366,6 +366,31 @@ struct SAETests {
         }
     }
 
+    @Test("Max-activating examples are each feature's strongest activations, at the right corpus positions")
+    func featureExamples() throws {
+        let model = try ModelLoader.load(path: SAEFixtures.gpt2Tiny).model
+        let sae = try SAELensFormat.read(from: SAEFixtures.directory.appendingPathComponent("loupe-gpt2-tiny"))
+        var rng = SeededGenerator(seed: 9)
+        let tokens = (0..<200).map { _ in rng.nextInt(2000) }
+        let found = try model.saeFeatureExamples(sae, tokens: tokens, contextSize: 16, k: 3, contextTokens: 2, windowsPerBatch: 4)
+        #expect(found.positions == 12 * 15)   // 12 windows of 16, position 0 of each left out
+        // Brute force: every feature's activation at every position, window by window.
+        var all: [Int: [(Float, Int)]] = [:]
+        for w in 0..<12 {
+            let window = Array(tokens[(w * 16)..<((w + 1) * 16)])
+            let acts = try sae.encode(ActivationHarvester.activations(model: model, hook: .residPost(0), windows: [window], dropFirst: true))
+            for r in 0..<15 { for f in 0..<64 where acts.scalars[r * 64 + f] > 0 { all[f, default: []].append((acts.scalars[r * 64 + f], w * 16 + 1 + r)) } }
+        }
+        for f in 0..<64 {
+            let want = (all[f] ?? []).sorted { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }.prefix(3)
+            let got = found.examples[f] ?? []
+            #expect(found.fireCounts[f] == (all[f]?.count ?? 0))
+            #expect(got.map(\.position) == want.map(\.1), "feature \(f)")
+            #expect(maxAbsDiff(got.map(\.activation), want.map(\.0)) < 1e-5)
+            for e in got { #expect(e.context[e.focus] == tokens[e.position]) }
+        }
+    }
+
     @Test("trainSAE on gpt2-tiny: runs, evaluates held-out text, checkpoints and resumes")
     func endToEnd() throws {
         let model = try ModelLoader.load(path: SAEFixtures.gpt2Tiny).model

@@ -28,7 +28,15 @@ public struct SAESpliceLosses: Codable, Sendable, Equatable {
     public let zeroAblated: Double
     /// (CE_zero − CE_SAE) / (CE_zero − CE_clean): 1 when splicing the SAE in costs nothing, 0 when it is
     /// as bad as deleting the activation.
-    public var recovered: Double { (zeroAblated - withSAE) / (zeroAblated - clean) }
+    public let recovered: Double
+
+    public init(tokens: Int, clean: Double, withSAE: Double, zeroAblated: Double) {
+        self.tokens = tokens
+        self.clean = clean
+        self.withSAE = withSAE
+        self.zeroAblated = zeroAblated
+        self.recovered = (zeroAblated - withSAE) / (zeroAblated - clean)
+    }
 }
 
 /// How an SAE changes the activation at its hook point.
