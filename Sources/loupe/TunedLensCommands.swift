@@ -78,7 +78,8 @@ struct TrainTunedLens: ParsableCommand {
         }
         signal(SIGINT) { _ in trainingInterrupted = true }
         let bar = TrainingProgressPrinter(label: "tuned lens", total: trainer.settings.steps)
-        let start = Date()
+        let start = Date(), startStep = trainer.step
+        let tokensPerStep = trainer.settings.batch * trainer.settings.context
         let finished = try trainer.train(checkpoint: checkpoint, progress: bar.update, shouldStop: { trainingInterrupted })
         bar.finish()
         signal(SIGINT, SIG_DFL)
@@ -90,11 +91,12 @@ struct TrainTunedLens: ParsableCommand {
                                                   "corpus": corpus.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ",")])
         let first = trainer.history.prefix(5).map(\.loss), last = trainer.history.suffix(5).map(\.loss)
         struct Output: Encodable { let out: String; let steps: Int; let tokens: Int; let seconds: Double; let firstLoss: Float; let lastLoss: Float }
-        let o = Output(out: out, steps: trainer.step, tokens: trainer.step * batch * context, seconds: seconds,
+        let o = Output(out: out, steps: trainer.step, tokens: trainer.step * tokensPerStep, seconds: seconds,
                        firstLoss: first.reduce(0, +) / Float(max(first.count, 1)), lastLoss: last.reduce(0, +) / Float(max(last.count, 1)))
         if json { try printJSON(o); return }
-        print(String(format: "mean KL over layers: %.3f (first 5 steps) → %.3f (last 5), %d steps, %d tokens in %.0f s (%.1f tokens/s this run)",
-                     o.firstLoss, o.lastLoss, o.steps, o.tokens, seconds, Double(o.tokens) / max(seconds, 1e-9)))
+        print(String(format: "mean KL over layers: %.3f (first 5 steps) → %.3f (last 5), %d steps, %d tokens; this run %d steps in %.0f s (%.1f tokens/s)",
+                     o.firstLoss, o.lastLoss, o.steps, o.tokens, trainer.step - startStep, seconds,
+                     Double((trainer.step - startStep) * tokensPerStep) / max(seconds, 1e-9)))
         print("wrote \(out)")
     }
 }
