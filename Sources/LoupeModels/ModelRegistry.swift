@@ -62,6 +62,20 @@ public enum ModelRegistry {
             approximateMB: 98),
     ]
 
+    /// The model commands use when no `--model` is given: the one that ships inside Loupe.
+    public static let defaultModel = "austen"
+
+    /// Models inside Loupe itself (resources of this module): name → (summary, resource folder).
+    public static let shipped: [(name: String, summary: String, resource: String)] = [
+        ("austen", "Loupe's own 2-layer GPT-2-style model (d_model 192, 6 heads, MLPs, 4,096-token BPE), trained on Jane Austen's novels; float16, ships with Loupe", "austen-lm"),
+    ]
+
+    /// The folder of a shipped model, or nil for other names.
+    public static func shippedPath(_ name: String) -> String? {
+        guard let entry = shipped.first(where: { $0.name == name }) else { return nil }
+        return Bundle.module.url(forResource: entry.resource, withExtension: nil)?.path
+    }
+
     /// Loupe's cache folder: `$LOUPE_HOME`, else `~/.cache/loupe`.
     public static var home: URL {
         if let h = ProcessInfo.processInfo.environment["LOUPE_HOME"], !h.isEmpty { return URL(fileURLWithPath: h) }
@@ -79,11 +93,12 @@ public enum ModelRegistry {
     /// file, fetched first when `fetchLog` is given (and it is not cached yet).
     public static func resolve(_ nameOrPath: String, home: URL = home, fetchLog: ((String) -> Void)? = nil) throws -> String {
         if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
+        if let path = shippedPath(nameOrPath) { return path }
         guard let m = model(named: nameOrPath) else {
             if nameOrPath.contains("/") || nameOrPath.hasSuffix(".gguf") {
                 throw ModelError.missingFile(path: nameOrPath, what: "model")
             }
-            throw FetchError.unknownModel(name: nameOrPath, known: known.map(\.name))
+            throw FetchError.unknownModel(name: nameOrPath, known: shipped.map(\.name) + known.map(\.name))
         }
         let path = cachedPath(m, home: home).path
         guard FileManager.default.fileExists(atPath: path) else {

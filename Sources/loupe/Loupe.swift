@@ -18,8 +18,8 @@ struct Loupe: AsyncParsableCommand {
 
 /// Where the model comes from.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A model: a known name (see `loupe models`), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
-    var model: String
+    @Option(name: .long, help: "A model: a known name (see `loupe models`; default: austen, which ships with Loupe), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
+    var model: String = ModelRegistry.defaultModel
 
     @Option(name: .long, help: "BLAS threads (default: 2).")
     var threads: Int = 2

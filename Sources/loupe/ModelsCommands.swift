@@ -22,7 +22,11 @@ struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the models Loupe knows by name, and which are cached.")
 
     func run() throws {
-        print("cache: \(ModelRegistry.home.path)\n")
+        for m in ModelRegistry.shipped {
+            let default_ = m.name == ModelRegistry.defaultModel ? " (the default)" : ""
+            print("\(m.name)\(default_)\n  \(m.summary)\n  \(ModelRegistry.shippedPath(m.name) ?? "missing from this build")")
+        }
+        print("\ncache: \(ModelRegistry.home.path)\n")
         for m in ModelRegistry.known {
             let path = ModelRegistry.cachedPath(m)
             let state = FileManager.default.fileExists(atPath: path.path) ? path.path : "not fetched (loupe fetch \(m.name))"

@@ -266,8 +266,10 @@ struct TrainLM: ParsableCommand {
     var dMLP: Int = 768
     @Flag(name: .long, help: "Attention-only blocks.")
     var attnOnly = false
-    @Option(name: .long, help: "Context length.")
+    @Option(name: .long, help: "Context length (the model's n_ctx).")
     var ctx: Int = 256
+    @Option(name: .long, help: "Training window length (default: --ctx).")
+    var window: Int?
     @Option(name: .long, help: "Sequences per batch.")
     var batch: Int = 16
     @Option(name: .long) var steps: Int = 3000
@@ -316,7 +318,8 @@ struct TrainLM: ParsableCommand {
             try? FileManager.default.copyItem(at: tokenizerDir.appendingPathComponent("tokenizer.json"), to: outURL.appendingPathComponent("tokenizer.json"))
         }
         let eos = bpe.id(for: "<|endoftext|>")
-        var task = try LanguageModelTask(texts: texts, tokenizer: bpe, eos: eos, context: ctx, batchSize: batch)
+        if let window, window > ctx || window < 2 { throw ValidationError("--window must be between 2 and --ctx (\(ctx)), found \(window)") }
+        var task = try LanguageModelTask(texts: texts, tokenizer: bpe, eos: eos, context: window ?? ctx, batchSize: batch)
         task.repeatFraction = repeatFraction
         FileHandle.standardError.write(Data("corpus: \(task.train.count) training tokens, \(task.heldOut.count) held out\n".utf8))
 
@@ -369,7 +372,7 @@ struct TrainLM: ParsableCommand {
         let params = trainer.parameters.values.reduce(0) { $0 + $1.count }
         let recent = trainer.history.suffix(100).map(\.loss)
         let o = Output(heldOutLoss: loss, trainLoss: recent.reduce(0, +) / Float(max(recent.count, 1)), seconds: seconds,
-                       steps: trainer.step, tokens: trainer.step * batch * ctx, parameters: params,
+                       steps: trainer.step, tokens: trainer.step * batch * (window ?? ctx), parameters: params,
                        inductionFirstHalfLoss: induction.firstHalfLoss, inductionSecondHalfLoss: induction.secondHalfLoss)
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]

@@ -86,7 +86,9 @@ import Testing
     @Test func resolveNamesAndPaths() throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-empty-\(UUID().uuidString)")
         #expect(throws: FetchError.notFetched(name: "smollm2-135m")) { try ModelRegistry.resolve("smollm2-135m", home: home) }
-        #expect(throws: FetchError.unknownModel(name: "gpt5", known: ["smollm2-135m"])) { try ModelRegistry.resolve("gpt5", home: home) }
+        #expect(throws: FetchError.unknownModel(name: "gpt5", known: ["austen", "smollm2-135m"])) { try ModelRegistry.resolve("gpt5", home: home) }
+        // The shipped model resolves without any cache or download.
+        #expect(try ModelRegistry.resolve("austen", home: home).hasSuffix("austen-lm"))
         #expect(throws: ModelError.missingFile(path: "/no/such/model.gguf", what: "model")) {
             try ModelRegistry.resolve("/no/such/model.gguf", home: home)
         }
