@@ -97,9 +97,23 @@ public struct AdamW: Sendable {
         return (lr, norm)
     }
 
-    /// Restores a state saved from `m`, `v` and `step`.
-    public mutating func restore(step: Int, m: [String: [Float]], v: [String: [Float]]) {
+    /// Restores a state saved from `m`, `v` and `step`, checking each moment against its parameter's
+    /// element count (`parameterCounts`, by name).
+    /// - Throws: `TrainingError.invalid` for a moment of another size or of an unknown parameter.
+    public mutating func restore(step: Int, m: [String: [Float]], v: [String: [Float]], parameterCounts: [String: Int]) throws {
+        for (kind, moments) in [("first", m), ("second", v)] {
+            for (name, values) in moments where values.count != parameterCounts[name] {
+                throw TrainingError.invalid("AdamW's \(kind) moment of \(name) has \(values.count) values; the parameter has \(parameterCounts[name].map(String.init) ?? "no entry")")
+            }
+        }
+        guard step >= 0 else { throw TrainingError.invalid("AdamW's step must be ≥ 0, found \(step)") }
         self.step = step
+        self.m = m
+        self.v = v
+    }
+
+    /// Replaces the moments (the caller keeps their sizes; e.g. when SAE features are resampled).
+    mutating func replaceMoments(m: [String: [Float]], v: [String: [Float]]) {
         self.m = m
         self.v = v
     }

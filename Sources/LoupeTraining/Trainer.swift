@@ -230,7 +230,11 @@ public final class Trainer {
             if name.hasPrefix("adam.v.") { v[String(name.dropFirst(7))] = try file.tensor(name).scalars }
         }
         let trainer = try Trainer(config: config, settings: settings, parameters: params)
-        trainer.optimizer.restore(step: step, m: m, v: v)
+        do {
+            try trainer.optimizer.restore(step: step, m: m, v: v, parameterCounts: params.mapValues(\.count))
+        } catch {
+            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+        }
         let historyURL = directory.appendingPathComponent(historyFile)
         if let data = try? Data(contentsOf: historyURL) {
             trainer.history = (try? JSONDecoder().decode([TrainingRecord].self, from: data)) ?? []

@@ -229,7 +229,13 @@ public final class TunedLensTrainer {
             if name.hasPrefix("adam.v.") { v[String(name.dropFirst(7))] = try file.tensor(name).scalars }
         }
         let trainer = try TunedLensTrainer(model: model, modelName: lens.modelName, corpus: corpus, settings: settings, lens: lens)
-        trainer.optimizer.restore(step: step, m: m, v: v)
+        var counts: [String: Int] = [:]
+        for l in 0..<lens.nLayers { counts["A.\(l)"] = lens.weights[l].count; counts["b.\(l)"] = lens.biases[l].count }
+        do {
+            try trainer.optimizer.restore(step: step, m: m, v: v, parameterCounts: counts)
+        } catch {
+            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+        }
         if let h = file.metadata["history"], let records = try? JSONDecoder().decode([TrainingRecord].self, from: Data(h.utf8)) {
             trainer.history = records.filter { $0.step < step }
         }

@@ -68,6 +68,32 @@ struct TrainerTests {
         #expect(throws: TrainingError.self) { try Trainer.resume(from: dir.appendingPathComponent("nothing-here")) }
     }
 
+    /// A checkpoint whose optimizer state does not fit its parameters is refused with a message, not a crash.
+    @Test func lyingCheckpointIsATypedError() throws {
+        let task = MaxOfListTask()
+        var settings = task.defaultSettings(seed: 1)
+        settings.steps = 2
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-lying-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trainer = try Trainer(config: task.config, settings: settings)
+        try trainer.train(task, checkpointDirectory: dir)
+        let url = dir.appendingPathComponent("checkpoint.safetensors")
+        let file = try SafetensorsFile(path: url.path)
+        var tensors: [(name: String, tensor: Tensor)] = []
+        for name in file.entries.keys.sorted() {
+            var t = try file.tensor(name)
+            if name == "adam.m.unembed.b_U" { t = Tensor([1, 2, 3]) }   // a moment of the wrong size
+            tensors.append((name, t))
+        }
+        try writeSafetensors(tensors, metadata: file.metadata, to: url)
+        #expect {
+            try Trainer.resume(from: dir)
+        } throws: { error in
+            guard case TrainingError.checkpoint(_, let reason) = error else { return false }
+            return reason.contains("unembed.b_U") && reason.contains("3 values")
+        }
+    }
+
     @Test func maxOfListReachesHighAccuracy() throws {
         let task = MaxOfListTask()
         var settings = task.defaultSettings(seed: 0)

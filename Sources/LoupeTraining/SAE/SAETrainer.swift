@@ -259,7 +259,7 @@ public final class SAETrainer {
             m["b_enc"]?[f] = 0; v["b_enc"]?[f] = 0
             stepsSinceFired[f] = 0
         }
-        optimizer.restore(step: optimizer.step, m: m, v: v)
+        optimizer.replaceMoments(m: m, v: v)
         resampled += dead.count
         return dead.count
     }
@@ -312,7 +312,12 @@ public final class SAETrainer {
             if name.hasPrefix("adam.m.") { m[String(name.dropFirst(7))] = try file.tensor(name).scalars }
             if name.hasPrefix("adam.v.") { v[String(name.dropFirst(7))] = try file.tensor(name).scalars }
         }
-        trainer.optimizer.restore(step: step, m: m, v: v)
+        let counts = ["W_enc": sae.wEnc.count, "b_enc": sae.bEnc.count, "W_dec": sae.wDec.count, "b_dec": sae.bDec.count]
+        do {
+            try trainer.optimizer.restore(step: step, m: m, v: v, parameterCounts: counts)
+        } catch {
+            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+        }
         if file.entries["steps_since_fired"] != nil {
             let counts = try file.tensor("steps_since_fired").scalars.map { Int($0) }
             if counts.count == sae.config.dSAE { trainer.stepsSinceFired = counts }
