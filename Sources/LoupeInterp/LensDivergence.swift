@@ -26,22 +26,8 @@ extension HookedTransformer {
         guard residual.rank == 2, residual.shape[1] == d else {
             throw TensorError.shapeMismatch(operation: "lens residual [rows, d_model]", expected: [residual.shape.first ?? 0, d], found: residual.shape)
         }
-        let rows = residual.shape[0]
-        let rms = config.normalization == .rmsNorm || config.normalization == .rmsNormPre
-        var normed = uninitializedFloats(rows * d)
-        residual.scalars.withUnsafeBufferPointer { x in
-            normed.withUnsafeMutableBufferPointer { o in
-                if rms {
-                    Kernels.rmsNormRows(x.baseAddress!, out: o.baseAddress!, rows: rows, n: d, eps: config.eps, weight: nil, scales: nil)
-                } else {
-                    Kernels.layerNormRows(x.baseAddress!, out: o.baseAddress!, rows: rows, n: d, eps: config.eps,
-                                          weight: nil, bias: nil, scales: nil)
-                }
-            }
-        }
-        if let w = weights.lnFinalW?.scalars { for r in 0..<rows { for j in 0..<d { normed[r * d + j] *= w[j] } } }
-        if let b = weights.lnFinalB?.scalars { for r in 0..<rows { for j in 0..<d { normed[r * d + j] += b[j] } } }
-        let logits = try Tensor(unchecked: [rows, d], normed).matmul(weights.wU) + weights.bU   // [rows, d_vocab]
+        let normed = try config.normalize(residual, weight: weights.lnFinalW, bias: weights.lnFinalB)
+        let logits = try normed.matmul(weights.wU) + weights.bU   // [rows, d_vocab]
         return logits.logSoftmax()
     }
 

@@ -92,7 +92,7 @@ extension HookedTransformer {
         let (_, cache) = try runWithCache(.tokens([tokens]), select: .names(names))
         guard let finalScale = cache[.lnFinalScale] else { throw InterpError.invalid("the final norm's scale was not cached") }
         // The stack of residuals, normalized like the final norm: [labels · pos, d_model].
-        let rms = config.normalization == .rmsNorm || config.normalization == .rmsNormPre
+        let rms = !config.centresNorm
         var stack = uninitializedFloats(labelled.count * T * d)
         for (i, (_, hook)) in labelled.enumerated() {
             guard var resid = cache[hook] else { continue }

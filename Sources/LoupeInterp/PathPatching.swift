@@ -27,7 +27,7 @@ extension HookedTransformer {
             throw InterpError.lengthMismatch(clean: clean.count, corrupted: corrupted.count)
         }
         for t in metric.tokens() where t < 0 || t >= config.dVocab { throw InterpError.tokenOutOfRange(token: t, dVocab: config.dVocab) }
-        let (nL, h, dh, v) = (config.nLayers, config.nHeads, config.dHead, config.dVocab)
+        let (nL, h, v) = (config.nLayers, config.nHeads, config.dVocab)
         let T = clean.count
         var receiverLayer = nL
         if case .heads(let layer, let heads, let input) = receiver {
@@ -51,13 +51,9 @@ extension HookedTransformer {
             var hooks = Hooks()
             for l in 0..<nL {
                 guard let cleanZ = cleanCache[.z(l)], let corruptZ = corruptCache[.z(l)] else { continue }
-                hooks.add(.z(l)) { z, _ in
-                    var out = cleanZ
-                    if l == sl {
-                        for p in 0..<T { for j in 0..<dh { out.scalars[(p * h + sh) * dh + j] = corruptZ.scalars[(p * h + sh) * dh + j] } }
-                    }
-                    z = out
-                }
+                var frozen = cleanZ                                    // [1, pos, head_index, d_head]
+                if l == sl { frozen[.all, .all, sh] = corruptZ[.all, .all, sh] }
+                hooks.add(.z(l), Hooks.replace(with: frozen))
             }
             switch receiver {
             case .logits:
@@ -67,12 +63,9 @@ extension HookedTransformer {
                 let name: HookName = input == .q ? .q(layer) : input == .k ? .k(layer) : .v(layer)
                 let (_, patched) = try runWithCache(.tokens([clean]), select: .names([name]), hooks: hooks)
                 guard let received = patched[name] else { continue }
-                let count = input == .q ? h : config.nKeyValueHeads
                 var receive = Hooks()
-                receive.add(name) { act, _ in
-                    for head in heads {
-                        for p in 0..<T { for j in 0..<dh { act.scalars[(p * count + head) * dh + j] = received.scalars[(p * count + head) * dh + j] } }
-                    }
+                receive.add(name) { act, _ in                          // [1, pos, head_index, d_head]
+                    for head in heads { act[.all, .all, head] = received[.all, .all, head] }
                 }
                 results[sl * h + sh] = score(try run(.tokens([clean]), hooks: receive))
             }

@@ -60,7 +60,7 @@ extension HookedTransformer {
             if toward < 0 { for j in 0..<d { direction[j] = -direction[j] } }
             // Read it as the final norm would pass it on: centred (LayerNorm), times the norm's weight
             // (already folded into W_U in processed models), then through the unembedding.
-            if config.normalization == .layerNorm || config.normalization == .layerNormPre {
+            if config.centresNorm {
                 let mean = direction.reduce(0, +) / Float(d)
                 for j in 0..<d { direction[j] -= mean }
             }

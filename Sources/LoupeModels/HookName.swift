@@ -110,13 +110,13 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     /// Every per-block hook kind, as a constructor from a layer, in forward order.
-    static let blockKinds: [(Int) -> HookName] = [
+    static let blockKinds: [@Sendable (Int) -> HookName] = [
         HookName.residPre, HookName.ln1Scale, HookName.ln1Normalized, HookName.q, HookName.k, HookName.v,
         HookName.rotQ, HookName.rotK, HookName.attnScores, HookName.pattern, HookName.z, HookName.result,
         HookName.attnOut, HookName.residMid, HookName.ln2Scale, HookName.ln2Normalized, HookName.mlpPre,
         HookName.mlpPreLinear, HookName.mlpPost, HookName.mlpOut, HookName.residPost,
     ]
-    private static let blockSuffixes: [String: (Int) -> HookName] = Dictionary(
+    private static let blockSuffixes: [String: @Sendable (Int) -> HookName] = Dictionary(
         uniqueKeysWithValues: blockKinds.map { ($0(0).suffix, $0) })
     private static let globals: [String: HookName] = Dictionary(
         uniqueKeysWithValues: [HookName.embed, .posEmbed, .lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut].map { ($0.suffix, $0) })

@@ -5,9 +5,10 @@
 
 import LoupeTensor
 
-/// A hook on the tape: sees an activation as a `Variable` and returns the one the model continues with
-/// (itself to read; a new variable to steer, patch or ablate — of the same shape).
-public typealias GradientHookFunction = (_ activation: Variable, _ hook: HookName) throws -> Variable
+/// A hook on the tape: sees an activation as a `Variable` and may replace it with another of the same
+/// shape (to steer, patch or ablate), in place, as `HookFunction` does for the fast forward:
+/// `{ x, _ in x = x.scaled(by: 2) }`.
+public typealias GradientHookFunction = (_ activation: inout Variable, _ hook: HookName) throws -> Void
 
 /// What a differentiable forward pass returns.
 public struct DifferentiableRun {
@@ -69,7 +70,7 @@ extension HookedTransformer {
         func visit(_ name: HookName, _ x: Variable) throws -> Variable {
             var y = x
             if let f = hooks[name] {
-                y = try f(x, name)
+                try f(&y, name)
                 guard y.shape == x.shape else {
                     throw HookError.shapeChanged(hook: name.description, expected: x.shape, found: y.shape)
                 }
@@ -84,8 +85,7 @@ extension HookedTransformer {
         }
         func drop(_ x: Variable) -> Variable { dropout > 0 ? x.dropout(dropout, using: &rng) : x }
         func norm(_ x: Variable, _ prefix: String, scaleHook: HookName, normHook: HookName) throws -> Variable {
-            let centered = c.normalization == .layerNorm || c.normalization == .layerNormPre
-            let (n, scale) = x.normalized(centered: centered, eps: c.eps)
+            let (n, scale) = x.normalized(centered: c.centresNorm, eps: c.eps)
             if capture.contains(scaleHook) { captured[scaleHook] = Variable(scale) }
             var y = try visit(normHook, n)
             if let w = optionalParam(prefix + ".w") { y = try y.multiplyingRow(w) }

@@ -3,13 +3,23 @@
 import LoupeTensor
 
 /// A hook: sees an activation under its hook name and may change its values in place (not its shape).
-public typealias HookFunction = (_ activation: inout Tensor, _ hook: HookName) throws -> Void
+/// The same convention as the tape's `GradientHookFunction`: `{ z, _ in z[.all, .all, 3] = 0 }`.
+public typealias HookFunction = @Sendable (_ activation: inout Tensor, _ hook: HookName) throws -> Void
 
-/// Hook functions by hook point, run in the order they were added.
-public struct Hooks {
+/// Hook functions by hook point, run in the order they were added. A dictionary literal makes one:
+///
+///     let hooks: Hooks = [
+///         .z(5): { z, _ in z[.all, .all, 1] = 0 },          // ablate head 5.1
+///         .residPre(3): Hooks.add(direction, scale: 4),     // steer
+///     ]
+public struct Hooks: Sendable, ExpressibleByDictionaryLiteral {
     public private(set) var functions: [HookName: [HookFunction]] = [:]
 
     public init() {}
+
+    public init(dictionaryLiteral elements: (HookName, HookFunction)...) {
+        for (n, f) in elements { add(n, f) }
+    }
 
     /// Hooks from a list of (name, function) pairs.
     public init(_ pairs: [(HookName, HookFunction)]) {
@@ -50,13 +60,13 @@ public struct Hooks {
 }
 
 /// Which hook points `runWithCache` stores.
-public enum CacheSelection {
+public enum CacheSelection: Sendable {
     /// Every hook point the forward pass runs (`hook_result` only when `ForwardOptions.useAttnResult`).
     case all
     /// Exactly these.
     case names(Set<HookName>)
     /// Those a predicate accepts.
-    case filter((HookName) -> Bool)
+    case filter(@Sendable (HookName) -> Bool)
 
     func contains(_ name: HookName) -> Bool {
         switch self {
@@ -81,6 +91,15 @@ public struct ActivationCache: Sendable {
         let hook = try HookName(parsing: name)
         guard let t = activations[hook] else {
             throw HookError.notInModel(name: name, reason: "it was not run or not cached")
+        }
+        return t
+    }
+
+    /// An activation by its hook point.
+    /// - Throws: `HookError.notInModel` when it was not cached.
+    public func get(_ name: HookName) throws -> Tensor {
+        guard let t = activations[name] else {
+            throw HookError.notInModel(name: name.description, reason: "it was not run or not cached")
         }
         return t
     }
@@ -131,3 +150,7 @@ struct HookRunner {
         }
     }
 }
+
+/// A progress callback of long work: `(done, total)`. Sendable, since sweeps report from worker threads
+/// (one report at a time).
+public typealias ProgressHandler = @Sendable (_ done: Int, _ total: Int) -> Void

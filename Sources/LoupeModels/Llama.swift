@@ -76,9 +76,9 @@ public enum Llama {
     }
 
     /// Checkpoint names of one format.
-    struct Names {
+    struct Names: Sendable {
         let embed: String, finalNorm: String, unembed: String
-        let layer: (Int, String) -> String
+        let layer: @Sendable (Int, String) -> String
         static let huggingFace = Names(
             embed: "model.embed_tokens.weight", finalNorm: "model.norm.weight", unembed: "lm_head.weight",
             layer: { l, part in

@@ -1,5 +1,7 @@
 // The architecture of a transformer, in TransformerLens's vocabulary.
 
+import LoupeTensor
+
 /// Hyperparameters of a `HookedTransformer`.
 public struct ModelConfig: Codable, Sendable, Equatable {
     /// How the residual stream is normalized before attention, the MLP and the unembedding.
@@ -133,6 +135,16 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     /// Whether normalization layers carry weights.
     public var normHasWeights: Bool { normalization == .layerNorm || normalization == .rmsNorm }
+    /// Whether the norm subtracts each row's mean first (LayerNorm) or not (RMSNorm).
+    public var centresNorm: Bool { normalization == .layerNorm || normalization == .layerNormPre }
     /// The query heads that share one key-value head.
     public var groupSize: Int { nHeads / nKeyValueHeads }
+}
+
+extension ModelConfig {
+    /// The model's norm over the last dimension of `x` (LayerNorm or RMSNorm, with this config's eps),
+    /// times `weight` and plus `bias` when given.
+    public func normalize(_ x: Tensor, weight: Tensor?, bias: Tensor?) throws -> Tensor {
+        centresNorm ? try x.layerNorm(weight: weight, bias: bias, eps: eps) : try x.rmsNorm(weight: weight, eps: eps)
+    }
 }

@@ -14,6 +14,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case layerOutOfRange(name: String, layer: Int, nLayers: Int)
     case inputShape(expected: [Int], found: [Int])
     case unsupported(String)
+    /// A token given as text that is not exactly one token, or an id outside the vocabulary.
+    case notOneToken(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case .layerOutOfRange(let n, let l, let c): return "\(n) = \(l) is out of range for a model with \(c) layers"
         case .inputShape(let e, let f): return "input: expected shape \(e), found \(f)"
         case .unsupported(let m): return m
+        case .notOneToken(let m): return m
         }
     }
 }

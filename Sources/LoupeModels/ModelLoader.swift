@@ -15,6 +15,8 @@ public struct LoadedModel: Sendable {
     public let chatTemplate: String?
 
     public init(model: HookedTransformer, tokenizer: BPETokenizer?, source: String, chatTemplate: String? = nil) {
+        var model = model
+        if model.tokenizer == nil { model.tokenizer = tokenizer }
         self.model = model
         self.tokenizer = tokenizer
         self.source = source

@@ -48,12 +48,12 @@ extension HookedTransformer {
         }
         // Centring writing weights is exact only when every reader first subtracts the mean (LayerNorm);
         // with RMSNorm TransformerLens skips it, and so does Loupe.
-        if steps.centerWritingWeights && (c.normalization == .layerNorm || c.normalization == .layerNormPre) {
+        if steps.centerWritingWeights && c.centresNorm {
             centerWriting(&w)
         }
         if steps.centerUnembed { w.wU = centerColumnsPerRow(w.wU); w.bU = centerVector(w.bU) }
         if steps.foldValueBiases { foldValueBias(&w, config: c) }
-        return try HookedTransformer(config: c, weights: w)
+        return try HookedTransformer(config: c, weights: w, tokenizer: tokenizer)
     }
 }
 

@@ -76,15 +76,7 @@ struct Analyses: Sendable {
 
     /// A token given as an id or as text that is exactly one token (as the CLI's `--answer`).
     func singleToken(_ value: String, field: String) throws -> Int {
-        if let id = Int(value) {
-            guard id >= 0 && id < config.dVocab else { throw APIError.unprocessable("'\(field)': token id \(id) is out of range 0..<\(config.dVocab)") }
-            return id
-        }
-        let ids = try loaded.requireTokenizer().encode(value)
-        guard ids.count == 1 else {
-            throw APIError.unprocessable("'\(field)': \(value.quotedForDisplay) is \(ids.count) tokens (\(ids.map { loaded.tokenText($0).quotedForDisplay }.joined(separator: " "))); give a single token or its id")
-        }
-        return ids[0]
+        do { return try loaded.model.singleToken(value) } catch let error as ModelError { throw APIError.unprocessable("'\(field)': \(error)") }
     }
 
     // MARK: endpoints
@@ -215,9 +207,8 @@ struct Analyses: Sendable {
     struct PatchPlan: Sendable {
         let clean: [Int], corrupt: [Int]
         let target: PatchTarget
-        let metricName: String
+        let metric: PatchMetricKind
         let answer: Int, wrong: Int?
-        let normalized: Bool
     }
 
     /// Checks a patching request (tokens, hook, metric, answer) without running it, so that a bad job is
@@ -230,32 +221,24 @@ struct Analyses: Sendable {
         guard let target = PatchTarget(shortName: hook, byPosition: r.byPosition ?? false) else {
             throw APIError.unprocessable("unknown hook '\(hook)': 'hook' must be one of \(PatchTarget.shortNames.joined(separator: ", "))")
         }
-        let metric = r.metric ?? "logit-diff"
+        let name = r.metric ?? PatchMetricKind.logitDiff.rawValue
+        guard let kind = PatchMetricKind(rawValue: name) else {
+            throw APIError.unprocessable("'metric' must be \(PatchMetricKind.spelledOut), found '\(name)'")
+        }
         let answer = try singleToken(r.answer, field: "answer")
         let wrong = try r.wrong.map { try singleToken($0, field: "wrong") }
-        switch metric {
-        case "logit-diff", "normalized-logit-diff":
-            guard wrong != nil else { throw APIError.unprocessable("'metric' \(metric) needs 'wrong'") }
-        case "prob", "loss": break
-        default: throw APIError.unprocessable("'metric' must be logit-diff, normalized-logit-diff, prob or loss, found '\(metric)'")
-        }
-        return PatchPlan(clean: clean, corrupt: corrupt, target: target, metricName: metric, answer: answer, wrong: wrong,
-                         normalized: metric == "normalized-logit-diff")
+        guard wrong != nil || !kind.needsWrongToken else { throw APIError.unprocessable("'metric' \(name) needs 'wrong'") }
+        return PatchPlan(clean: clean, corrupt: corrupt, target: target, metric: kind, answer: answer, wrong: wrong)
     }
 
     /// `loupe patch`: activation patching from the clean into the corrupted run.
-    func patch(_ plan: PatchPlan, progress: @escaping (Int, Int) -> Void, isCancelled: @escaping () -> Bool) throws -> PatchResponse {
-        let metric: PatchMetric
-        switch plan.metricName {
-        case "prob": metric = .probability(plan.answer)
-        case "loss": metric = .loss(plan.answer)
-        default: metric = .logitDifference(answer: plan.answer, wrong: plan.wrong ?? plan.answer)
-        }
+    func patch(_ plan: PatchPlan, progress: @escaping ProgressHandler, isCancelled: @escaping @Sendable () -> Bool) throws -> PatchResponse {
+        let metric = try plan.metric.metric(answer: plan.answer, wrong: plan.wrong)
         let result = try loaded.model.activationPatch(clean: plan.clean, corrupted: plan.corrupt, target: plan.target,
                                                       metric: metric, progress: progress, isCancelled: isCancelled)
         let normalized = result.normalized.scalars
-        return PatchResponse(model: name, hook: plan.target.rawValue, metric: plan.metricName, axes: result.axes,
-                             shape: result.values.shape, values: plan.normalized ? normalized : result.values.scalars,
+        return PatchResponse(model: name, hook: plan.target.rawValue, metric: plan.metric.rawValue, axes: result.axes,
+                             shape: result.values.shape, values: plan.metric.isNormalized ? normalized : result.values.scalars,
                              normalized: normalized, clean: result.clean, corrupted: result.corrupted,
                              cleanTokens: info(plan.clean), corruptTokens: info(plan.corrupt))
     }

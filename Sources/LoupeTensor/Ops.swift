@@ -10,28 +10,6 @@ extension Tensor {
         return out
     }
 
-    /// Combines with `other` element by element. `other` may have this tensor's shape or any suffix of
-    /// it (e.g. a bias `[d_model]` against `[batch, pos, d_model]`), or be a scalar.
-    func broadcast(_ other: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
-        guard other.rank <= rank, Array(shape.suffix(other.rank)) == other.shape else {
-            throw TensorError.shapeMismatch(operation: op, expected: shape, found: other.shape)
-        }
-        var out = self
-        let n = other.count
-        if n == 0 { return out }
-        other.scalars.withUnsafeBufferPointer { b in
-            out.scalars.withUnsafeMutableBufferPointer { a in
-                for i in 0..<a.count { a[i] = f(a[i], b[i % n]) }
-            }
-        }
-        return out
-    }
-
-    public static func + (a: Tensor, b: Tensor) throws -> Tensor { try a.broadcast(b, "add", +) }
-    public static func - (a: Tensor, b: Tensor) throws -> Tensor { try a.broadcast(b, "subtract", -) }
-    public static func * (a: Tensor, b: Tensor) throws -> Tensor { try a.broadcast(b, "multiply", *) }
-    public static func * (a: Tensor, s: Float) -> Tensor { a.mapped { Kernels.scale($0, count: $1, by: s) } }
-
     /// GELU with the tanh approximation (GPT-2's `gelu_new`).
     public func geluTanh() -> Tensor { mapped(Kernels.geluTanh) }
     /// GELU with the exact erf.

@@ -11,14 +11,6 @@ import LoupeModels
 import LoupeRender
 import LoupeTensor
 
-/// Row-wise LayerNorm (or RMSNorm) with the block's norm weights, as the model applies it.
-private func applyNorm(_ x: Tensor, config c: ModelConfig, w: Tensor?, b: Tensor?) throws -> Tensor {
-    switch c.normalization {
-    case .layerNorm, .layerNormPre: return try x.layerNorm(weight: w, bias: b, eps: c.eps)
-    case .rmsNorm, .rmsNormPre: return try x.rmsNorm(weight: w, eps: c.eps)
-    }
-}
-
 /// Residual vectors W_E[t] + W_pos[p] for every token t at one position: `[d_vocab, d_model]`.
 private func embeddings(_ m: HookedTransformer, position: Int) throws -> Tensor {
     guard let wPos = m.weights.wPos else { return m.weights.wE }
@@ -45,7 +37,7 @@ public struct MaxOfListAnalysis {
         let c = model.config, v = c.dVocab, dh = c.dHead
         let b = model.weights.blocks[0]
         let last = task.lengths.upperBound - 1
-        func normed(_ p: Int) throws -> Tensor { try applyNorm(embeddings(model, position: p), config: c, w: b.ln1W, b: b.ln1B) }
+        func normed(_ p: Int) throws -> Tensor { try c.normalize(embeddings(model, position: p), weight: b.ln1W, bias: b.ln1B) }
         let q = try normed(last).matmul(b.wQ.slice(0)) + b.bQ.slice(0)          // [v, dh]
         var perKey = [Float](repeating: 0, count: v)
         var first: [Float] = []
@@ -120,7 +112,7 @@ public struct ArithmeticAnalysis {
         var wOV = Tensor(zeros: [c.dModel, c.dModel])
         for h in 0..<c.nHeads { wOV = try wOV + b.wV.slice(h / c.groupSize).matmul(b.wO.slice(h)) }
         effectiveWeights = try (0..<positions).map { p in
-            try applyNorm(embeddings(model, position: p), config: c, w: b.ln1W, b: b.ln1B).matmul(wOV).matmul(b.wIn).scalars
+            try c.normalize(embeddings(model, position: p), weight: b.ln1W, bias: b.ln1B).matmul(wOV).matmul(b.wIn).scalars
         }
         // Neuron curves at the last position.
         let n = batch.tokens.count, pos = positions

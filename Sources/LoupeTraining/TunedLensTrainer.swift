@@ -101,8 +101,7 @@ public final class TunedLensTrainer {
     func lensLogits(_ h: Variable, translator: (a: Variable, b: Variable)?) throws -> Variable {
         var x = h
         if let t = translator { x = try (h + h.matmul(t.a)).addingRow(t.b) }   // h + h·A + b
-        let rms = model.config.normalization == .rmsNorm || model.config.normalization == .rmsNormPre
-        var y = x.normalized(centered: !rms, eps: model.config.eps).normalized
+        var y = x.normalized(centered: model.config.centresNorm, eps: model.config.eps).normalized
         if let lnW { y = try y.multiplyingRow(lnW) }
         if let lnB { y = try y.addingRow(lnB) }
         var logits = try y.matmul(wU)   // [rows, d_vocab]

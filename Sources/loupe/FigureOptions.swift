@@ -56,17 +56,20 @@ extension LoadedModel {
 
 /// A progress bar on standard error for a library call that reports `(done, total)`: the bar starts
 /// with the first report, which brings the total.
-final class ProgressReporter {
+/// Reports may come from worker threads (patching sweeps): a lock keeps them in order.
+final class ProgressReporter: @unchecked Sendable {
     let label: String
+    private let lock = NSLock()
     private var bar: ProgressBar?
     private let began = ProgressBar.now()
 
     init(_ label: String) { self.label = label }
 
     func update(_ done: Int, _ total: Int, extra: String = "") {
+        lock.lock(); defer { lock.unlock() }
         if bar?.total != total { bar = ProgressBar(total: total, label: label, startedAt: began) }
         bar?.update(completed: done, extra: extra)
     }
 
-    func finish() { bar?.finish() }
+    func finish() { lock.lock(); defer { lock.unlock() }; bar?.finish() }
 }

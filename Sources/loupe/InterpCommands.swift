@@ -9,17 +9,7 @@ import LoupeTensor
 
 /// A token given on the command line: an id, or text that must be exactly one token.
 func singleToken(_ value: String, _ option: String, _ loaded: LoadedModel) throws -> Int {
-    if let id = Int(value) {
-        guard id >= 0 && id < loaded.model.config.dVocab else {
-            throw ValidationError("\(option): token id \(id) is out of range 0..<\(loaded.model.config.dVocab)")
-        }
-        return id
-    }
-    let ids = try loaded.requireTokenizer().encode(value)
-    guard ids.count == 1 else {
-        throw ValidationError("\(option): \(value.quotedForDisplay) is \(ids.count) tokens (\(ids.map { loaded.tokenText($0).quotedForDisplay }.joined(separator: " "))); give a single token or its id")
-    }
-    return ids[0]
+    do { return try loaded.model.singleToken(value) } catch let error as ModelError { throw ValidationError("\(option): \(error)") }
 }
 
 /// A `[rows, columns]` grid of numbers with labels, for terminal tables: each number on its colour
@@ -233,7 +223,7 @@ struct Patch: ParsableCommand {
     var byPosition = false
 
     @Option(name: .long, help: "logit-diff (answer − wrong), normalized-logit-diff, prob (of answer), loss (of answer).")
-    var metric: String = "logit-diff"
+    var metric: PatchMetricKind = .logitDiff
 
     @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
     @Option(name: .long, help: "Wrong token for logit differences (id or single-token text).") var wrong: String?
@@ -262,15 +252,8 @@ struct Patch: ParsableCommand {
         let cleanTokens = try ids(clean, cleanIDs, "clean"), corruptTokens = try ids(corrupt, corruptIDs, "corrupt")
         let a = try singleToken(answer, "--answer", loaded)
         let b = try wrong.map { try singleToken($0, "--wrong", loaded) }
-        let patchMetric: PatchMetric
-        switch metric {
-        case "logit-diff", "normalized-logit-diff":
-            guard let b else { throw ValidationError("--metric \(metric) needs --wrong") }
-            patchMetric = .logitDifference(answer: a, wrong: b)
-        case "prob": patchMetric = .probability(a)
-        case "loss": patchMetric = .loss(a)
-        default: throw ValidationError("--metric must be logit-diff, normalized-logit-diff, prob or loss")
-        }
+        guard b != nil || !metric.needsWrongToken else { throw ValidationError("--metric \(metric.rawValue) needs --wrong") }
+        let patchMetric = try metric.metric(answer: a, wrong: b)
         guard let target = PatchTarget(shortName: hook, byPosition: byPosition) else {
             throw ValidationError("--hook must be one of \(PatchTarget.shortNames.joined(separator: ", ")); found '\(hook)'")
         }
@@ -297,23 +280,23 @@ struct Patch: ParsableCommand {
                               target.rawValue, r, seconds, Date().timeIntervalSince(t1))
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
-        let values = metric == "normalized-logit-diff" ? result.normalized : result.values
+        let values = metric.isNormalized ? result.normalized : result.values
         if figures.wanted {
             guard values.rank == 2 else { throw ValidationError("--html/--svg/--png draw layer × position and layer × head results; --by-position results have three axes") }
             let columns = result.axes[1] == "pos" ? loaded.positionLabels(cleanTokens) : headLabels(values.shape[1])
             let map = try Heatmap(values: values.scalars, rows: values.shape[0], columns: values.shape[1],
                                   rowLabels: layerLabels(values.shape[0]), columnLabels: columns,
-                                  title: "patching \(target.rawValue): \(metric)")
+                                  title: "patching \(target.rawValue): \(metric.rawValue)")
             try figures.write(heatmap: { map }, views: { [map] }, title: "Activation patching",
                               metadata: [("model", modelOptions.model), ("clean", clean ?? cleanIDs ?? ""), ("corrupted", corrupt ?? corruptIDs ?? ""),
-                                         ("metric", metric), ("clean value", String(format: "%.4f", result.clean)), ("corrupted value", String(format: "%.4f", result.corrupted))])
+                                         ("metric", metric.rawValue), ("clean value", String(format: "%.4f", result.clean)), ("corrupted value", String(format: "%.4f", result.corrupted))])
         }
         if json {
             try printJSON(Output(hook: target.rawValue, axes: result.axes, result: AnyNested(values),
                                  clean: result.clean, corrupted: result.corrupted, attributionPearson: pearson))
             return
         }
-        print("patching \(target.rawValue), metric \(metric): clean \(String(format: "%.3f", result.clean)), corrupted \(String(format: "%.3f", result.corrupted))")
+        print("patching \(target.rawValue), metric \(metric.rawValue): clean \(String(format: "%.3f", result.clean)), corrupted \(String(format: "%.3f", result.corrupted))")
         let shape = values.shape
         if shape.count == 2 {
             let columns = result.axes[1] == "pos"

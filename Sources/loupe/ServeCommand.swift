@@ -52,8 +52,9 @@ struct Serve: AsyncParsableCommand {
         let host = self.host
         try await server.run { port in
             let shown = host.contains(":") ? "[\(host)]" : host
-            print("Loupe explorer at http://\(shown):\(port)/ (models: \(models.map(\.name).joined(separator: ", ")))")
-            fflush(stdout)
+            // Written straight to the descriptor (unbuffered), so that scripts waiting for the line see it.
+            let line = "Loupe explorer at http://\(shown):\(port)/ (models: \(models.map(\.name).joined(separator: ", ")))\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
         }
     }
 }

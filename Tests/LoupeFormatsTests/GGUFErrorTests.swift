@@ -62,7 +62,7 @@ struct GGUFBytes {
 
 @Suite struct GGUFErrorTests {
     /// (what is wrong, file bytes, the error for a given path).
-    static let bad: [(String, [UInt8], (String) -> GGUFError)] = [
+    static let bad: [(String, [UInt8], @Sendable (String) -> GGUFError)] = [
         ("empty file", [], { .badMagic(path: $0, found: []) }),
         ("wrong magic", Array("GGML".utf8) + [3, 0, 0, 0], { .badMagic(path: $0, found: Array("GGML".utf8)) }),
         ("a safetensors file", [8, 0, 0, 0, 0, 0, 0, 0] + Array("{}      ".utf8),

@@ -88,7 +88,7 @@ import Testing
     }
 
     /// (what is asked for, the error).
-    static let accessorErrors: [(String, (GGUFFile) throws -> Void, (String) -> GGUFError)] = [
+    static let accessorErrors: [(String, @Sendable (GGUFFile) throws -> Void, @Sendable (String) -> GGUFError)] = [
         ("missing key", { _ = try $0.string("llama.block_count") }, { .missingKey(path: $0, key: "llama.block_count") }),
         ("int of a string", { _ = try $0.int("test.string") },
          { .wrongType(path: $0, key: "test.string", expected: "an integer", found: "string") }),

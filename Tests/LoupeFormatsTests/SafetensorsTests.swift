@@ -56,7 +56,7 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     }
 
     /// (file bytes, the error expected); `path` is filled in per case.
-    static let bad: [(String, [UInt8], (String) -> SafetensorsError)] = [
+    static let bad: [(String, [UInt8], @Sendable (String) -> SafetensorsError)] = [
         ("shorter than the length prefix", [1, 2, 3], { .tooShort(path: $0, size: 3) }),
         ("header length past the end",
          safetensorsBytes(header: "{}", data: [], declaredLength: 1000), { .headerPastEnd(path: $0, headerLength: 1000, fileSize: 10) }),

@@ -47,12 +47,12 @@ import Testing
     @Test func cancellation() throws {
         let model = try InterpFixtures.model()
         let meta = try InterpFixtures.meta()
-        var batches = 0
+        let batches = LockedCounter()
         #expect(throws: CancellationError.self) {
             try model.activationPatch(clean: meta.clean, corrupted: meta.corrupt, target: .residPre,
-                                      metric: .probability(meta.answer), progress: { _, _ in batches += 1 }, isCancelled: { true })
+                                      metric: .probability(meta.answer), progress: { _, _ in batches.increment() }, isCancelled: { true })
         }
-        #expect(batches == 0)
+        #expect(batches.value == 0)
     }
 
     /// Every short hook name maps to a target, and back to the hook point it patches.
@@ -79,4 +79,12 @@ import Testing
             try model.activationPatch(clean: [1, 2], corrupted: [1, 3], target: .residPre, metric: .probability(60000))
         }
     }
+}
+
+/// A count that worker threads may increment.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

@@ -100,7 +100,7 @@ struct TransformerGradientTests {
         let z = try #require(run.activations[.z(0)])
         let direction = z.grad
         func loss(_ step: Float) throws -> Float {
-            let shift: GradientHookFunction = { x, _ in Variable(try x.value + direction * step) }
+            let shift: GradientHookFunction = { x, _ in x = Variable(try x.value + direction * step) }
             return try model.differentiableRun(tokens, hooks: [.z(0): shift]).logits.crossEntropy(targets: targets).value.scalars[0]
         }
         let slope = (try loss(1e-2) - loss(-1e-2)) / 2e-2
@@ -113,13 +113,13 @@ struct TransformerGradientTests {
         let model = try TinyGPT2.model()
         let tokens = [[5, 17, 900, 3]]
         // A zero-ablation of layer 0's attention output on the tape equals the inference hook's.
-        let zero: GradientHookFunction = { x, _ in Variable(Tensor(zeros: x.shape)) }
+        let zero: GradientHookFunction = { x, _ in x = Variable(Tensor(zeros: x.shape)) }
         let tape = try model.differentiableRun(tokens, hooks: [.attnOut(0): zero])
         let plain = try model.run(.tokens(tokens), hooks: Hooks([(.attnOut(0), Hooks.zeroAblate)]))
         #expect(tape.logits.value.maxAbsDifference(plain) < 1e-4)
         #expect(tape.logits.value.maxAbsDifference(try model.run(tokens)) > 1e-3)
 
-        let bad: GradientHookFunction = { _, _ in Variable(Tensor(zeros: [1])) }
+        let bad: GradientHookFunction = { x, _ in x = Variable(Tensor(zeros: [1])) }
         #expect(throws: HookError.self) { try model.differentiableRun(tokens, hooks: [.z(1): bad]) }
         #expect(throws: HookError.self) { try model.differentiableRun(tokens, capture: [.z(7)]) }
         #expect(throws: ModelError.self) { try model.differentiableRun([[model.config.dVocab]]) }

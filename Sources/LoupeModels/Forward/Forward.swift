@@ -1,0 +1,106 @@
+// The forward pass, as a short list of named steps over one `Workspace`:
+//
+//     embed → for each block: attention block, MLP block → unembed
+//
+// Each step is in its own file (Embedding, Attention, MLP, Normalization, Rotary). The same computation
+// on the autograd tape is `differentiableForward` (HookedTransformer+Gradients.swift); a test holds the
+// two equal at every hook point.
+
+import LoupeTensor
+
+extension HookedTransformer {
+    func forward(_ input: ModelInput, options: ForwardOptions, runner: inout HookRunner,
+                 kvCache: UnsafeMutablePointer<KVCache>?) throws -> Tensor {
+        var ws = try Workspace(config: config, input: input, options: options, kvCache: kvCache?.pointee,
+                               caching: runner.selection != nil)
+        if case .tokens(let ids) = input { try embed(ids, &ws, runner: &runner) }
+        kvCache?.pointee.reserve(ws.keyLen, maxContext: config.nCtx)
+
+        for l in ws.start..<ws.stop {
+            try runner.visit(.residPre(l), &ws.resid, shape: [ws.batch, ws.pos, config.dModel])
+            try attentionBlock(l, &ws, runner: &runner, kvCache: kvCache, options: options)
+            if config.attnOnly {
+                try runner.visit(.residPost(l), &ws.resid, shape: [ws.batch, ws.pos, config.dModel])
+                continue
+            }
+            try runner.visit(.residMid(l), &ws.resid, shape: [ws.batch, ws.pos, config.dModel])
+            try mlpBlock(l, &ws, runner: &runner)
+            try runner.visit(.residPost(l), &ws.resid, shape: [ws.batch, ws.pos, config.dModel])
+        }
+        if let kv = kvCache { kv.pointee.append(mask: ws.keyMask, batch: ws.batch, past: ws.past, pos: ws.pos) }
+
+        if ws.stop < config.nLayers || options.stopAtLayer != nil {
+            return Tensor(unchecked: [ws.batch, ws.pos, config.dModel], ws.resid)
+        }
+        return try unembed(&ws, lastPositionOnly: options.lastPositionOnly, runner: &runner)
+    }
+
+    /// Token embeddings (and learned positional embeddings) into the residual stream, with
+    /// `hook_embed` and `hook_pos_embed`.
+    func embed(_ ids: [[Int]], _ ws: inout Workspace, runner: inout HookRunner) throws {
+        let (d, batch, pos) = (config.dModel, ws.batch, ws.pos)
+        var embed = uninitializedFloats(ws.rows * d)   // [batch, pos, d_model]
+        weights.wE.scalars.withUnsafeBufferPointer { wE in
+            embed.withUnsafeMutableBufferPointer { e in
+                for b in 0..<batch {
+                    for t in 0..<pos {
+                        (e.baseAddress! + (b * pos + t) * d).update(from: wE.baseAddress! + ids[b][t] * d, count: d)
+                    }
+                }
+            }
+        }
+        try runner.visit(.embed, &embed, shape: [batch, pos, d])
+        ws.resid = embed
+        guard let wPos = weights.wPos else { return }
+        var posEmbed = uninitializedFloats(ws.rows * d)   // [batch, pos, d_model]
+        wPos.scalars.withUnsafeBufferPointer { wp in
+            posEmbed.withUnsafeMutableBufferPointer { pe in
+                for r in 0..<ws.rows {
+                    // Padding gets no positional embedding, as in TransformerLens's PosEmbed.
+                    if ws.isPadding(batch: r / pos, key: ws.past + r % pos) {
+                        (pe.baseAddress! + r * d).update(repeating: 0, count: d)
+                    } else {
+                        (pe.baseAddress! + r * d).update(from: wp.baseAddress! + ws.positions[r] * d, count: d)
+                    }
+                }
+            }
+        }
+        try runner.visit(.posEmbed, &posEmbed, shape: [batch, pos, d])
+        addInPlace(&ws.resid, posEmbed)
+    }
+
+    /// The final norm and the unembedding: logits `[batch, pos, d_vocab]` (`[batch, 1, d_vocab]` for the
+    /// last position only).
+    func unembed(_ ws: inout Workspace, lastPositionOnly: Bool, runner: inout HookRunner) throws -> Tensor {
+        let (d, batch) = (config.dModel, ws.batch)
+        var outPos = ws.pos
+        if lastPositionOnly && ws.pos > 1 {
+            var last = uninitializedFloats(batch * d)   // [batch, 1, d_model]
+            for b in 0..<batch {
+                for j in 0..<d { last[b * d + j] = ws.resid[(b * ws.pos + ws.pos - 1) * d + j] }
+            }
+            ws.resid = last
+            outPos = 1
+        }
+        let outRows = batch * outPos
+        try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: outRows, w: weights.lnFinalW, b: weights.lnFinalB,
+                      scaleHook: .lnFinalScale, normHook: .lnFinalNormalized, batch: batch, pos: outPos, runner: &runner)
+        try runner.visit(.unembedIn, &ws.normed, shape: [batch, outPos, d])
+        var logits = uninitializedFloats(outRows * config.dVocab)   // [batch, pos, d_vocab]
+        linear(ws.normed, rows: outRows, k: d, weight: weights.wU.scalars, n: config.dVocab, bias: weights.bU.scalars, into: &logits)
+        try runner.visit(.unembedOut, &logits, shape: [batch, outPos, config.dVocab])
+        return Tensor(unchecked: [batch, outPos, config.dVocab], logits)
+    }
+}
+
+extension KVCache {
+    /// Records the positions a forward pass just appended: their mask, and each row's real-token count.
+    mutating func append(mask keyMask: [Float]?, batch: Int, past: Int, pos: Int) {
+        let keyLen = past + pos
+        for b in 0..<batch {
+            for t in 0..<pos { mask[b * capacity + past + t] = keyMask?[b * keyLen + past + t] ?? 1 }
+            realCount[b] += (0..<pos).filter { (keyMask?[b * keyLen + past + $0] ?? 1) == 1 }.count
+        }
+        length = keyLen
+    }
+}
