@@ -47,7 +47,7 @@ let package = Package(
         // zlib (Debian `zlib1g-dev`): the deflate inside PNG images.
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "LoupeRender", dependencies: ["CZlib"]),
-        .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeRender"]),
+        .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         // The web explorer: JSON API over the interp library, and its page (a resource).
         .target(name: "LoupeServer",
                 dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",

@@ -57,10 +57,12 @@ public enum ModelLoader {
             return LoadedModel(model: model, tokenizer: tokenizer, source: path)
         }
         switch type {
-        case "gpt2", nil where architectures.contains("GPT2LMHeadModel") || json["n_embd"] != nil:
+        case "gpt2",
+             nil where architectures.contains("GPT2LMHeadModel") || json["n_embd"] != nil:
             config = try GPT2.config(fromJSON: json, path: configURL.path)
             weights = try GPT2.weights(from: file, config: config)
-        case "llama", nil where architectures.contains("LlamaForCausalLM"):
+        case "llama",
+             nil where architectures.contains("LlamaForCausalLM"):
             config = try Llama.config(fromJSON: json, path: configURL.path)
             let reader = ConfigReader(json: json, path: configURL.path)
             weights = try Llama.weights(from: file, config: config, attentionBias: reader.bool("attention_bias", false),

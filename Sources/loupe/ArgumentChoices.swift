@@ -2,5 +2,12 @@
 
 import ArgumentParser
 import LoupeInterp
+import LoupeTraining
 
 extension PatchMetricKind: ExpressibleByArgument {}
+extension LensNorm: ExpressibleByArgument {}
+extension HeadPattern: ExpressibleByArgument {}
+extension TraceKind: ExpressibleByArgument {}
+extension CompositionMode: ExpressibleByArgument {}
+extension ProbeKind: ExpressibleByArgument {}
+extension SAEArchitecture: ExpressibleByArgument {}

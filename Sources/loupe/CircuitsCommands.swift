@@ -15,7 +15,7 @@ struct Circuits: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Argument(help: "copying, composition, ov, or qk.")
-    var what: String
+    var what: CircuitKind
 
     @Option(name: .long, help: "For ov: the head, LAYER.HEAD.") var head: String?
     @Option(name: .long, help: "For ov and qk: comma-separated source words (each read as \" word\").") var tokens: String?
@@ -23,7 +23,7 @@ struct Circuits: ParsableCommand {
     @Option(name: .long, help: "For qk: add the positional embedding of this key position.") var keyPosition: Int?
     @Option(name: .long, help: "For ov: tokens to show per source.") var top: Int = 5
     @Option(name: .long, help: "For composition: pairs to list per mode.") var pairs: Int = 10
-    @Option(name: .long, help: "For composition with --svg/--png: the mode drawn (q, k or v); --html draws all three.") var mode: String = "k"
+    @Option(name: .long, help: "For composition with --svg/--png: the mode drawn (q, k or v); --html draws all three.") var mode: CompositionMode = .k
     @Flag(name: .long, help: "Print JSON (composition: {\"q\": [L][H][L][H], \"k\": …, \"v\": …}).") var json = false
     @OptionGroup var figures: FigureOptions
 
@@ -33,7 +33,7 @@ struct Circuits: ParsableCommand {
         let (nL, h) = (model.config.nLayers, model.config.nHeads)
         let metadata = [("model", modelOptions.model)]
         switch what {
-        case "copying":
+        case .copying:
             let scores = try model.copyingScores()
             if figures.wanted {
                 let map = try Heatmap(values: scores.scalars, rows: nL, columns: h, rowLabels: layerLabels(nL), columnLabels: headLabels(h),
@@ -43,7 +43,7 @@ struct Circuits: ParsableCommand {
             if json { try printJSON(AnyNested(scores)); return }
             print("OV copying scores (Σ Re λ / Σ |λ| of W_E W_V W_O W_U; 1 = copies what it attends to)")
             printGrid(rowLabels: (0..<nL).map { "L\($0)" }, columnLabels: (0..<h).map { "H\($0)" }, values: { scores.scalars[$0 * h + $1] }, format: "%.2f")
-        case "composition":
+        case .composition:
             var all: [String: AnyNested] = [:]
             var tensors: [(CompositionMode, Tensor)] = []
             for mode in CompositionMode.allCases {
@@ -58,9 +58,7 @@ struct Circuits: ParsableCommand {
                     try Heatmap(values: t.scalars, rows: nL * h, columns: nL * h, rowLabels: names, columnLabels: names,
                                 title: "\(m.rawValue.uppercased())-composition scores (row: earlier head, column: later head)", scale: .sequential)
                 }
-                guard let drawn = tensors.firstIndex(where: { $0.0.rawValue == self.mode }) else {
-                    throw ValidationError("--mode must be \(CompositionMode.allCases.map(\.rawValue).joined(separator: ", ")), found '\(self.mode)'")
-                }
+                let drawn = tensors.firstIndex { $0.0 == self.mode } ?? 0
                 try figures.write(heatmap: { maps[drawn] }, views: { maps }, title: "Composition scores", metadata: metadata)
             }
             if json { try printJSON(all); return }
@@ -72,12 +70,12 @@ struct Circuits: ParsableCommand {
                     print("  L\(a / h)H\(a % h) → L\(b / h)H\(b % h)  " + String(format: "%.3f", t.scalars[i]))
                 }
             }
-        case "ov", "qk":
+        case .ov, .qk:
             let (layer, head) = try parseHead(head, option: "--head")
-            let full = what == "ov"
+            let full = what == .ov
                 ? try model.fullOVCircuit(layer: layer, head: head)
                 : try model.fullQKCircuit(layer: layer, head: head, queryPosition: queryPosition, keyPosition: keyPosition)
-            print(what == "ov"
+            print(what == .ov
                   ? "full OV circuit of L\(layer)H\(head): what attending to a token makes likely (row of W_E W_V W_O W_U)"
                   : "full QK circuit of L\(layer)H\(head): the keys each query token scores highest (no norms applied)")
             // Rows of the factored [d_vocab, d_vocab] circuit, one source token at a time.
@@ -91,9 +89,9 @@ struct Circuits: ParsableCommand {
                 let names = ids.map(loaded.tokenText)
                 let map = try Heatmap(values: ids.indices.flatMap { r in ids.map { rows.scalars[r * v + $0] } }, rows: ids.count, columns: ids.count,
                                       rowLabels: names, columnLabels: names,
-                                      title: what == "ov" ? "L\(layer)H\(head) full OV circuit (row: attended token, column: logit)"
+                                      title: what == .ov ? "L\(layer)H\(head) full OV circuit (row: attended token, column: logit)"
                                                           : "L\(layer)H\(head) full QK circuit (row: query token, column: key token)")
-                try figures.write(heatmap: { map }, views: { [map] }, title: "\(what.uppercased()) circuit of L\(layer)H\(head)", metadata: metadata)
+                try figures.write(heatmap: { map }, views: { [map] }, title: "\(what.rawValue.uppercased()) circuit of L\(layer)H\(head)", metadata: metadata)
             }
             for text in sources {
                 guard let t = tokenizer.encode(text).first else { continue }
@@ -101,14 +99,18 @@ struct Circuits: ParsableCommand {
                 let best = topK(row.scalars[...], k: top)
                 print("  \(shown(loaded.tokenText(t))) → " + best.map { "\(shown(loaded.tokenText($0.index))) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))
             }
-        default:
-            throw ValidationError("what must be copying, composition, ov or qk")
         }
     }
 }
 
-struct Process: ParsableCommand {
+/// What `loupe circuits` computes.
+enum CircuitKind: String, CaseIterable, ExpressibleByArgument {
+    case copying, composition, ov, qk
+}
+
+struct ProcessWeights: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "process",
         abstract: "Write the model with TransformerLens's weight processing, in its layout, as safetensors (loadable by Loupe and from Python).")
 
     @OptionGroup var modelOptions: ModelOptions

@@ -12,7 +12,7 @@ struct Loupe: AsyncParsableCommand {
         commandName: "loupe",
         abstract: "A mechanistic-interpretability workbench for transformer language models.",
         subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, LensEval.self, Probe.self, Attention.self, Heads.self, Patch.self,
-                      Path.self, Attribute.self, Trace.self, Circuits.self, Neurons.self, NeuronIndex.self, PCA.self, ReportCommand.self, Process.self, Fetch.self, Models.self, Train.self, Features.self,
+                      Path.self, Attribute.self, Trace.self, Circuits.self, Neurons.self, NeuronIndex.self, PCA.self, ReportCommand.self, ProcessWeights.self, Fetch.self, Models.self, Train.self, Features.self,
                       Bench.self, Serve.self])
 }
 

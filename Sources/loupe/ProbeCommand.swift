@@ -26,7 +26,7 @@ struct Probe: ParsableCommand {
     @Option(name: .long, help: "Layers: all, or a comma-separated list (0,4,8).")
     var layers: String = "all"
     @Option(name: .long, help: "logistic (classes, accuracy) or linear (numbers, R²).")
-    var kind: String = "logistic"
+    var kind: ProbeKind = .logistic
     @Option(name: .long, help: "Fraction of examples held out.")
     var heldOut: Double = 0.25
     @Option(name: .long) var seed: UInt64 = 0
@@ -51,7 +51,7 @@ struct Probe: ParsableCommand {
     }
 
     func run() throws {
-        guard let probeKind = ProbeKind(rawValue: kind) else { throw ValidationError("--kind: expected logistic or linear, found '\(kind)'") }
+        let probeKind = kind
         guard heldOut > 0 && heldOut < 1 else { throw ValidationError("--held-out: expected a fraction in (0, 1), found \(heldOut)") }
         let loaded = try modelOptions.load()
         let nL = loaded.model.config.nLayers

@@ -36,7 +36,7 @@ struct TrainSAE: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files.")
     var corpus: [String]
     @Option(name: .long, help: "topk or standard (ReLU with an L1 penalty).")
-    var architecture: String = "topk"
+    var architecture: SAEArchitecture = .topk
     @Option(name: .long, help: "Number of features.")
     var dSae: Int = 4096
     @Option(name: .long, help: "Active features per token (topk).")
@@ -75,10 +75,7 @@ struct TrainSAE: ParsableCommand {
 
     func validate() throws {
         if corpus.isEmpty { throw ValidationError("--corpus: give at least one text file") }
-        guard let arch = SAEArchitecture(rawValue: architecture) else {
-            throw ValidationError("--architecture: expected topk or standard, found \(architecture)")
-        }
-        if arch == .topk && !(1...dSae).contains(k) { throw ValidationError("--k must be in 1…\(dSae) (--d-sae), found \(k)") }
+        if architecture == .topk && !(1...dSae).contains(k) { throw ValidationError("--k must be in 1…\(dSae) (--d-sae), found \(k)") }
         if batch < 1 || tokens < batch { throw ValidationError("--batch must be ≥ 1 and --tokens ≥ --batch, found \(batch) and \(tokens)") }
     }
 
@@ -86,7 +83,7 @@ struct TrainSAE: ParsableCommand {
         let loaded = try modelOptions.load()
         let hookName = try HookName(parsing: hook)
         let ids = try corpusTokens(corpus, loaded: loaded, maxTokens: maxCorpusTokens)
-        let arch = SAEArchitecture(rawValue: architecture) ?? .topk
+        let arch = architecture
         let steps = tokens / batch
         var settings = SAETrainingSettings(batchSize: batch, steps: steps, learningRate: lr, warmupSteps: min(100, steps / 20),
                                            l1Coefficient: l1, deadWindow: deadWindow, resampleEvery: resampleEvery, seed: seed,
@@ -228,7 +225,7 @@ struct Features: ParsableCommand {
                                                     features: feature.isEmpty ? nil : feature, k: top) { done, _ in bar?.update(completed: done) }
             bar?.finish()
             if picked.isEmpty, let e = examples {
-                picked = Array((0..<sae.config.dSAE).sorted { e.fireCounts[$0] > e.fireCounts[$1] }.prefix(count))
+                picked = e.mostFrequent(count)
             }
         }
         let residual = sae.config.dIn == model.config.dModel
@@ -241,11 +238,10 @@ struct Features: ParsableCommand {
             }
             var effect: [String: Float]?
             if residual {
-                let l = try model.saeLogitEffect(sae, feature: f)
-                let order = l.indices.sorted { l[$0] > l[$1] }.prefix(8)
-                effect = Dictionary(order.map { (loaded.tokenText($0), l[$0]) }, uniquingKeysWith: { a, _ in a })
+                let top = try model.saeTopLogitEffect(sae, feature: f, k: 8)
+                effect = Dictionary(top.map { (loaded.tokenText($0.token), $0.effect) }, uniquingKeysWith: { a, _ in a })
             }
-            let rate = examples.map { Double($0.fireCounts[f]) / Double(max($0.positions, 1)) }
+            let rate = examples?.fireRate(f)
             featureOut.append(FeatureOut(feature: f, fireRate: rate, examples: ex, logitEffect: effect))
         }
 
@@ -253,20 +249,17 @@ struct Features: ParsableCommand {
         if let prompt {
             let ids = tokenizer.encode(prompt, allowSpecial: false)
             guard !ids.isEmpty else { throw ValidationError("--prompt is empty: nothing to run") }
-            var modes: [(String, Hooks)] = [("clean", Hooks()), ("sae", Hooks([(hook, try sae.hook(.reconstruct))]))]
-            if let ablate { modes.append(("ablate \(ablate)", Hooks([(hook, try sae.hook(.ablate(feature: ablate)))]))) }
-            if let steer { modes.append(("steer \(steer) × \(scale)", Hooks([(hook, try sae.hook(.steer(feature: steer, scale: scale)))]))) }
+            var modes: [(String, Hooks)] = [("clean", [:]), ("sae", [hook: try sae.hook(.reconstruct)])]
+            if let ablate { modes.append(("ablate \(ablate)", [hook: try sae.hook(.ablate(feature: ablate))])) }
+            if let steer { modes.append(("steer \(steer) × \(scale)", [hook: try sae.hook(.steer(feature: steer, scale: scale))])) }
             for (name, hooks) in modes {
                 let logits = try model.run(.tokens([ids]), hooks: hooks)
-                let v = model.config.dVocab
-                var last = Array(logits.scalars[(logits.count - v)...])
-                last.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: 1, n: v) }
-                let order = last.indices.sorted { last[$0] > last[$1] }.prefix(5)
+                let top = try logits.topPredictions(k: 5)
                 var continuation: String?
                 if generate > 0 {
                     continuation = try tokenizer.decode(model.generateGreedy(prompt: ids, maxTokens: generate, hooks: hooks))
                 }
-                predictions.append(PredictionOut(mode: name, top: Dictionary(order.map { (loaded.tokenText($0), last[$0]) }, uniquingKeysWith: { a, _ in a }),
+                predictions.append(PredictionOut(mode: name, top: Dictionary(top.map { (loaded.tokenText($0.id), $0.probability) }, uniquingKeysWith: { a, _ in a }),
                                                  continuation: continuation))
             }
         }

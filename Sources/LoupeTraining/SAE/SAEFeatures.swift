@@ -24,9 +24,23 @@ public struct FeatureExamples: Sendable {
     /// How many corpus positions each feature fired on (`[d_sae]`), and how many positions were read.
     public let fireCounts: [Int]
     public let positions: Int
+
+    /// The `count` features that fired most often, most frequent first (ties: lower index first).
+    public func mostFrequent(_ count: Int) -> [Int] {
+        Array(fireCounts.indices.sorted { (fireCounts[$0], $1) > (fireCounts[$1], $0) }.prefix(max(count, 0)))
+    }
+
+    /// The share of positions on which `feature` fired.
+    public func fireRate(_ feature: Int) -> Double { Double(fireCounts[feature]) / Double(max(positions, 1)) }
 }
 
 extension HookedTransformer {
+    /// The `k` tokens a feature's decoder direction promotes most (`saeLogitEffect`), largest first.
+    public func saeTopLogitEffect(_ sae: SparseAutoencoder, feature: Int, k: Int) throws -> [(token: Int, effect: Float)] {
+        let effect = try saeLogitEffect(sae, feature: feature)
+        return topK(effect[...], k: k).map { (token: $0.index, effect: $0.value) }
+    }
+
     /// The `k` strongest activations of each feature in `features` (all when nil) over `tokens`, read in
     /// windows of `contextSize` tokens (position 0 of each window left out, as in training), with
     /// `contextTokens` tokens either side of each example.

@@ -156,8 +156,8 @@ extension HookedTransformer {
         for start in stride(from: 0, to: windows.count, by: max(batch, 1)) {
             let chunk = Array(windows[start..<min(start + max(batch, 1), windows.count)])
             let clean = try meanNextTokenLoss(chunk)
-            let spliced = try meanNextTokenLoss(chunk, hooks: Hooks([(hook, sae.hook(.reconstruct))]))
-            let zero = try meanNextTokenLoss(chunk, hooks: Hooks([(hook, sae.hook(.zero))]))
+            let spliced = try meanNextTokenLoss(chunk, hooks: [hook: sae.hook(.reconstruct)])
+            let zero = try meanNextTokenLoss(chunk, hooks: [hook: sae.hook(.zero)])
             for (i, l) in [clean, spliced, zero].enumerated() { sums[i] += l.loss * Double(l.tokens) }
             tokens += clean.tokens
         }
