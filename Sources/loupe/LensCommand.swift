@@ -80,7 +80,7 @@ struct Lens: ParsableCommand {
         var header = "layer        top tokens" + String(repeating: " ", count: 30) + "rank/P of \(final)"
         if let targetID { header += "   rank/P of \(shown(loaded.tokenText(targetID)))" }
         print(header + "   KL to final  entropy")
-        for (label, c) in zip(lens.labels, cells) {
+        func printRow(_ label: String, _ c: LogitLens.Cell) {
             let top = c.top.map { "\(shown(loaded.tokenText($0.id))) \(String(format: "%.2f", $0.probability))" }.joined(separator: ", ")
             var line = label.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + top.padding(toLength: 40, withPad: " ", startingAt: 0)
             line += String(format: " %6d %.3f", c.finalTokenRank, c.finalTokenProbability)
@@ -88,15 +88,13 @@ struct Lens: ParsableCommand {
             line += String(format: "   %10.3f  %7.3f", c.klToFinal, c.entropy)
             print(line)
         }
+        for (label, c) in zip(lens.labels, cells) {
+            printRow(label, c)
+        }
         if let plainCells {
             print("\nlogit lens at the same position (for comparison)")
             for (label, c) in zip(lens.labels, plainCells) {
-                let top = c.top.map { "\(shown(loaded.tokenText($0.id))) \(String(format: "%.2f", $0.probability))" }.joined(separator: ", ")
-                var line = label.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + top.padding(toLength: 40, withPad: " ", startingAt: 0)
-                line += String(format: " %6d %.3f", c.finalTokenRank, c.finalTokenProbability)
-                if let r = c.targetRank, let pr = c.targetProbability { line += String(format: "   %6d %.3f", r, pr) }
-                line += String(format: "   %10.3f  %7.3f", c.klToFinal, c.entropy)
-                print(line)
+                printRow(label, c)
             }
         }
     }

@@ -129,18 +129,6 @@ private enum TrainerTestData {
         return nil
     }
 
-    /// A deterministic generator (SplitMix64).
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// A trained tokenizer shared by the round-trip tests: Emma's first 60k scalars, vocab 1024.
     static let small: Result<TrainedBPE, Error> = Result {
         try BPETrainer(vocabSize: 1024).train(texts: [try austen("emma.txt", scalars: 60_000)])
@@ -189,7 +177,7 @@ struct BPETrainerMergeTests {
     /// Random texts over a four-letter alphabet with spaces: long runs of equal counts and repeated strings.
     @Test(arguments: [1, 2, 3, 4, 5])
     func randomTextsEqualNaiveTrainer(seed: UInt64) throws {
-        var rng = TrainerTestData.SplitMix64(state: seed)
+        var rng = BPETestData.SplitMix64(state: seed)
         let letters = Array("abcd ")
         let texts = (0..<3).map { _ in String((0..<300).map { _ in letters[Int(rng.next() % 5)] }) }
         let minFrequency = Int(seed % 3) + 1
@@ -323,7 +311,7 @@ struct BPETrainerEncodingTests {
     /// The same for random scalars drawn from the whole Unicode range.
     @Test func randomScalarsRoundTrip() throws {
         let tok = try TrainerTestData.small.get().tokenizer()
-        var rng = TrainerTestData.SplitMix64(state: 42)
+        var rng = BPETestData.SplitMix64(state: 42)
         for trial in 0..<50 {
             var view = String.UnicodeScalarView()
             while view.count < 60 {
