@@ -19,6 +19,15 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
     case k(Int)
     /// `blocks.{l}.attn.hook_v` `[batch, pos, head_index, d_head]`
     case v(Int)
+    /// `blocks.{l}.attn.q_norm.hook_scale` `[batch, pos, head_index, 1]` (QK-norm models; TransformerLens
+    /// flattens it to `[batch·pos·head_index, 1]`)
+    case qNormScale(Int)
+    /// `blocks.{l}.attn.q_norm.hook_normalized` `[batch, pos, head_index, d_head]` (QK-norm models)
+    case qNormNormalized(Int)
+    /// `blocks.{l}.attn.k_norm.hook_scale` `[batch, pos, kv_heads, 1]` (QK-norm models)
+    case kNormScale(Int)
+    /// `blocks.{l}.attn.k_norm.hook_normalized` `[batch, pos, kv_heads, d_head]` (QK-norm models)
+    case kNormNormalized(Int)
     /// `blocks.{l}.attn.hook_rot_q` `[batch, pos, head_index, d_head]` (rotary models)
     case rotQ(Int)
     /// `blocks.{l}.attn.hook_rot_k` `[batch, pos, head_index, d_head]` (rotary models)
@@ -31,7 +40,11 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
     case z(Int)
     /// `blocks.{l}.attn.hook_result` `[batch, pos, head_index, d_model]`: each head's output; computed only when asked for
     case result(Int)
-    /// `blocks.{l}.hook_attn_out` `[batch, pos, d_model]`
+    /// `blocks.{l}.ln1_post.hook_scale` `[batch, pos, 1]`: the norm on the attention output (Gemma)
+    case ln1PostScale(Int)
+    /// `blocks.{l}.ln1_post.hook_normalized` `[batch, pos, d_model]`
+    case ln1PostNormalized(Int)
+    /// `blocks.{l}.hook_attn_out` `[batch, pos, d_model]`: what attention adds to the residual stream
     case attnOut(Int)
     /// `blocks.{l}.hook_resid_mid` `[batch, pos, d_model]`
     case residMid(Int)
@@ -45,7 +58,11 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
     case mlpPreLinear(Int)
     /// `blocks.{l}.mlp.hook_post` `[batch, pos, d_mlp]`
     case mlpPost(Int)
-    /// `blocks.{l}.hook_mlp_out` `[batch, pos, d_model]`
+    /// `blocks.{l}.ln2_post.hook_scale` `[batch, pos, 1]`: the norm on the MLP output (Gemma)
+    case ln2PostScale(Int)
+    /// `blocks.{l}.ln2_post.hook_normalized` `[batch, pos, d_model]`
+    case ln2PostNormalized(Int)
+    /// `blocks.{l}.hook_mlp_out` `[batch, pos, d_model]`: what the MLP adds to the residual stream
     case mlpOut(Int)
     /// `blocks.{l}.hook_resid_post` `[batch, pos, d_model]`
     case residPost(Int)
@@ -65,7 +82,9 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
         case .residPre(let l), .ln1Scale(let l), .ln1Normalized(let l), .q(let l), .k(let l), .v(let l),
              .rotQ(let l), .rotK(let l), .attnScores(let l), .pattern(let l), .z(let l), .result(let l),
              .attnOut(let l), .residMid(let l), .ln2Scale(let l), .ln2Normalized(let l), .mlpPre(let l),
-             .mlpPreLinear(let l), .mlpPost(let l), .mlpOut(let l), .residPost(let l):
+             .mlpPreLinear(let l), .mlpPost(let l), .mlpOut(let l), .residPost(let l), .qNormScale(let l),
+             .qNormNormalized(let l), .kNormScale(let l), .kNormNormalized(let l), .ln1PostScale(let l),
+             .ln1PostNormalized(let l), .ln2PostScale(let l), .ln2PostNormalized(let l):
             return l
         }
     }
@@ -85,6 +104,14 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
         case .q: return "attn.hook_q"
         case .k: return "attn.hook_k"
         case .v: return "attn.hook_v"
+        case .qNormScale: return "attn.q_norm.hook_scale"
+        case .qNormNormalized: return "attn.q_norm.hook_normalized"
+        case .kNormScale: return "attn.k_norm.hook_scale"
+        case .kNormNormalized: return "attn.k_norm.hook_normalized"
+        case .ln1PostScale: return "ln1_post.hook_scale"
+        case .ln1PostNormalized: return "ln1_post.hook_normalized"
+        case .ln2PostScale: return "ln2_post.hook_scale"
+        case .ln2PostNormalized: return "ln2_post.hook_normalized"
         case .rotQ: return "attn.hook_rot_q"
         case .rotK: return "attn.hook_rot_k"
         case .attnScores: return "attn.hook_attn_scores"
@@ -112,9 +139,11 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// Every per-block hook kind, as a constructor from a layer, in forward order.
     static let blockKinds: [@Sendable (Int) -> HookName] = [
         HookName.residPre, HookName.ln1Scale, HookName.ln1Normalized, HookName.q, HookName.k, HookName.v,
+        HookName.qNormScale, HookName.qNormNormalized, HookName.kNormScale, HookName.kNormNormalized,
         HookName.rotQ, HookName.rotK, HookName.attnScores, HookName.pattern, HookName.z, HookName.result,
-        HookName.attnOut, HookName.residMid, HookName.ln2Scale, HookName.ln2Normalized, HookName.mlpPre,
-        HookName.mlpPreLinear, HookName.mlpPost, HookName.mlpOut, HookName.residPost,
+        HookName.ln1PostScale, HookName.ln1PostNormalized, HookName.attnOut, HookName.residMid, HookName.ln2Scale,
+        HookName.ln2Normalized, HookName.mlpPre, HookName.mlpPreLinear, HookName.mlpPost, HookName.ln2PostScale,
+        HookName.ln2PostNormalized, HookName.mlpOut, HookName.residPost,
     ]
     private static let blockSuffixes: [String: @Sendable (Int) -> HookName] = Dictionary(
         uniqueKeysWithValues: blockKinds.map { ($0(0).suffix, $0) })

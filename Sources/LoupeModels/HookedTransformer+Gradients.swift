@@ -84,8 +84,8 @@ extension HookedTransformer {
             return y
         }
         func drop(_ x: Variable) -> Variable { dropout > 0 ? x.dropout(dropout, using: &rng) : x }
-        func norm(_ x: Variable, _ prefix: String, scaleHook: HookName, normHook: HookName) throws -> Variable {
-            let (n, scale) = x.normalized(centered: c.centresNorm, eps: c.eps)
+        func norm(_ x: Variable, _ prefix: String, scaleHook: HookName, normHook: HookName, rmsOnly: Bool = false) throws -> Variable {
+            let (n, scale) = x.normalized(centered: c.centresNorm && !rmsOnly, eps: c.eps)
             if capture.contains(scaleHook) { captured[scaleHook] = Variable(scale) }
             var y = try visit(normHook, n)
             if let w = optionalParam(prefix + ".w") { y = try y.multiplyingRow(w) }
@@ -107,10 +107,7 @@ extension HookedTransformer {
         }
         resid = drop(resid)
         // Rotary angles per row (batch × position), as the inference forward computes them.
-        let rotary: (cos: [Float], sin: [Float])? = c.positional == .standard ? nil : {
-            let table = HookedTransformer.rotaryAngles(config: c, positions: (0..<batch).flatMap { _ in Array(0..<pos) })
-            return (table.cos, table.sin)
-        }()
+        let rotary = RotaryTables(config: c, positions: (0..<batch).flatMap { _ in Array(0..<pos) })
 
         for l in 0..<c.nLayers {
             let pre = "blocks.\(l)."
@@ -119,23 +116,32 @@ extension HookedTransformer {
             var q = try visit(.q(l), project(n1, param(pre + "attn.W_Q"), param(pre + "attn.b_Q"), heads: h))
             var k = try visit(.k(l), project(n1, param(pre + "attn.W_K"), param(pre + "attn.b_K"), heads: kvh))
             let v = try visit(.v(l), project(n1, param(pre + "attn.W_V"), param(pre + "attn.b_V"), heads: kvh))
-            if let rotary {
-                let interleaved = c.positional == .rotaryInterleaved
-                q = try visit(.rotQ(l), q.rotated(cos: rotary.cos, sin: rotary.sin, interleaved: interleaved))
-                k = try visit(.rotK(l), k.rotated(cos: rotary.cos, sin: rotary.sin, interleaved: interleaved))
+            if c.qkNorm {
+                q = try norm(q, pre + "attn.q_norm", scaleHook: .qNormScale(l), normHook: .qNormNormalized(l), rmsOnly: true)
+                k = try norm(k, pre + "attn.k_norm", scaleHook: .kNormScale(l), normHook: .kNormNormalized(l), rmsOnly: true)
             }
-            let scores = try visit(.attnScores(l), Variable.causalAttentionScores(q: q, k: k))
+            if let table = rotary?.table(l, config: c) {
+                let interleaved = c.positional == .rotaryInterleaved
+                q = try visit(.rotQ(l), q.rotated(cos: table.cos, sin: table.sin, interleaved: interleaved, rotaryDim: c.rotatedDims))
+                k = try visit(.rotK(l), k.rotated(cos: table.cos, sin: table.sin, interleaved: interleaved, rotaryDim: c.rotatedDims))
+            }
+            let scores = try visit(.attnScores(l), Variable.causalAttentionScores(q: q, k: k, scale: c.attnScale, window: c.window(l)))
             let pattern = try visit(.pattern(l), scores.softmax())
             let z = try visit(.z(l), Variable.attentionMix(pattern: pattern, v: v))
             let wO = try param(pre + "attn.W_O").reshaped([h * dh, d])
-            let attnOut = try visit(.attnOut(l), z.reshaped([batch, pos, h * dh]).matmul(wO).addingRow(param(pre + "attn.b_O")))
+            var attnOut = try z.reshaped([batch, pos, h * dh]).matmul(wO).addingRow(param(pre + "attn.b_O"))
+            if c.postNorms {
+                attnOut = try norm(attnOut, pre + "ln1_post", scaleHook: .ln1PostScale(l), normHook: .ln1PostNormalized(l), rmsOnly: true)
+            }
+            attnOut = try visit(.attnOut(l), attnOut)
+            let residPre = resid
             resid = try resid + drop(attnOut)
             if c.attnOnly {
                 resid = try visit(.residPost(l), resid)
                 continue
             }
-            resid = try visit(.residMid(l), resid)
-            let n2 = try norm(resid, pre + "ln2", scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l))
+            if !c.parallelAttnMLP { resid = try visit(.residMid(l), resid) }
+            let n2 = try norm(c.parallelAttnMLP ? residPre : resid, pre + "ln2", scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l))
             var post: Variable
             if let wGate = optionalParam(pre + "mlp.W_gate") {
                 let gate = try visit(.mlpPre(l), n2.matmul(wGate))
@@ -146,7 +152,11 @@ extension HookedTransformer {
                 post = activate(preAct, c.activation)
             }
             post = try visit(.mlpPost(l), post)
-            let mlpOut = try visit(.mlpOut(l), post.matmul(param(pre + "mlp.W_out")).addingRow(param(pre + "mlp.b_out")))
+            var mlpOut = try post.matmul(param(pre + "mlp.W_out")).addingRow(param(pre + "mlp.b_out"))
+            if c.postNorms {
+                mlpOut = try norm(mlpOut, pre + "ln2_post", scaleHook: .ln2PostScale(l), normHook: .ln2PostNormalized(l), rmsOnly: true)
+            }
+            mlpOut = try visit(.mlpOut(l), mlpOut)
             resid = try resid + drop(mlpOut)
             resid = try visit(.residPost(l), resid)
         }

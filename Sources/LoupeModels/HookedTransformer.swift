@@ -101,7 +101,11 @@ public struct HookedTransformer: Sendable {
                 case .rotQ, .rotK: if !rotary { continue }
                 case .result: if !includeResult { continue }
                 case .mlpPreLinear: if !config.gatedMLP || config.attnOnly { continue }
-                case .residMid, .ln2Scale, .ln2Normalized, .mlpPre, .mlpPost, .mlpOut: if config.attnOnly { continue }
+                case .residMid: if config.attnOnly || config.parallelAttnMLP { continue }
+                case .ln2Scale, .ln2Normalized, .mlpPre, .mlpPost, .mlpOut: if config.attnOnly { continue }
+                case .qNormScale, .qNormNormalized, .kNormScale, .kNormNormalized: if !config.qkNorm { continue }
+                case .ln1PostScale, .ln1PostNormalized: if !config.postNorms { continue }
+                case .ln2PostScale, .ln2PostNormalized: if !config.postNorms || config.attnOnly { continue }
                 default: break
                 }
                 out.append(n)

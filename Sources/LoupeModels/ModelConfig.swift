@@ -1,5 +1,6 @@
 // The architecture of a transformer, in TransformerLens's vocabulary.
 
+import Foundation
 import LoupeTensor
 
 /// Hyperparameters of a `HookedTransformer`.
@@ -31,6 +32,56 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case rotaryHalf
     }
 
+    /// Rotary position embeddings: the base, and how the frequencies are rescaled for long contexts.
+    public struct Rope: Codable, Sendable, Equatable {
+        /// How the inverse frequencies `base^(−2i/rotary_dim)` are rescaled (Hugging Face `rope_type`).
+        public enum Scaling: Codable, Sendable, Equatable {
+            /// `rope_type: linear`: every frequency divided by `factor` (positions interpolated).
+            case linear(factor: Double)
+            /// `rope_type: llama3`: low frequencies divided by `factor`, high ones kept, a smooth blend between
+            /// (wavelengths measured against `originalContext` tokens).
+            case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContext: Int)
+        }
+        public var base: Double
+        public var scaling: Scaling?
+
+        public init(base: Double, scaling: Scaling? = nil) {
+            self.base = base
+            self.scaling = scaling
+        }
+
+        /// The inverse frequency of each rotated pair, for `rotaryDim` rotated dimensions, computed in
+        /// float32 as Hugging Face computes them.
+        public func inverseFrequencies(rotaryDim: Int) -> [Float] {
+            let half = rotaryDim / 2
+            var inv = (0..<half).map { i -> Float in
+                1 / Float(Foundation.pow(Double(Float(base)), Double(Float(2 * i) / Float(rotaryDim))))
+            }
+            switch scaling {
+            case nil:
+                break
+            case .linear(let factor):
+                inv = inv.map { $0 / Float(factor) }
+            case .llama3(let factor, let low, let high, let original):
+                let lowWavelength = Float(original) / Float(low), highWavelength = Float(original) / Float(high)
+                inv = inv.map { f in
+                    let wavelength = 2 * Float.pi / f
+                    if wavelength < highWavelength { return f }
+                    if wavelength > lowWavelength { return f / Float(factor) }
+                    let smooth = (Float(original) / wavelength - Float(low)) / (Float(high) - Float(low))
+                    return (1 - smooth) * f / Float(factor) + smooth * f
+                }
+            }
+            return inv
+        }
+    }
+
+    /// What a layer's attention sees: every earlier position, or a window of the latest ones.
+    public enum AttentionKind: String, Codable, Sendable {
+        case full = "full_attention"
+        case sliding = "sliding_attention"
+    }
+
     /// Where the configuration came from, e.g. `GPT2LMHeadModel`.
     public var architecture: String
     public var nLayers: Int
@@ -55,11 +106,38 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Blocks without an MLP (TransformerLens's `attn_only`): `resid_post = resid_pre + attn_out`, no
     /// `ln2`, `mlp` or `hook_resid_mid` hook points, and `d_mlp` is 0.
     public var attnOnly: Bool
+    /// Rotated dimensions of each head (GPT-NeoX's `rotary_pct`, Phi's `partial_rotary_factor`); nil: all
+    /// of `d_head`.
+    public var rotaryDim: Int?
+    /// Rotary rescaling for long contexts (Llama 3); nil for none.
+    public var ropeScaling: Rope.Scaling?
+    /// Sliding-window attention: a query at position i sees keys j with i − j < window. Applies to every
+    /// layer unless `layerTypes` says which.
+    public var slidingWindow: Int?
+    /// Per layer: full or sliding-window attention (Gemma 3, Qwen 2); nil: every layer alike.
+    public var layerTypes: [AttentionKind]?
+    /// The rotary settings of sliding-window layers when they differ from the global ones (Gemma 3's
+    /// local base of 10,000 against its global 1,000,000).
+    public var slidingRope: Rope?
+    /// RMSNorm of each query and key head over d_head before the rotary embedding (Qwen 3, Gemma 3):
+    /// weights `attn.q_norm.w`, `attn.k_norm.w` `[d_head]`.
+    public var qkNorm: Bool
+    /// RMSNorms on the attention and MLP outputs before they are added to the residual stream (Gemma 2/3):
+    /// weights `ln1_post.w`, `ln2_post.w` `[d_model]`.
+    public var postNorms: Bool
+    /// Attention and MLP both read the block's input and both add into it (GPT-NeoX, GPT-J):
+    /// `resid_post = resid_pre + attn_out + mlp_out`; no `hook_resid_mid`.
+    public var parallelAttnMLP: Bool
+    /// The factor on attention scores; nil: 1/sqrt(d_head) (Gemma: `query_pre_attn_scalar^-1/2`).
+    public var attnScale: Float?
 
     public init(architecture: String, nLayers: Int, dModel: Int, nHeads: Int, dHead: Int, dMLP: Int, dVocab: Int,
                 nCtx: Int, nKeyValueHeads: Int? = nil, eps: Float = 1e-5, normalization: Normalization = .layerNorm,
                 activation: Activation = .geluNew, positional: Positional = .standard, gatedMLP: Bool = false,
-                rotaryBase: Float = 10000, eosTokenID: Int? = nil, attnOnly: Bool = false) {
+                rotaryBase: Float = 10000, eosTokenID: Int? = nil, attnOnly: Bool = false, rotaryDim: Int? = nil,
+                ropeScaling: Rope.Scaling? = nil, slidingWindow: Int? = nil, layerTypes: [AttentionKind]? = nil,
+                slidingRope: Rope? = nil, qkNorm: Bool = false, postNorms: Bool = false,
+                parallelAttnMLP: Bool = false, attnScale: Float? = nil) {
         self.architecture = architecture
         self.nLayers = nLayers
         self.dModel = dModel
@@ -77,14 +155,25 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.rotaryBase = rotaryBase
         self.eosTokenID = eosTokenID
         self.attnOnly = attnOnly
+        self.rotaryDim = rotaryDim
+        self.ropeScaling = ropeScaling
+        self.slidingWindow = slidingWindow
+        self.layerTypes = layerTypes
+        self.slidingRope = slidingRope
+        self.qkNorm = qkNorm
+        self.postNorms = postNorms
+        self.parallelAttnMLP = parallelAttnMLP
+        self.attnScale = attnScale
     }
 
     enum CodingKeys: String, CodingKey {
         case architecture, nLayers, dModel, nHeads, dHead, dMLP, dVocab, nCtx, nKeyValueHeads, eps, normalization,
-             activation, positional, gatedMLP, rotaryBase, eosTokenID, attnOnly
+             activation, positional, gatedMLP, rotaryBase, eosTokenID, attnOnly, rotaryDim, ropeScaling,
+             slidingWindow, layerTypes, slidingRope, qkNorm, postNorms, parallelAttnMLP, attnScale
     }
 
-    /// Decodes a config; `attnOnly` may be missing (configs written before it existed).
+    /// Decodes a config; `attnOnly` and the architecture variants may be missing (configs written before
+    /// they existed).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         architecture = try c.decode(String.self, forKey: .architecture)
@@ -104,6 +193,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         rotaryBase = try c.decode(Float.self, forKey: .rotaryBase)
         eosTokenID = try c.decodeIfPresent(Int.self, forKey: .eosTokenID)
         attnOnly = try c.decodeIfPresent(Bool.self, forKey: .attnOnly) ?? false
+        rotaryDim = try c.decodeIfPresent(Int.self, forKey: .rotaryDim)
+        ropeScaling = try c.decodeIfPresent(Rope.Scaling.self, forKey: .ropeScaling)
+        slidingWindow = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
+        layerTypes = try c.decodeIfPresent([AttentionKind].self, forKey: .layerTypes)
+        slidingRope = try c.decodeIfPresent(Rope.self, forKey: .slidingRope)
+        qkNorm = try c.decodeIfPresent(Bool.self, forKey: .qkNorm) ?? false
+        postNorms = try c.decodeIfPresent(Bool.self, forKey: .postNorms) ?? false
+        parallelAttnMLP = try c.decodeIfPresent(Bool.self, forKey: .parallelAttnMLP) ?? false
+        attnScale = try c.decodeIfPresent(Float.self, forKey: .attnScale)
     }
 
     /// Checks the numbers fit together.
@@ -131,6 +229,55 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         if positional != .standard && dHead % 2 != 0 { throw bad("rotary embeddings need an even d_head, found \(dHead)") }
         if !(eps > 0) { throw bad("eps must be positive, found \(eps)") }
+        if positional != .standard && !(rotaryBase > 0 && rotaryBase.isFinite) {
+            throw bad("the rotary base (rope_theta) must be positive, found \(rotaryBase)")
+        }
+        if let r = rotaryDim, positional == .standard || r <= 0 || r > dHead || r % 2 != 0 {
+            throw bad("rotary_dim must be even and in 2...d_head (\(dHead)) for a rotary model, found \(r)")
+        }
+        if let w = slidingWindow, w <= 0 { throw bad("sliding_window must be positive, found \(w)") }
+        if let types = layerTypes {
+            if types.count != nLayers { throw bad("layer_types has \(types.count) entries for \(nLayers) layers") }
+            if types.contains(.sliding) && slidingWindow == nil { throw bad("layer_types names sliding layers but sliding_window is not set") }
+        }
+        if let r = slidingRope, !(r.base > 0 && r.base.isFinite) { throw bad("the sliding layers' rope base must be positive, found \(r.base)") }
+        try ropeScaling.map { try Self.check($0) }
+        try slidingRope?.scaling.map { try Self.check($0) }
+        if let s = attnScale, !(s > 0 && s.isFinite) { throw bad("the attention scale must be positive, found \(s)") }
+        if parallelAttnMLP && attnOnly { throw bad("an attention-only model has no MLP to run in parallel") }
+    }
+
+    private static func check(_ s: Rope.Scaling) throws {
+        switch s {
+        case .linear(let f):
+            guard f >= 1, f.isFinite else { throw ModelError.invalidConfig("rope scaling factor must be at least 1, found \(f)") }
+        case .llama3(let f, let low, let high, let original):
+            guard f >= 1, f.isFinite, low > 0, high > low, original > 0 else {
+                throw ModelError.invalidConfig("llama3 rope scaling needs factor ≥ 1, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0; found factor \(f), low \(low), high \(high), original \(original)")
+            }
+        }
+    }
+
+    /// The rotated dimensions of each head.
+    public var rotatedDims: Int { rotaryDim ?? dHead }
+
+    /// Whether layer `l` uses sliding-window attention.
+    public func isSliding(_ l: Int) -> Bool {
+        guard slidingWindow != nil else { return false }
+        guard let types = layerTypes else { return true }
+        return l < types.count && types[l] == .sliding
+    }
+
+    /// The window of layer `l` (nil: full causal attention).
+    public func window(_ l: Int) -> Int? { isSliding(l) ? slidingWindow : nil }
+
+    /// The rotary settings of full-attention layers (and of every layer without `slidingRope`).
+    public var globalRope: Rope { Rope(base: Double(rotaryBase), scaling: ropeScaling) }
+
+    /// The rotary settings of layer `l`.
+    public func rope(_ l: Int) -> Rope {
+        if isSliding(l), let r = slidingRope { return r }
+        return globalRope
     }
 
     /// Whether normalization layers carry weights.

@@ -42,33 +42,30 @@ public enum ModelLoader {
         guard let configData = FileManager.default.contents(atPath: configURL.path) else {
             throw ModelError.missingFile(path: configURL.path, what: "model config")
         }
-        let weightsURL = dir.appendingPathComponent("model.safetensors")
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw ModelError.missingFile(path: weightsURL.path, what: "weights")
-        }
         let json = try parseConfigJSON(configData, path: configURL.path)
-        let file = try SafetensorsFile(path: weightsURL.path)
         let config: ModelConfig, weights: TransformerWeights
         let type = json["model_type"] as? String
         let architectures = json["architectures"] as? [String] ?? []
         if json["format"] as? String == "transformer_lens" {
+            let file = try SafetensorsFile(path: try weightsFile(in: dir))
             let model = try TransformerLensFormat.read(json: json, file: file, path: configURL.path)
             let tokenizer = try loadTokenizer(in: dir, gpt2Fallback: model.config.architecture == "GPT2LMHeadModel")
             return LoadedModel(model: model, tokenizer: tokenizer, source: path)
         }
-        switch type {
-        case "gpt2",
-             nil where architectures.contains("GPT2LMHeadModel") || json["n_embd"] != nil:
+        if type == "gpt2" || (type == nil && (architectures.contains("GPT2LMHeadModel") || json["n_embd"] != nil)) {
+            let file = try SafetensorsFile(path: try weightsFile(in: dir))
             config = try GPT2.config(fromJSON: json, path: configURL.path)
             weights = try GPT2.weights(from: file, config: config)
-        case "llama",
-             nil where architectures.contains("LlamaForCausalLM"):
-            config = try Llama.config(fromJSON: json, path: configURL.path)
-            let reader = ConfigReader(json: json, path: configURL.path)
-            weights = try Llama.weights(from: file, config: config, attentionBias: reader.bool("attention_bias", false),
-                                        tiedEmbeddings: reader.bool("tie_word_embeddings", true))
-        default:
-            throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is not supported (supported: gpt2, llama)")
+        } else if let family = Architecture.find(modelType: type, classes: architectures) {
+            let reader = HFConfigReader(json: json, path: configURL.path)
+            if let declared = reader.json["architectures"] as? [String], let first = declared.first,
+               first != family.hfClass, first.hasSuffix("ForCausalLM") || first.hasSuffix("LMHeadModel") {
+                throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is \(family.hfClass), but architectures says \(first)")
+            }
+            (config, weights) = try family.load(reader, try Checkpoint(folder: dir))
+        } else {
+            let supported = Architecture.all.flatMap(\.modelTypes).joined(separator: ", ")
+            throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is not supported (supported: \(supported))")
         }
         let model = try HookedTransformer(config: config, weights: weights)
         let tokenizer = try loadTokenizer(in: dir, gpt2Fallback: config.architecture == "GPT2LMHeadModel")
@@ -81,6 +78,13 @@ public enum ModelLoader {
             template = j["chat_template"] as? String
         }
         return LoadedModel(model: model, tokenizer: tokenizer, source: path, chatTemplate: template)
+    }
+
+    /// `model.safetensors` of a folder (the single-file formats).
+    static func weightsFile(in dir: URL) throws -> String {
+        let url = dir.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ModelError.missingFile(path: url.path, what: "weights") }
+        return url.path
     }
 
     /// Whether a file starts with GGUF's magic.

@@ -41,15 +41,23 @@ public struct BlockWeights: Sendable, Equatable {
     public var wOut: Tensor
     /// `[d_model]`
     public var bOut: Tensor
+    /// QK-norm weights `[d_head]` (`attn.q_norm.w`, `attn.k_norm.w`), shared by all heads; QK-norm models only.
+    public var qNormW: Tensor?
+    public var kNormW: Tensor?
+    /// Post-attention and post-MLP norm weights `[d_model]` (`ln1_post.w`, `ln2_post.w`); Gemma only.
+    public var ln1PostW: Tensor?
+    public var ln2PostW: Tensor?
 
     public init(ln1W: Tensor?, ln1B: Tensor?, wQ: Tensor, bQ: Tensor, wK: Tensor, bK: Tensor, wV: Tensor, bV: Tensor,
                 wO: Tensor, bO: Tensor, ln2W: Tensor?, ln2B: Tensor?, wIn: Tensor, bIn: Tensor, wGate: Tensor?,
-                wOut: Tensor, bOut: Tensor) {
+                wOut: Tensor, bOut: Tensor, qNormW: Tensor? = nil, kNormW: Tensor? = nil, ln1PostW: Tensor? = nil,
+                ln2PostW: Tensor? = nil) {
         self.ln1W = ln1W; self.ln1B = ln1B
         self.wQ = wQ; self.bQ = bQ; self.wK = wK; self.bK = bK; self.wV = wV; self.bV = bV
         self.wO = wO; self.bO = bO
         self.ln2W = ln2W; self.ln2B = ln2B
         self.wIn = wIn; self.bIn = bIn; self.wGate = wGate; self.wOut = wOut; self.bOut = bOut
+        self.qNormW = qNormW; self.kNormW = kNormW; self.ln1PostW = ln1PostW; self.ln2PostW = ln2PostW
     }
 }
 
@@ -124,6 +132,13 @@ public struct TransformerWeights: Sendable, Equatable {
             try check(p + "mlp.W_in", b.wIn, [d, m]); try check(p + "mlp.b_in", b.bIn, [m])
             try check(p + "mlp.W_gate", b.wGate, [d, m], optional: !c.gatedMLP)
             try check(p + "mlp.W_out", b.wOut, [m, d]); try check(p + "mlp.b_out", b.bOut, [d])
+            for (name, t, wanted, shape) in [("attn.q_norm.w", b.qNormW, c.qkNorm, [dh]), ("attn.k_norm.w", b.kNormW, c.qkNorm, [dh]),
+                                             ("ln1_post.w", b.ln1PostW, c.postNorms, [d]),
+                                             ("ln2_post.w", b.ln2PostW, c.postNorms && !c.attnOnly, [d])] {
+                if wanted { try check(p + name, t, shape) } else if t != nil {
+                    throw ModelError.invalidConfig("\(p)\(name) is given, but the config has no such norm")
+                }
+            }
         }
         try check("ln_final.w", lnFinalW, [d], optional: !withNorm)
         try check("ln_final.b", lnFinalB, [d], optional: true)
@@ -140,12 +155,16 @@ public struct TransformerWeights: Sendable, Equatable {
             if let t = b.ln1B { out.append((p + "ln1.b", t)) }
             out += [(p + "attn.W_Q", b.wQ), (p + "attn.b_Q", b.bQ), (p + "attn.W_K", b.wK), (p + "attn.b_K", b.bK),
                     (p + "attn.W_V", b.wV), (p + "attn.b_V", b.bV), (p + "attn.W_O", b.wO), (p + "attn.b_O", b.bO)]
+            if let t = b.qNormW { out.append((p + "attn.q_norm.w", t)) }
+            if let t = b.kNormW { out.append((p + "attn.k_norm.w", t)) }
+            if let t = b.ln1PostW { out.append((p + "ln1_post.w", t)) }
             if b.wIn.count == 0 { continue }   // attention-only: no ln2, no MLP
             if let t = b.ln2W { out.append((p + "ln2.w", t)) }
             if let t = b.ln2B { out.append((p + "ln2.b", t)) }
             out += [(p + "mlp.W_in", b.wIn), (p + "mlp.b_in", b.bIn)]
             if let t = b.wGate { out.append((p + "mlp.W_gate", t)) }
             out += [(p + "mlp.W_out", b.wOut), (p + "mlp.b_out", b.bOut)]
+            if let t = b.ln2PostW { out.append((p + "ln2_post.w", t)) }
         }
         if let t = lnFinalW { out.append(("ln_final.w", t)) }
         if let t = lnFinalB { out.append(("ln_final.b", t)) }
@@ -173,7 +192,9 @@ public struct TransformerWeights: Sendable, Equatable {
                 ln2W: attnOnly ? nil : try lookup(p + "ln2.w"), ln2B: attnOnly ? nil : try lookup(p + "ln2.b"),
                 wIn: attnOnly ? mlp.wIn : try load(p + "mlp.W_in"), bIn: attnOnly ? mlp.bIn : try load(p + "mlp.b_in"),
                 wGate: attnOnly ? nil : try lookup(p + "mlp.W_gate"),
-                wOut: attnOnly ? mlp.wOut : try load(p + "mlp.W_out"), bOut: attnOnly ? mlp.bOut : try load(p + "mlp.b_out")))
+                wOut: attnOnly ? mlp.wOut : try load(p + "mlp.W_out"), bOut: attnOnly ? mlp.bOut : try load(p + "mlp.b_out"),
+                qNormW: try lookup(p + "attn.q_norm.w"), kNormW: try lookup(p + "attn.k_norm.w"),
+                ln1PostW: try lookup(p + "ln1_post.w"), ln2PostW: attnOnly ? nil : try lookup(p + "ln2_post.w")))
         }
         self.init(wE: try load("embed.W_E"), wPos: try lookup("pos_embed.W_pos"), blocks: blocks,
                   lnFinalW: try lookup("ln_final.w"), lnFinalB: try lookup("ln_final.b"),

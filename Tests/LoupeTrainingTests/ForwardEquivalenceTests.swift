@@ -8,7 +8,12 @@ import Testing
 @Suite struct ForwardEquivalenceTests {
     static let fixtures = ["gpt2-tiny", "llama-tiny"]
 
-    @Test(arguments: fixtures, [false, true])
+    /// Every architecture family (tests/Fixtures/zoo): sliding windows, QK-norm, post-norms, parallel
+    /// blocks, partial and scaled rotary.
+    static let zoo = ["zoo/llama3", "zoo/mistral", "zoo/qwen2", "zoo/qwen3", "zoo/gemma3", "zoo/pythia",
+                      "zoo/neox-sequential", "zoo/phi3"]
+
+    @Test(arguments: fixtures + zoo, [false, true])
     func everyHookPointAgrees(fixture: String, processed: Bool) throws {
         var model = try ModelLoader.load(path: GradFixtures.directory.appendingPathComponent(fixture).path).model
         if processed { model = try model.processed() }

@@ -22,7 +22,14 @@ extension HookedTransformer {
         try runner.visit(.q(l), &ws.q, shape: [batch, pos, h, dh])
         try runner.visit(.k(l), &ws.k, shape: [batch, pos, kvh, dh])
         try runner.visit(.v(l), &ws.v, shape: [batch, pos, kvh, dh])
-        if let rotary = ws.rotary {
+        if config.qkNorm {
+            var scale: [Float] = []
+            try normalize(ws.q, into: &ws.q, scale: &scale, rows: rows, w: block.qNormW, b: nil, scaleHook: .qNormScale(l),
+                          normHook: .qNormNormalized(l), batch: batch, pos: pos, heads: h, runner: &runner)
+            try normalize(ws.k, into: &ws.k, scale: &scale, rows: rows, w: block.kNormW, b: nil, scaleHook: .kNormScale(l),
+                          normHook: .kNormNormalized(l), batch: batch, pos: pos, heads: kvh, runner: &runner)
+        }
+        if let rotary = ws.rotary?.table(l, config: config) {
             applyRotary(&ws.q, heads: h, table: rotary)
             applyRotary(&ws.k, heads: kvh, table: rotary)
             try runner.visit(.rotQ(l), &ws.q, shape: [batch, pos, h, dh])
@@ -55,6 +62,11 @@ extension HookedTransformer {
             try headResults(l, &ws, runner: &runner)
         } else {
             linear(ws.z, rows: rows, k: h * dh, weight: block.wO.scalars, n: d, bias: block.bO.scalars, into: &ws.out, fresh: ws.caching)
+        }
+        if config.postNorms {
+            let raw = ws.out
+            try normalize(raw, into: &ws.out, scale: &ws.scale, rows: rows, w: block.ln1PostW, b: nil, scaleHook: .ln1PostScale(l),
+                          normHook: .ln1PostNormalized(l), batch: batch, pos: pos, rmsOnly: true, runner: &runner)
         }
         try runner.visit(.attnOut(l), &ws.out, shape: [batch, pos, d])
         addInPlace(&ws.resid, ws.out)
@@ -105,7 +117,9 @@ extension HookedTransformer {
                            runner: inout HookRunner) throws {
         let (h, kvh, dh) = (config.nHeads, config.nKeyValueHeads, config.dHead)
         let (batch, pos, past, keyLen) = (g.batch, g.pos, g.past, g.keyLen)
-        let alpha = 1 / Float(dh).squareRoot()
+        let alpha = config.attnScale ?? 1 / Float(dh).squareRoot()
+        // Sliding-window layers: a query at absolute position i sees keys j with i − j < window.
+        let window = config.window(l)
         let scoresHooked = runner.hooks[.attnScores(l)] != nil
         let patternHooked = runner.hooks[.pattern(l)] != nil
         let materialize = runner.wants(.attnScores(l)) || runner.wants(.pattern(l))
@@ -127,6 +141,7 @@ extension HookedTransformer {
                 let limit = past + t + 1
                 let end = fused ? kmax : keyLen
                 if limit < end { (row + limit).update(repeating: fused ? 0 : -.infinity, count: end - limit) }
+                if let window, limit > window { row.update(repeating: -.infinity, count: limit - window) }
                 if let km = keyMask {
                     for j in 0..<limit where km[b * keyLen + j] == 0 { row[j] = -.infinity }
                 }

@@ -18,6 +18,14 @@ extension HookedTransformer {
 
         for l in ws.start..<ws.stop {
             try runner.visit(.residPre(l), &ws.resid, shape: [ws.batch, ws.pos, config.dModel])
+            if config.parallelAttnMLP {
+                // Attention and the MLP both read resid_pre and both add into the stream.
+                let residPre = ws.resid
+                try attentionBlock(l, &ws, runner: &runner, kvCache: kvCache, options: options)
+                try mlpBlock(l, &ws, input: residPre, runner: &runner)
+                try runner.visit(.residPost(l), &ws.resid, shape: [ws.batch, ws.pos, config.dModel])
+                continue
+            }
             try attentionBlock(l, &ws, runner: &runner, kvCache: kvCache, options: options)
             if config.attnOnly {
                 try runner.visit(.residPost(l), &ws.resid, shape: [ws.batch, ws.pos, config.dModel])

@@ -6,11 +6,12 @@ import LoupeTensor
 extension HookedTransformer {
     /// ln2 and the MLP, added into the residual stream, with every hook point from `ln2.hook_scale` to
     /// `hook_mlp_out`.
-    func mlpBlock(_ l: Int, _ ws: inout Workspace, runner: inout HookRunner) throws {
+    /// `input` is what ln2 reads when it is not the residual stream (parallel blocks read `resid_pre`).
+    func mlpBlock(_ l: Int, _ ws: inout Workspace, input: [Float]? = nil, runner: inout HookRunner) throws {
         let (d, dMLP) = (config.dModel, config.dMLP)
         let (batch, pos, rows) = (ws.batch, ws.pos, ws.rows)
         let block = weights.blocks[l]
-        try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln2W, b: block.ln2B,
+        try normalize(input ?? ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln2W, b: block.ln2B,
                       scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l), batch: batch, pos: pos, runner: &runner)
         var post: [Float]   // [batch, pos, d_mlp]
         if let wGate = block.wGate {
@@ -25,8 +26,13 @@ extension HookedTransformer {
             activate(&post)
             let bIn = block.bIn.scalars
             post.withUnsafeMutableBufferPointer { p in
-                for r in 0..<rows {
-                    for j in 0..<dMLP { p[r * dMLP + j] = p[r * dMLP + j] * up[r * dMLP + j] + bIn[j] }
+                up.withUnsafeBufferPointer { u in
+                    bIn.withUnsafeBufferPointer { bias in
+                        for r in 0..<rows {
+                            let pr = p.baseAddress! + r * dMLP, ur = u.baseAddress! + r * dMLP
+                            for j in 0..<dMLP { pr[j] = pr[j] * ur[j] + bias[j] }
+                        }
+                    }
                 }
             }
         } else {
@@ -38,6 +44,11 @@ extension HookedTransformer {
         }
         try runner.visit(.mlpPost(l), &post, shape: [batch, pos, dMLP])
         linear(post, rows: rows, k: dMLP, weight: block.wOut.scalars, n: d, bias: block.bOut.scalars, into: &ws.out, fresh: ws.caching)
+        if config.postNorms {
+            let raw = ws.out
+            try normalize(raw, into: &ws.out, scale: &ws.scale, rows: rows, w: block.ln2PostW, b: nil, scaleHook: .ln2PostScale(l),
+                          normHook: .ln2PostNormalized(l), batch: batch, pos: pos, rmsOnly: true, runner: &runner)
+        }
         try runner.visit(.mlpOut(l), &ws.out, shape: [batch, pos, d])
         addInPlace(&ws.resid, ws.out)
     }

@@ -4,13 +4,18 @@
 import LoupeTensor
 
 extension HookedTransformer {
-    /// The model's norm (LayerNorm or RMSNorm, with or without weights), with its two hook points.
-    func normalize(_ x: [Float], into out: inout [Float], scale: inout [Float], rows: Int, w: Tensor?, b: Tensor?,
-                           scaleHook: HookName, normHook: HookName, batch: Int, pos: Int,
-                           runner: inout HookRunner) throws {
-        let d = config.dModel
-        let rms = !config.centresNorm
-        prepare(&out, rows * config.dModel, fresh: runner.selection != nil)
+    /// The model's norm (LayerNorm or RMSNorm, with or without weights), with its two hook points. With
+    /// `heads`, an RMSNorm over each head's d_head (QK-norm): `rows` counts batch · pos positions and the
+    /// hook shapes are `[batch, pos, heads, 1]` and `[batch, pos, heads, d_head]`. `rmsOnly` forces RMSNorm
+    /// (the norms Gemma puts after attention and the MLP).
+    func normalize(_ x: [Float], into out: inout [Float], scale: inout [Float], rows positions: Int, w: Tensor?, b: Tensor?,
+                   scaleHook: HookName, normHook: HookName, batch: Int, pos: Int, heads: Int? = nil,
+                   rmsOnly: Bool = false, runner: inout HookRunner) throws {
+        let d = heads == nil ? config.dModel : config.dHead
+        let rows = positions * (heads ?? 1)
+        let lead = heads.map { [batch, pos, $0] } ?? [batch, pos]
+        let rms = rmsOnly || heads != nil || !config.centresNorm
+        prepare(&out, rows * d, fresh: runner.selection != nil)
         if scale.count != rows { scale = [Float](repeating: 0, count: rows) }
         let eps = config.eps
         let wArray = w?.scalars ?? [], bArray = b?.scalars ?? []
@@ -40,7 +45,7 @@ extension HookedTransformer {
             }
         }
         if runner.wants(scaleHook) {
-            try runner.visit(scaleHook, &scale, shape: [batch, pos, 1])
+            try runner.visit(scaleHook, &scale, shape: lead + [1])
         }
         if scaleHooked {
             // Divide by the scale the hook returned.
@@ -56,7 +61,7 @@ extension HookedTransformer {
             }
         }
         if wantsNormalized {
-            try runner.visit(normHook, &out, shape: [batch, pos, d])
+            try runner.visit(normHook, &out, shape: lead + [d])
         }
         if !affineInKernel && (w != nil || b != nil) {
             out.withUnsafeMutableBufferPointer { op in

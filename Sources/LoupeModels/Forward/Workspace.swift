@@ -33,7 +33,7 @@ struct Workspace {
     var out: [Float]            // [batch, pos, d_model]: attention or MLP output
     var mlpPre: [Float]         // [batch, pos, d_mlp]
     /// cos and sin of the rotary angles of each row (rotary models).
-    var rotary: RotaryTable?
+    var rotary: RotaryTables?
 
     /// Checks the input against the model and the options, and sizes the buffers.
     init(config c: ModelConfig, input: ModelInput, options: ForwardOptions, kvCache: KVCache?, caching: Bool) throws {
@@ -87,7 +87,7 @@ struct Workspace {
         z = uninitializedFloats(rows * c.nHeads * c.dHead)
         out = uninitializedFloats(rows * d)
         mlpPre = uninitializedFloats(rows * c.dMLP)
-        rotary = c.positional == .standard ? nil : HookedTransformer.rotaryAngles(config: c, positions: positions)
+        rotary = RotaryTables(config: c, positions: positions)
     }
 
     /// The key mask over all key positions `[batch, key_pos]` and the position ids `[batch, pos]`.

@@ -21,11 +21,14 @@ extension Variable {
     }
 
     /// Causal attention scores `[batch, heads, query_pos, key_pos]` from `q [batch, pos, heads, d_head]`
-    /// and `k [batch, pos, kv_heads, d_head]`; entries above the diagonal are −∞.
-    public static func causalAttentionScores(q: Variable, k: Variable) throws -> Variable {
+    /// and `k [batch, pos, kv_heads, d_head]`, times `scale` (default 1/sqrt(d_head)); entries above the
+    /// diagonal are −∞, and with a `window`, so are keys j of query i with i − j ≥ window.
+    public static func causalAttentionScores(q: Variable, k: Variable, scale: Float? = nil, window: Int? = nil) throws -> Variable {
         let (b, p, h, kvh, dh) = try attentionShapes(q, k, "attention scores")
         let group = h / kvh
-        let scale = 1 / Float(dh).squareRoot()
+        let scale = scale ?? 1 / Float(dh).squareRoot()
+        /// Keys before this one are outside query i's window.
+        func firstKey(_ i: Int) -> Int { window.map { max(0, i - $0 + 1) } ?? 0 }
         var s = [Float](repeating: 0, count: b * h * p * p)
         q.value.scalars.withUnsafeBufferPointer { qp in
             k.value.scalars.withUnsafeBufferPointer { kp in
@@ -37,7 +40,10 @@ extension Variable {
                                        a: qp.baseAddress! + bi * p * h * dh + hi * dh, lda: h * dh,
                                        b: kp.baseAddress! + bi * p * kvh * dh + (hi / group) * dh, ldb: kvh * dh,
                                        c: out, ldc: p)
-                            for i in 0..<p { for j in (i + 1)..<max(p, i + 1) { out[i * p + j] = -.infinity } }
+                            for i in 0..<p {
+                                for j in (i + 1)..<max(p, i + 1) { out[i * p + j] = -.infinity }
+                                for j in 0..<firstKey(i) { out[i * p + j] = -.infinity }
+                            }
                         }
                     }
                 }
@@ -46,7 +52,12 @@ extension Variable {
         return Variable(Tensor(unchecked: [b, h, p, p], s), parents: [q, k]) { o in
             var gs = o.g
             // Masked entries carry no gradient (whatever a hook did to them).
-            for bh in 0..<(b * h) { for i in 0..<p { for j in (i + 1)..<max(p, i + 1) { gs[bh * p * p + i * p + j] = 0 } } }
+            for bh in 0..<(b * h) {
+                for i in 0..<p {
+                    for j in (i + 1)..<max(p, i + 1) { gs[bh * p * p + i * p + j] = 0 }
+                    for j in 0..<firstKey(i) { gs[bh * p * p + i * p + j] = 0 }
+                }
+            }
             gs.withUnsafeBufferPointer { gp in
                 if q.requiresGrad {
                     k.value.scalars.withUnsafeBufferPointer { kp in
@@ -142,15 +153,16 @@ extension Variable {
 
 extension Variable {
     /// Rotary position embedding of `x [..., heads, d_head]`: each row r (all leading dimensions) rotates
-    /// pairs of each head's vector by the angles whose cosines and sines are `cos[r · d_head/2 + i]`,
-    /// `sin[…]`; pairs are (2i, 2i+1) when `interleaved`, else (i, i + d_head/2). The backward pass rotates
-    /// the gradient back (a rotation's inverse is its transpose).
-    public func rotated(cos: [Float], sin: [Float], interleaved: Bool) throws -> Variable {
+    /// pairs of each head's first `rotaryDim` dimensions (default all of d_head) by the angles whose
+    /// cosines and sines are `cos[r · rotaryDim/2 + i]`, `sin[…]`; pairs are (2i, 2i+1) when `interleaved`,
+    /// else (i, i + rotaryDim/2); the other dimensions pass through. The backward pass rotates the gradient
+    /// back (a rotation's inverse is its transpose).
+    public func rotated(cos: [Float], sin: [Float], interleaved: Bool, rotaryDim: Int? = nil) throws -> Variable {
         guard value.rank >= 2 else { throw TensorError.rank(operation: "rotary embedding", expected: 2, found: value.rank) }
         let dh = value.shape[value.rank - 1], heads = value.shape[value.rank - 2]
-        let half = dh / 2
+        let half = (rotaryDim ?? dh) / 2
         let rows = value.count / max(heads * dh, 1)
-        guard dh % 2 == 0, cos.count == rows * half, sin.count == rows * half else {
+        guard dh % 2 == 0, 2 * half <= dh, cos.count == rows * half, sin.count == rows * half else {
             throw TensorError.shapeMismatch(operation: "rotary embedding (angles per row and pair)", expected: [rows, half],
                                             found: [cos.count / max(half, 1), half])
         }

@@ -1,4 +1,5 @@
-// Llama-family models (Llama 2/3, SmolLM2, …) → the canonical TransformerLens layout.
+// Llama-family GGUF files → the canonical TransformerLens layout. (Hugging Face Llama folders are read by
+// LlamaFamily.swift through the generic HFDecoder; the names of both formats are kept here side by side.)
 //
 // Hugging Face `LlamaForCausalLM` checkpoints (PyTorch `nn.Linear` weights are stored [out, in]):
 //   model.embed_tokens.weight [d_vocab, d_model]
@@ -18,63 +19,6 @@ import LoupeFormats
 import LoupeTensor
 
 public enum Llama {
-    /// Reads a Hugging Face `LlamaForCausalLM` `config.json` (already parsed).
-    public static func config(fromJSON j: [String: Any], path: String) throws -> ModelConfig {
-        let reader = ConfigReader(json: j, path: path)
-        let int = reader.int
-        if let scaling = j["rope_scaling"], !(scaling is NSNull) {
-            throw ModelError.invalidConfig("\(path): rope_scaling \(scaling) is not supported")
-        }
-        let act = (j["hidden_act"] as? String) ?? "silu"
-        guard act == "silu" else { throw ModelError.invalidConfig("\(path): hidden_act '\(act)' is not supported (expected silu)") }
-        let d = try int("hidden_size", nil), h = try int("num_attention_heads", nil)
-        if reader.bool("mlp_bias", false) {
-            throw ModelError.invalidConfig("\(path): mlp_bias = true is not supported (TransformerLens's gated MLP has no place for gate and up biases)")
-        }
-        guard h > 0, d % h == 0 || j["head_dim"] != nil else {
-            throw ModelError.invalidConfig("\(path): hidden_size (\(d)) must be a multiple of num_attention_heads (\(h))")
-        }
-        let config = ModelConfig(
-            architecture: "LlamaForCausalLM", nLayers: try int("num_hidden_layers", nil), dModel: d, nHeads: h,
-            dHead: try int("head_dim", d / h), dMLP: try int("intermediate_size", nil), dVocab: try int("vocab_size", nil),
-            nCtx: try int("max_position_embeddings", 2048), nKeyValueHeads: try int("num_key_value_heads", h),
-            eps: Float((j["rms_norm_eps"] as? Double) ?? 1e-6), normalization: .rmsNorm, activation: .silu,
-            positional: .rotaryHalf, gatedMLP: true, rotaryBase: Float((j["rope_theta"] as? Double) ?? 10000),
-            eosTokenID: j["eos_token_id"] as? Int)
-        try config.validate()
-        return config
-    }
-
-    /// Converts a Hugging Face Llama safetensors checkpoint. `attentionBias` (config `attention_bias`)
-    /// loads q/k/v/o biases; `tiedEmbeddings` (config `tie_word_embeddings`) says whether a missing
-    /// `lm_head.weight` is expected.
-    public static func weights(from file: SafetensorsFile, config c: ModelConfig, attentionBias: Bool = false,
-                               tiedEmbeddings: Bool = true) throws -> TransformerWeights {
-        var w = try convert(config: c, source: file.path, names: Names.huggingFace, requireUnembed: !tiedEmbeddings) { name, shape in
-            guard file.entries[name] != nil else { return nil }
-            let t = try file.tensor(name)
-            guard t.shape == shape else { throw ModelError.weightShape(name: name, expected: shape, found: t.shape) }
-            return t
-        }
-        if attentionBias {
-            func load(_ name: String, _ shape: [Int]) throws -> Tensor {
-                guard file.entries[name] != nil else { throw ModelError.missingWeight(name: name, file: file.path) }
-                let t = try file.tensor(name)
-                guard t.shape == shape else { throw ModelError.weightShape(name: name, expected: shape, found: t.shape) }
-                return t
-            }
-            let (h, kv, dh, d) = (c.nHeads, c.nKeyValueHeads, c.dHead, c.dModel)
-            for l in 0..<c.nLayers {
-                let p = "model.layers.\(l).self_attn."
-                w.blocks[l].bQ = try load(p + "q_proj.bias", [h * dh]).reshaped([h, dh])
-                w.blocks[l].bK = try load(p + "k_proj.bias", [kv * dh]).reshaped([kv, dh])
-                w.blocks[l].bV = try load(p + "v_proj.bias", [kv * dh]).reshaped([kv, dh])
-                if file.entries[p + "o_proj.bias"] != nil { w.blocks[l].bO = try load(p + "o_proj.bias", [d]) }
-            }
-        }
-        return w
-    }
-
     /// Checkpoint names of one format.
     struct Names: Sendable {
         let embed: String, finalNorm: String, unembed: String
