@@ -13,7 +13,7 @@ extension Llama {
     public static func config(from gguf: GGUFFile) throws -> ModelConfig {
         let arch = try gguf.string("general.architecture")
         guard ggufArchitectures.contains(arch) else {
-            throw ModelError.unsupported("\(gguf.path): architecture '\(arch)' is not supported (supported: \(ggufArchitectures.sorted().joined(separator: ", ")))")
+            throw ModelError.unsupported("\(gguf.path): architecture '\(arch)' is not supported (supported: \((ggufArchitectures.union(["gemma3"])).sorted().joined(separator: ", ")))")
         }
         let d = try gguf.int("\(arch).embedding_length")
         let h = try gguf.int("\(arch).attention.head_count")
@@ -57,19 +57,39 @@ extension ModelLoader {
     /// Loads a GGUF file: model, tokenizer and chat template.
     public static func load(gguf path: String) throws -> LoadedModel {
         let file = try GGUFFile(path: path)
-        let config = try Llama.config(from: file)
-        let model = try HookedTransformer(config: config, weights: try Llama.weights(from: file, config: config))
+        let model: HookedTransformer
+        switch try file.string("general.architecture") {
+        case "gemma3":
+            let (config, weights) = try Gemma3.load(gguf: file)
+            model = try HookedTransformer(config: config, weights: weights)
+        default:
+            let config = try Llama.config(from: file)
+            model = try HookedTransformer(config: config, weights: try Llama.weights(from: file, config: config))
+        }
         let tokenizer = file.has("tokenizer.ggml.tokens") ? try BPETokenizer(gguf: file) : nil
         return LoadedModel(model: model, tokenizer: tokenizer, source: path,
                            chatTemplate: try file.optionalString("tokenizer.chat_template"))
     }
 }
 extension BPETokenizer {
-    /// The tokenizer a GGUF file carries (`tokenizer.ggml.model` "gpt2": byte-level BPE).
+    /// The tokenizer a GGUF file carries (`tokenizer.ggml.model` "gpt2": byte-level BPE; "llama":
+    /// SentencePiece-style, with scores and byte fallback).
     public init(gguf: GGUFFile) throws {
         let model = try gguf.string("tokenizer.ggml.model")
+        if model == "llama" {
+            try self.init(
+                ggufSentencePieceTokens: try gguf.stringArray("tokenizer.ggml.tokens"),
+                scores: try gguf.floatArray("tokenizer.ggml.scores"),
+                tokenTypes: gguf.has("tokenizer.ggml.token_type") ? try gguf.intArray("tokenizer.ggml.token_type") : nil,
+                bosID: try gguf.optionalInt("tokenizer.ggml.bos_token_id"),
+                eosID: try gguf.optionalInt("tokenizer.ggml.eos_token_id"),
+                unknownID: try gguf.optionalInt("tokenizer.ggml.unknown_token_id"),
+                addBOS: try gguf.optionalBool("tokenizer.ggml.add_bos_token") ?? true,
+                addSpacePrefix: try gguf.optionalBool("tokenizer.ggml.add_space_prefix") ?? true)
+            return
+        }
         guard model == "gpt2" else {
-            throw ModelError.unsupported("\(gguf.path): tokenizer model '\(model)' is not supported (Loupe reads byte-level BPE, 'gpt2')")
+            throw ModelError.unsupported("\(gguf.path): tokenizer model '\(model)' is not supported (Loupe reads 'gpt2', byte-level BPE, and 'llama', SentencePiece-style)")
         }
         try self.init(
             ggufTokens: try gguf.stringArray("tokenizer.ggml.tokens"),

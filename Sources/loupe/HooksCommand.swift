@@ -13,6 +13,9 @@ struct HooksCommand: ParsableCommand {
         let loaded = try modelOptions.load()
         let (_, cache) = try loaded.model.runWithCache(.tokens([Array(repeating: 0, count: max(1, min(pos, loaded.model.config.nCtx)))]),
                                                        select: .all, options: ForwardOptions(useAttnResult: true))
-        for name in cache.names { print(name.description.padding(toLength: 34, withPad: " ", startingAt: 0) + "\(cache[name]!.shape)") }
+        let width = (cache.names.map(\.description.count).max() ?? 0) + 2
+        for name in cache.names {
+            print(name.description.padding(toLength: width, withPad: " ", startingAt: 0) + (cache[name].map { "\($0.shape)" } ?? ""))
+        }
     }
 }

@@ -19,9 +19,21 @@ struct Fetch: ParsableCommand {
 }
 
 struct Models: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the models Loupe knows by name, and which are cached.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the models Loupe knows by name, which are cached, and the architectures it opens.",
+        discussion: "Any Hugging Face folder (config.json + model.safetensors or a sharded index) of a listed architecture, or a GGUF file of a listed GGUF arch, can be given as --model.")
 
     func run() throws {
+        defer {
+            print("\narchitectures (Hugging Face folders: config.json + safetensors, f32/f16/bf16, sharded or not)")
+            let rows = Architecture.all.map { a in
+                [a.hfClass, a.modelTypes.joined(separator: ", "), a.gguf.map { "gguf: \($0)" } ?? "", a.features, a.examples]
+            }
+            let widths = (0..<4).map { c in rows.map { $0[c].count }.max() ?? 0 }
+            for r in rows {
+                print("  " + (0..<4).map { r[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  e.g. " + r[4])
+            }
+        }
         for m in ModelRegistry.shipped {
             let default_ = m.name == ModelRegistry.defaultModel ? " (the default)" : ""
             print("\(m.name)\(default_)\n  \(m.summary)\n  \(ModelRegistry.shippedPath(m.name) ?? "missing from this build")")

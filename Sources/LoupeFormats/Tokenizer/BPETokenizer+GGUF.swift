@@ -99,3 +99,66 @@ extension BPETokenizer {
         PreTokenizer.gguf(named: preTokenizer)?.addsBOSByDefault ?? false
     }
 }
+
+extension BPETokenizer {
+    /// A SentencePiece-style tokenizer from GGUF vocabulary data (`tokenizer.ggml.model` = "llama": Llama 2,
+    /// Mistral, TinyLlama, Gemma): tokens spelled with "▁" for spaces, a score per token, and `<0xAB>` byte
+    /// tokens for byte fallback. Control (3) and unknown (2) tokens are special, user-defined (4) tokens are
+    /// matched literally, as in the byte-level initializer.
+    /// - Throws: `TokenizerError.invalidVocab` when scores or types are not one per token, a token is listed
+    ///   twice or is empty, or a BOS/EOS/unknown id is outside the vocabulary.
+    public init(
+        ggufSentencePieceTokens tokens: [String], scores: [Float], tokenTypes: [Int]?, bosID: Int?, eosID: Int?,
+        unknownID: Int?, addBOS: Bool, addSpacePrefix: Bool
+    ) throws {
+        guard scores.count == tokens.count else {
+            throw TokenizerError.invalidVocab(reason: "\(scores.count) scores for \(tokens.count) tokens; expected one score per token")
+        }
+        if let tokenTypes, tokenTypes.count != tokens.count {
+            throw TokenizerError.invalidVocab(reason: "\(tokenTypes.count) token types for \(tokens.count) tokens; expected one type per token")
+        }
+        for (name, id) in [("BOS", bosID), ("EOS", eosID), ("unknown", unknownID)] {
+            if let id, !(0..<tokens.count).contains(id) {
+                throw TokenizerError.invalidVocab(reason: "the \(name) id \(id) is outside 0..<\(tokens.count)")
+            }
+        }
+        if addBOS && bosID == nil { throw TokenizerError.invalidVocab(reason: "addBOS is set but there is no BOS id") }
+        var vocab: [String: Int] = [:], special: [String: Int] = [:], added: [String: Int] = [:]
+        var pieces: [String: Int32] = [:]
+        var byteTokens = [Int32](repeating: -1, count: 256)
+        vocab.reserveCapacity(tokens.count)
+        pieces.reserveCapacity(tokens.count)
+        var seen: [String: Int] = [:]
+        seen.reserveCapacity(tokens.count)
+        for (id, token) in tokens.enumerated() {
+            if let other = seen.updateValue(id, forKey: token) {
+                throw TokenizerError.invalidVocab(reason: "token \"\(token)\" is listed twice, as ids \(other) and \(id)")
+            }
+            let rawType = tokenTypes?[id] ?? GGUFTokenType.normal.rawValue
+            switch rawType == 0 ? .normal : GGUFTokenType(rawValue: rawType) {
+            case .normal, .unused:
+                vocab[token] = id
+                pieces[token] = Int32(id)
+            case .byte:
+                vocab[token] = id
+                guard let b = SentencePieceModel.byteValue(token) else {
+                    throw TokenizerError.invalidVocab(reason: "byte token \"\(token)\" (id \(id)) is not spelled <0xAB>")
+                }
+                byteTokens[Int(b)] = Int32(id)
+            case .unknown, .control: special[token] = id
+            case .userDefined: added[token] = id
+            case nil:
+                throw TokenizerError.invalidVocab(
+                    reason: "token \"\(token)\" (id \(id)) has type \(rawType); llama.cpp's types are 1 normal, "
+                        + "2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte")
+            }
+        }
+        let model = SentencePieceModel(pieces: pieces, scores: scores, byteTokens: byteTokens,
+                                       unknownID: unknownID.map { Int32($0) }, addSpacePrefix: addSpacePrefix)
+        try self.init(vocab: vocab, merges: [], specialTokens: special, addedTokens: added, unknownToken: unknownID,
+                      preTokenizer: .gpt2, ignoresMerges: false, sentencePiece: model)
+        self.bosID = bosID
+        self.eosID = eosID
+        addsBOS = addBOS
+    }
+}

@@ -59,6 +59,9 @@ public struct BPETokenizer: Sendable {
     private let lacksBytes: Bool
     /// Vocabulary tokens by their bytes, when `ignoresMerges`.
     private let wholeTokens: WholeTokenTable?
+    /// Set for SentencePiece-style vocabularies (GGUF `tokenizer.ggml.model = "llama"`): text is encoded by
+    /// score-ordered merges over characters with byte fallback, not by byte-level BPE.
+    let sentencePiece: SentencePieceModel?
 
     /// A tokenizer from a vocabulary and a merges list.
     ///
@@ -79,6 +82,16 @@ public struct BPETokenizer: Sendable {
         vocab: [String: Int], merges: [(String, String)], specialTokens: [String: Int],
         addedTokens: [String: Int] = [:], unknownToken: Int? = nil,
         preTokenizer: PreTokenizer = .gpt2, ignoresMerges: Bool = false
+    ) throws {
+        try self.init(vocab: vocab, merges: merges, specialTokens: specialTokens, addedTokens: addedTokens,
+                      unknownToken: unknownToken, preTokenizer: preTokenizer, ignoresMerges: ignoresMerges, sentencePiece: nil)
+    }
+
+    /// The designated initializer; `sentencePiece` switches encoding and token bytes to SentencePiece's.
+    init(
+        vocab: [String: Int], merges: [(String, String)], specialTokens: [String: Int],
+        addedTokens: [String: Int], unknownToken: Int?, preTokenizer: PreTokenizer, ignoresMerges: Bool,
+        sentencePiece: SentencePieceModel?
     ) throws {
         var spellingOf: [Int: String] = [:]
         spellingOf.reserveCapacity(vocab.count + specialTokens.count + addedTokens.count)
@@ -117,6 +130,8 @@ public struct BPETokenizer: Sendable {
             if let token = spellings[id] {
                 if literalIDs.contains(id) {
                     bytes.append(contentsOf: token.utf8)
+                } else if sentencePiece != nil {
+                    bytes.append(contentsOf: SentencePieceModel.bytes(of: token, isByteToken: true))
                 } else {
                     for scalar in token.unicodeScalars {
                         if let b = ByteLevelAlphabet.byte(for: scalar) { bytes.append(b) } else { bytes.append(contentsOf: String(scalar).utf8) }
@@ -158,6 +173,7 @@ public struct BPETokenizer: Sendable {
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
         wholeTokens = ignoresMerges ? WholeTokenTable(vocab: vocab) : nil
+        self.sentencePiece = sentencePiece
         bosID = nil
         eosID = nil
         addsBOS = false
@@ -224,6 +240,12 @@ public struct BPETokenizer: Sendable {
                 starts.withUnsafeBufferPointer { starts in
                     utf8.withUnsafeBufferPointer { utf8 in
                         func encodeSegment(_ range: Range<Int>) {
+                            if let sp = sentencePiece {
+                                guard !range.isEmpty else { return }
+                                let piece = String(decoding: UnsafeBufferPointer(rebasing: utf8[starts[range.lowerBound]..<starts[range.upperBound]]), as: UTF8.self)
+                                sp.encode(Substring(piece), atStart: range.lowerBound == 0, into: &out)
+                                return
+                            }
                             preTokenizer.split(scalars: scalars, classes: classes, range: range) { start, end in
                                 let bytes = UnsafeBufferPointer(rebasing: utf8[starts[start]..<starts[end]])
                                 encodePiece(bytes, into: &out)

@@ -34,7 +34,7 @@ public struct Architecture: Sendable {
                      features: "QK-norm, explicit head_dim", gguf: nil,
                      load: { try LlamaFamily.load($0, $1, variant: .qwen3) }),
         Architecture(hfClass: "Gemma3ForCausalLM", modelTypes: ["gemma3_text"], examples: "Gemma 3 270M, 1B",
-                     features: "(1+w) RMSNorm before and after, QK-norm, GeGLU, local/global layers", gguf: nil,
+                     features: "(1+w) RMSNorm before and after, QK-norm, GeGLU, local/global layers", gguf: "gemma3",
                      load: { try Gemma3.load($0, $1) }),
         Architecture(hfClass: "GPTNeoXForCausalLM", modelTypes: ["gpt_neox"], examples: "Pythia, GPT-NeoX-20B",
                      features: "parallel attention + MLP, partial rotary, LayerNorm with biases", gguf: nil,

@@ -9,21 +9,35 @@ import LoupeFormats
 import LoupeTensor
 
 final class Checkpoint {
-    /// Where each tensor lives.
-    private let files: [String: SafetensorsFile]
+    /// The tensors there are, with their shapes.
+    private let shapes: [String: [Int]]
+    private let read: (String) throws -> Tensor
     private var taken: Set<String> = []
-    /// The folder, for messages.
+    /// The folder or file, for messages.
     let path: String
 
+    /// Any source of named tensors (a GGUF file, dequantized on read).
+    init(path: String, shapes: [String: [Int]], read: @escaping (String) throws -> Tensor) {
+        self.path = path
+        self.shapes = shapes
+        self.read = read
+    }
+
+    private convenience init(path: String, files: [String: SafetensorsFile]) {
+        self.init(path: path, shapes: Dictionary(uniqueKeysWithValues: files.map { ($0.key, $0.value.entries[$0.key]?.shape ?? []) })) { name in
+            guard let file = files[name] else { throw ModelError.missingWeight(name: name, file: path) }
+            return try file.tensor(name)
+        }
+    }
+
     /// Opens the weights of a model folder.
-    init(folder dir: URL) throws {
-        path = dir.path
+    convenience init(folder dir: URL) throws {
         let fm = FileManager.default
         let single = dir.appendingPathComponent("model.safetensors")
         let index = dir.appendingPathComponent("model.safetensors.index.json")
         if fm.fileExists(atPath: single.path) {
             let file = try SafetensorsFile(path: single.path)
-            files = Dictionary(uniqueKeysWithValues: file.entries.keys.map { ($0, file) })
+            self.init(path: dir.path, files: Dictionary(uniqueKeysWithValues: file.entries.keys.map { ($0, file) }))
             return
         }
         guard let data = fm.contents(atPath: index.path) else {
@@ -54,17 +68,19 @@ final class Checkpoint {
                 throw ModelError.invalidConfig("\(dir.appendingPathComponent(shard).path): tensor '\(name)' is not in model.safetensors.index.json")
             }
         }
-        files = out
+        self.init(path: dir.path, files: out)
     }
 
     /// Whether the checkpoint has a tensor.
-    func contains(_ name: String) -> Bool { files[name] != nil }
+    func contains(_ name: String) -> Bool { shapes[name] != nil }
 
     /// A tensor of the given shape; nil when the checkpoint does not have it.
     func optional(_ name: String, _ shape: [Int]) throws -> Tensor? {
-        guard let file = files[name] else { return nil }
+        guard let known = shapes[name] else { return nil }
         taken.insert(name)
-        let t = try file.tensor(name)
+        // A shape known up front is checked before reading (a GGUF tensor is dequantized on read).
+        if !known.isEmpty, known != shape { throw ModelError.weightShape(name: name, expected: shape, found: known) }
+        let t = try read(name)
         guard t.shape == shape else { throw ModelError.weightShape(name: name, expected: shape, found: t.shape) }
         return t
     }
@@ -79,7 +95,7 @@ final class Checkpoint {
     /// Fails when a tensor was not used, other than buffers matching `ignoring` (suffixes such as
     /// `rotary_emb.inv_freq`).
     func finish(ignoring suffixes: [String] = []) throws {
-        let left = files.keys.filter { name in !taken.contains(name) && !suffixes.contains { name.hasSuffix($0) } }.sorted()
+        let left = shapes.keys.filter { name in !taken.contains(name) && !suffixes.contains { name.hasSuffix($0) } }.sorted()
         guard left.isEmpty else {
             let shown = left.prefix(5).joined(separator: ", ") + (left.count > 5 ? ", … (\(left.count) in all)" : "")
             throw ModelError.invalidConfig("\(path): the checkpoint has weights the config does not account for: \(shown)")
