@@ -30,6 +30,24 @@ texts = [
     "   ",
     "a",
 ]
+# Text nobody chose: seeded windows of news and Austen, and seeded soups of characters from many scripts,
+# whitespace runs, control tokens and characters the vocabulary lacks.
+import random
+rng = random.Random(2026)
+shared = os.environ.get("LOUPE_SHARED", os.path.join(os.path.dirname(root), "shared"))
+corpora = [open(os.path.join(shared, f), encoding="utf-8").read() for f in
+           ["data/corpora/lee-news.txt", "data/corpora/austen/emma.txt"]]
+for _ in range(120):
+    c = rng.choice(corpora); n = rng.randint(1, 300); i = rng.randrange(len(c) - n)
+    texts.append(c[i:i + n])
+alphabet = (" \t\n\r\u00a0\u3000" + "abcXYZ019.,;'\"-_" + "éèñüßøåœ" + "e\u0301a\u0308" + "αβγΩ" + "абвЖ"
+            + "日本語中文한국어" + "ـعربي" + "हिन्दी" + "🦜🧪👍🏽" + "\U00013000\u2581\ufeff\u200b")
+specials = ["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "<pad>", "<unk>", "<mask>", "[multimodal]"]
+for _ in range(80):
+    parts = []
+    for _ in range(rng.randint(1, 40)):
+        parts.append(rng.choice(specials) if rng.random() < 0.05 else rng.choice(alphabet) * rng.choice([1, 1, 1, 2, 5]))
+    texts.append("".join(parts))
 cases = []
 for t in texts:
     ids = tok(t).input_ids
@@ -40,7 +58,6 @@ logit_prompts = [
     "Mr. Bennet was so odd a mixture of quick parts, sarcastic humour, reserve, and caprice, that the experience",
 ]
 # Past the 512-token sliding window, where local and global layers differ: 3,000 characters of Austen.
-shared = os.environ.get("LOUPE_SHARED", os.path.join(os.path.dirname(root), "shared"))
 austen = open(os.path.join(shared, "data/corpora/austen/pride-and-prejudice.txt"), encoding="utf-8").read()
 start = austen.index("Chapter 3")
 logit_prompts.append(austen[start:start + 3000])

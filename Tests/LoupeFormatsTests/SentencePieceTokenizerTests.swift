@@ -12,13 +12,18 @@ import Testing
         ("\u{00E9}", -10), ("e\u{0301}", -10),            // é precomposed and decomposed: distinct tokens
     ]
 
+    /// Id 259 + pieces.count: a user-defined token of two spaces (Gemma has such tokens for runs of whitespace).
+    static let twoSpaces = 259 + pieces.count
+
     static func tokenizer(extra: [(String, Float)] = [], addSpacePrefix: Bool = true) throws -> BPETokenizer {
         var tokens = ["<unk>", "<bos>", "<eos>"], scores: [Float] = [0, 0, 0], types = [2, 3, 3]
         for b in 0..<256 {
             tokens.append("<0x\(String(b, radix: 16, uppercase: true).count == 1 ? "0" : "")\(String(b, radix: 16, uppercase: true))>")
             scores.append(0); types.append(6)
         }
-        for (t, s) in pieces + extra { tokens.append(t); scores.append(s); types.append(1) }
+        for (t, s) in pieces { tokens.append(t); scores.append(s); types.append(1) }
+        tokens.append("  "); scores.append(0); types.append(4)
+        for (t, s) in extra { tokens.append(t); scores.append(s); types.append(1) }
         return try BPETokenizer(ggufSentencePieceTokens: tokens, scores: scores, tokenTypes: types, bosID: 1, eosID: 2,
                                 unknownID: 0, addBOS: true, addSpacePrefix: addSpacePrefix)
     }
@@ -52,6 +57,26 @@ import Testing
         #expect(Self.id("\u{00E9}") != Self.id("e\u{0301}"))
         #expect(try t.decodeBytes([Self.id("e\u{0301}")]) == Array("e\u{0301}".utf8))
         #expect(try t.decodeBytes([Self.id("\u{00E9}")]) == Array("\u{00E9}".utf8))
+    }
+
+    /// A space followed by a combining mark is one Swift Character; it is still a "▁", not a byte.
+    @Test func spaceBeforeACombiningMark() throws {
+        let t = try Self.tokenizer(addSpacePrefix: false)
+        let ids = t.encodeForModel("h \u{0301}")
+        #expect(ids == [1, Self.id("h"), Self.id("\u{2581}"), 3 + 0xCC, 3 + 0x81])
+        #expect(try t.decode(Array(ids.dropFirst())) == "h \u{0301}")
+        #expect(try t.decode([Self.id("\u{2581}"), 3 + 0xCC, 3 + 0x81]) == " \u{0301}")
+    }
+
+    /// User-defined tokens are found after "▁" and " " are made one, as Hugging Face normalizes before it
+    /// looks for them: "h▁▁e" and "h  e" both hold the two-space token.
+    @Test func userDefinedTokensMatchAfterNormalization() throws {
+        let t = try Self.tokenizer(addSpacePrefix: false)
+        let want = [1, Self.id("h"), Self.twoSpaces, Self.id("e")]
+        #expect(t.encodeForModel("h  e") == want)
+        #expect(t.encodeForModel("h\u{2581}\u{2581}e") == want)
+        #expect(t.encodeForModel("h\u{2581} e") == want)
+        #expect(try t.decode([Self.twoSpaces]) == "  ")
     }
 
     @Test func aTokenListedTwiceIsAnError() throws {

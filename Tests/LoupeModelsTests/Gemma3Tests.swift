@@ -34,16 +34,20 @@ enum Gemma3 {
     }
 
     /// Ids (with BOS) and decoded text of every case equal Hugging Face's tokenizer built from the same GGUF:
-    /// byte fallback, canonically equal but distinct tokens, control tokens, runs of spaces and newlines.
+    /// byte fallback, canonically equal but distinct tokens, control tokens, runs of spaces and newlines, and
+    /// 200 seeded cases nobody chose (windows of news and Austen, soups of characters from many scripts).
     @Test func tokenizerMatchesHuggingFace() throws {
         let tokenizer = try Gemma3.model().requireTokenizer()
         let cases = try #require(try Gemma3.reference()["tokenizer"] as? [[String: Any]])
-        #expect(cases.count >= 10)
+        #expect(cases.count >= 200)
+        var wrong: [String] = []
         for c in cases {
             let text = try #require(c["text"] as? String), ids = try #require(c["ids"] as? [Int])
-            #expect(tokenizer.encodeForModel(text) == ids, "ids of \(text.debugDescription)")
-            #expect(try tokenizer.decode(Array(ids.dropFirst())) == (c["decoded"] as? String), "decoding \(text.debugDescription)")
+            let got = tokenizer.encodeForModel(text)
+            if got != ids { wrong.append("\(text.debugDescription): \(got) != \(ids)") }
+            if try tokenizer.decode(Array(ids.dropFirst())) != (c["decoded"] as? String) { wrong.append("decoding \(text.debugDescription)") }
         }
+        #expect(wrong.isEmpty, "\(wrong.count) of \(cases.count) cases differ; first: \(wrong.prefix(3).joined(separator: "\n"))")
     }
 
     /// At every recorded position: the log-sum-exp and the 32 largest logits (by id) within 1e-4 of transformers'.

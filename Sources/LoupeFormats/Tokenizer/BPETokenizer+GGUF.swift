@@ -60,7 +60,9 @@ extension BPETokenizer {
             switch rawType == 0 ? .normal : GGUFTokenType(rawValue: rawType) {
             case .normal, .unused, .byte: vocab[token] = id
             case .unknown, .control: special[token] = id
-            case .userDefined: added[token] = id
+            case .userDefined:
+                // Matched in the text as Hugging Face does, after "▁" and " " are made one (see `encode`).
+                added[SentencePieceModel.replacingScalar("\u{2581}", with: " ", in: token)] = id
             case nil:
                 throw TokenizerError.invalidVocab(
                     reason: "token \"\(token)\" (id \(id)) has type \(rawType); llama.cpp's types are 1 normal, "
@@ -149,7 +151,9 @@ extension BPETokenizer {
                 }
                 byteTokens[Int(b)] = Int32(id)
             case .unknown, .control: special[token] = id
-            case .userDefined: added[token] = id
+            case .userDefined:
+                // Matched in the text as Hugging Face does, after "▁" and " " are made one (see `encode`).
+                added[SentencePieceModel.replacingScalar("\u{2581}", with: " ", in: token)] = id
             case nil:
                 throw TokenizerError.invalidVocab(
                     reason: "token \"\(token)\" (id \(id)) has type \(rawType); llama.cpp's types are 1 normal, "

@@ -233,6 +233,9 @@ public struct BPETokenizer: Sendable {
     ///     encoded like any other.
     /// - Returns: ids, one per token, in order. No BOS token is added: see `encodeForModel`.
     public func encode(_ text: String, allowSpecial: Bool = true) -> [Int] {
+        // SentencePiece reads "▁" as a space; Hugging Face does so before it looks for user-defined tokens
+        // (a literal "▁▁" is the token for two spaces), so the text is normalized here, not per segment.
+        let text = sentencePiece == nil ? text : SentencePieceModel.replacingScalar("\u{2581}", with: " ", in: text)
         let (utf8, scalars, classes, starts) = PreTokenizer.scan(text)
 
         var out: [Int32] = []

@@ -23,7 +23,15 @@ struct SentencePieceModel: Sendable {
     /// The bytes a token stands for: "▁" is a space, `<0xAB>` is the byte 0xAB.
     static func bytes(of token: String, isByteToken: Bool) -> [UInt8] {
         if isByteToken, let b = byteValue(token) { return [b] }
-        return Array(token.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+        return Array(replacingScalar("\u{2581}", with: " ", in: token).utf8)
+    }
+
+    /// `text` with every `scalar` replaced, scalar by scalar (`String.replacingOccurrences` compares
+    /// characters, so a space followed by a combining mark would be left alone).
+    static func replacingScalar(_ scalar: Unicode.Scalar, with replacement: Unicode.Scalar, in text: some StringProtocol) -> String {
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars { out.append(u == scalar ? replacement : u) }
+        return String(out)
     }
 
     /// The byte of a `<0xAB>` token.
@@ -37,7 +45,7 @@ struct SentencePieceModel: Sendable {
     /// Appends the ids of one segment of text (no special tokens in it).
     func encode(_ text: Substring, atStart: Bool, into out: inout [Int32]) {
         guard !text.isEmpty else { return }
-        var normalized = text.replacingOccurrences(of: " ", with: "\u{2581}")
+        var normalized = Self.replacingScalar(" ", with: "\u{2581}", in: text)
         if addSpacePrefix && atStart { normalized = "\u{2581}" + normalized }
         var text = normalized.unicodeScalars.map { Array(String($0).utf8) }
         let n = text.count
