@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
         .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender", "CZlib"]),
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
+        .testTarget(name: "LoupeCLITests", dependencies: ["loupe"]),
         .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
         // The recipes of docs/library.md, compiled and run.

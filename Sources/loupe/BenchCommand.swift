@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Comma-separated: \(Benchmark.allWorkloads.joined(separator: ",")).")
     var workloads: String = Benchmark.allWorkloads.joined(separator: ",")
 
-    @Option(name: .long, help: "BLAS threads.")
+    @Option(name: .long, help: "BLAS threads.", transform: Count.positive)
     var threads: Int = 2
 
     func run() throws {

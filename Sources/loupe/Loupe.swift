@@ -21,7 +21,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "A model: a known name (see `loupe models`; default: austen, which ships with Loupe), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
     var model: String = ModelRegistry.defaultModel
 
-    @Option(name: .long, help: "BLAS threads (default: 2).")
+    @Option(name: .long, help: "BLAS threads (default: 2).", transform: Count.positive)
     var threads: Int = 2
 
     func load() throws -> LoadedModel {

@@ -80,6 +80,11 @@ struct BPETokenizerFileTests {
          { _ in .mergeTokenNotInVocab(rank: 0, merge: "a b", token: "ab") }),
         ("shared id", #"{"model": {"vocab": {"a": 0, "b": 0}, "merges": []}}"#,
          { _ in .invalidVocab(reason: "id 0 is used by both \"a\" and \"b\"") }),
+        // One lying id once sized a 34 GB table: ids are checked against the number of entries first.
+        ("vocab id near Int32.max", #"{"model": {"vocab": {"a": 0, "b": 2147483000}, "merges": []}}"#,
+         { _ in .invalidVocab(reason: "token \"b\" has id 2147483000, far beyond the 2 entries (ids must run from 0 to about the vocabulary size; at most 1027 here)") }),
+        ("added token id 2^30", #"{"model": {"vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1073741824, "content": "<x>", "special": true}]}"#,
+         { _ in .invalidVocab(reason: "token \"<x>\" has id 1073741824, far beyond the 2 entries (ids must run from 0 to about the vocabulary size; at most 1027 here)") }),
         ("unk not in vocab", #"{"model": {"vocab": {"a": 0}, "merges": [], "unk_token": "<unk>"}}"#,
          { .malformedJSON(path: $0, expected: "model.unk_token \"<unk>\" to be in model.vocab or added_tokens") }),
     ]
@@ -162,6 +167,15 @@ struct BPETokenizerFileTests {
             (.unknownTokenID(50257, vocabSize: 50257), "unknown token id 50257: ids run from 0 to 50256"),
         ]
         for (error, message) in cases { #expect(error.description == message) }
+    }
+
+    /// encoder.json (GPT-2's vocab.json) goes through the same check.
+    @Test func encoderJSONWithAHugeIDThrows() throws {
+        let dir = try BPETestData.temporaryDirectory(with: ["encoder.json": #"{"a": 0, "b": 2147483646}"#, "vocab.bpe": "#version: 0.2\n"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(throws: TokenizerError.invalidVocab(reason: "token \"b\" has id 2147483646, far beyond the 2 entries (ids must run from 0 to about the vocabulary size; at most 1027 here)")) {
+            try BPETokenizer(encoderJSON: dir.appendingPathComponent("encoder.json"), vocabBPE: dir.appendingPathComponent("vocab.bpe"))
+        }
     }
 
     @Test func generalInitializerValidates() {

@@ -118,7 +118,15 @@ public struct BPETokenizer: Sendable {
             throw TokenizerError.invalidVocab(reason: "the unknown-token id \(unknownToken) names no token")
         }
 
+        // Tables below are sized by the largest id: it must be about the number of entries (a few holes are
+        // allowed), so that one lying id cannot ask for gigabytes.
         let size = (spellingOf.keys.max() ?? -1) + 1
+        let limit = 2 * spellingOf.count + 1024
+        if size > limit, let (id, token) = spellingOf.max(by: { $0.key < $1.key }) {
+            throw TokenizerError.invalidVocab(
+                reason: "token \"\(token)\" has id \(id), far beyond the \(spellingOf.count) entries "
+                    + "(ids must run from 0 to about the vocabulary size; at most \(limit - 1) here)")
+        }
         vocabSize = size
         var spellings = [String?](repeating: nil, count: size)
         for (id, token) in spellingOf { spellings[id] = token }
