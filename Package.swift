@@ -68,7 +68,8 @@ let package = Package(
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["loupe"]),
         .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels"]),
-        .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels"]),
+        .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels",
+                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         // The recipes of docs/library.md, compiled and run.
         .testTarget(name: "LoupeDocsTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeTensor"]),
     ],

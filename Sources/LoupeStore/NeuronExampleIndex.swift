@@ -43,6 +43,8 @@ public final class NeuronExampleIndex {
     public let layer: Int
     public let k: Int
     private let queue: DatabaseQueue
+    /// What stored rows are checked against: the layer's neurons and the model's vocabulary.
+    private let dMLP: Int, dVocab: Int
 
     /// An identity for the weights, so an index is never read for another model: the config and a sample
     /// of the embedding and of this layer's MLP weights.
@@ -67,6 +69,7 @@ public final class NeuronExampleIndex {
         self.path = path
         self.layer = layer
         self.k = k
+        (dMLP, dVocab) = (model.config.dMLP, model.config.dVocab)
         do {
             queue = try DatabaseQueue(path: path)
         } catch {
@@ -83,9 +86,7 @@ public final class NeuronExampleIndex {
                         context BLOB NOT NULL, focus INTEGER NOT NULL);
                     CREATE INDEX IF NOT EXISTS examples_by_neuron ON examples (neuron, activation DESC);
                     """)
-                let stored = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
-                    (String.fromDatabaseValue($0["key"]) ?? "", String.fromDatabaseValue($0["value"]) ?? "")
-                })
+                let stored = try Self.meta(db, path: path)
                 if stored.isEmpty {
                     try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('model', ?), ('settings', ?), ('k', ?), ('next_token', '0')",
                                    arguments: [fingerprint, settings, String(k)])
@@ -95,6 +96,10 @@ public final class NeuronExampleIndex {
                     }
                     if stored["settings"] != settings {
                         throw IndexError.otherSettings(path: path, expected: settings, found: stored["settings"] ?? "nothing")
+                    }
+                    guard stored["k"] == String(k), let next = stored["next_token"].flatMap({ Int($0) }), next >= 0 else {
+                        throw IndexError.database(path: path, reason: "the stored state is inconsistent (k \(stored["k"] ?? "missing"), "
+                                                  + "next_token \(stored["next_token"] ?? "missing")); use a new --db file")
                     }
                 }
             }
@@ -106,14 +111,13 @@ public final class NeuronExampleIndex {
         guard FileManager.default.fileExists(atPath: path) else { throw FileError.notFound(path: path) }
         self.path = path
         self.layer = layer
+        (dMLP, dVocab) = (model.config.dMLP, model.config.dVocab)
         do { queue = try DatabaseQueue(path: path) } catch { throw IndexError.database(path: path, reason: "\(error)") }
         let stored: [String: String]
         do {
-            stored = try queue.read { db in
-                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
-                    (String.fromDatabaseValue($0["key"]) ?? "", String.fromDatabaseValue($0["value"]) ?? "")
-                })
-            }
+            stored = try queue.read { db in try Self.meta(db, path: path) }
+        } catch let e as IndexError {
+            throw e
         } catch {
             throw IndexError.database(path: path, reason: "not a Loupe neuron index (\(error))")
         }
@@ -124,7 +128,24 @@ public final class NeuronExampleIndex {
         guard let settings = stored["settings"], settings.hasPrefix("layer \(layer),") else {
             throw IndexError.otherSettings(path: path, expected: "layer \(layer)", found: stored["settings"] ?? "nothing")
         }
-        k = Int(stored["k"] ?? "") ?? 0
+        guard let k = stored["k"].flatMap({ Int($0) }), k >= 1 else {
+            throw IndexError.database(path: path, reason: "meta k is \(stored["k"].map { "\"\($0)\"" } ?? "missing"); expected a count ≥ 1")
+        }
+        self.k = k
+    }
+
+    /// The meta table as text; a key twice or a value that is not text is an error.
+    private static func meta(_ db: Database, path: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
+            guard let key = String.fromDatabaseValue(row["key"]), let value = String.fromDatabaseValue(row["value"]) else {
+                throw IndexError.database(path: path, reason: "a meta row is not text (key \(row["key"] as DatabaseValue), value \(row["value"] as DatabaseValue))")
+            }
+            guard out.updateValue(value, forKey: key) == nil else {
+                throw IndexError.database(path: path, reason: "meta key '\(key)' is stored twice")
+            }
+        }
+        return out
     }
 
     private func wrap<T>(_ body: () throws -> T) throws -> T {
@@ -135,7 +156,11 @@ public final class NeuronExampleIndex {
 
     /// The corpus position the next window starts at (everything before it is indexed).
     public func nextToken() throws -> Int {
-        try wrap { try queue.read { db in try Int(String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'next_token'") ?? "0") ?? 0 } }
+        let stored = try wrap { try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'next_token'") } }
+        guard let stored, let next = Int(stored), next >= 0 else {
+            throw IndexError.database(path: path, reason: "meta next_token is \(stored.map { "\"\($0)\"" } ?? "missing"); expected a position ≥ 0")
+        }
+        return next
     }
 
     /// Every stored example, by neuron, best first.
@@ -144,7 +169,7 @@ public final class NeuronExampleIndex {
             try queue.read { db in
                 var out: [Int: [StoredExample]] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT neuron, activation, position, context, focus FROM examples ORDER BY neuron, activation DESC, position") {
-                    let e = Self.example(row)
+                    let e = try example(row)
                     out[e.neuron, default: []].append(e)
                 }
                 return out
@@ -157,18 +182,34 @@ public final class NeuronExampleIndex {
         try wrap {
             try queue.read { db in
                 try Row.fetchAll(db, sql: "SELECT neuron, activation, position, context, focus FROM examples WHERE neuron = ? ORDER BY activation DESC, position",
-                                 arguments: [neuron]).map(Self.example)
+                                 arguments: [neuron]).map(example)
             }
         }
     }
 
-    private static func example(_ row: Row) -> StoredExample {
-        let blob: Data = row["context"]
+    /// One stored row, checked: a database is input, and a tampered one must give an error, not a trap.
+    private func example(_ row: Row) throws -> StoredExample {
+        func bad(_ what: String) -> IndexError { .database(path: path, reason: "an example row has \(what); the index is damaged") }
+        guard let neuron = Int.fromDatabaseValue(row["neuron"]), (0..<dMLP).contains(neuron) else {
+            throw bad("neuron \(row["neuron"] as DatabaseValue), expected 0..<\(dMLP)")
+        }
+        guard let activation = Double.fromDatabaseValue(row["activation"]), activation.isFinite else {
+            throw bad("activation \(row["activation"] as DatabaseValue), expected a finite number")
+        }
+        guard let position = Int.fromDatabaseValue(row["position"]), position >= 0 else {
+            throw bad("position \(row["position"] as DatabaseValue), expected a position ≥ 0")
+        }
+        guard let blob = Data.fromDatabaseValue(row["context"]), blob.count % 4 == 0 else {
+            throw bad("a context that is not a blob of 32-bit token ids")
+        }
         let context = stride(from: 0, to: blob.count, by: 4).map { i in
             Int(Int32(littleEndian: blob[blob.startIndex + i..<blob.startIndex + i + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }))
         }
-        return StoredExample(neuron: row["neuron"], activation: Float(row["activation"] as Double), position: row["position"],
-                             context: context, focus: row["focus"])
+        if let id = context.first(where: { !(0..<dVocab).contains($0) }) { throw bad("token id \(id) in its context, outside 0..<\(dVocab)") }
+        guard let focus = Int.fromDatabaseValue(row["focus"]), (0..<context.count).contains(focus) else {
+            throw bad("focus \(row["focus"] as DatabaseValue), expected 0..<\(context.count) (its context's length)")
+        }
+        return StoredExample(neuron: neuron, activation: Float(activation), position: position, context: context, focus: focus)
     }
 
     /// Replaces the examples of the given neurons and records the position reached, in one transaction.
@@ -201,6 +242,18 @@ extension HookedTransformer {
         let m = config.dMLP
         var best = try index.allExamples()
         var position = try index.nextToken()
+        // Resuming: the stored state must fit this corpus and these settings.
+        guard position <= tokens.count else {
+            throw IndexError.database(path: index.path, reason: "the index has reached token \(position), past the corpus's \(tokens.count) tokens; use a new --db file")
+        }
+        for (n, list) in best {
+            if list.count > index.k {
+                throw IndexError.database(path: index.path, reason: "neuron \(n) has \(list.count) examples stored, more than k = \(index.k)")
+            }
+            if let e = list.first(where: { $0.position >= position }) {
+                throw IndexError.database(path: index.path, reason: "neuron \(n) has an example at token \(e.position), beyond the \(position) tokens indexed")
+            }
+        }
         var changed = Set<Int>()
         var windows = 0
         while position < tokens.count {
