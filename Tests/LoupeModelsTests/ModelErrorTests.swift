@@ -119,6 +119,18 @@ import Testing
         (#"{"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 96, "vocab_size": 256, "rope_scaling": {"type": "yarn"}}"#, "rope_scaling"),
         (#"{"n_layer": 2, "n_embd": 30, "n_head": 4, "vocab_size": 50257}"#, "multiple of n_head"),
         (#"{"n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257, "activation_function": "swoosh"}"#, "swoosh"),
+        // Values of the wrong type were once replaced by defaults; unknown keys were ignored.
+        (#"{"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257, "activation_function": 0}"#,
+         "'activation_function' must be a string, found 0"),
+        (#"{"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257, "layer_norm_epsilon": "2"}"#,
+         "'layer_norm_epsilon' must be a number, found 2"),
+        (#"{"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257, "layer_norm_epsilon": -1}"#,
+         "layer_norm_epsilon must be positive"),
+        (#"{"model_type": "gpt2", "n_layer": "2", "n_embd": 32, "n_head": 4, "vocab_size": 50257}"#, "'n_layer' must be an integer"),
+        (#"{"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257, "scale_attn_weights": false}"#,
+         "scale_attn_weights = 0 is not supported"),
+        (#"{"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 50257, "rotary_dim": 8}"#,
+         "'rotary_dim' not understood by Loupe"),
     ])
     func badConfig(config: String, mentions: String) throws {
         let dir = try folder(config: config)

@@ -20,21 +20,19 @@ public enum GPT2 {
         try config(fromJSON: try parseConfigJSON(data, path: path), path: path)
     }
 
-    /// Reads a parsed Hugging Face GPT-2 `config.json`.
+    /// Reads a parsed Hugging Face GPT-2 `config.json` strictly: a key of the wrong type, or one that changes
+    /// the computation and is not understood, is an error.
     public static func config(fromJSON j: [String: Any], path: String) throws -> ModelConfig {
-        let int = ConfigReader(json: j, path: path).int
-        for flag in ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"]
-        where (j[flag] as? Bool) == true {
-            throw ModelError.invalidConfig("\(path): \(flag) = true is not supported")
+        let r = HFConfigReader(json: j, path: path)
+        for flag in ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"] {
+            try r.require(flag, isOneOf: [false], because: "Loupe implements GPT-2's standard attention only")
         }
-        if (j["scale_attn_weights"] as? Bool) == false {
-            throw ModelError.invalidConfig("\(path): scale_attn_weights = false is not supported")
-        }
-        let nEmbd = try int("n_embd", nil), nHead = try int("n_head", nil)
+        try r.require("scale_attn_weights", isOneOf: [true], because: "attention scores are always scaled by 1/sqrt(d_head)")
+        let nEmbd = try r.int("n_embd"), nHead = try r.int("n_head")
         guard nHead > 0, nEmbd > 0, nEmbd <= 1 << 16, nEmbd % nHead == 0 else {
             throw ModelError.invalidConfig("\(path): n_embd (\(nEmbd)) must be a positive multiple of n_head (\(nHead)), at most 65536")
         }
-        let act = (j["activation_function"] as? String) ?? "gelu_new"
+        let act = try r.string("activation_function", "gelu_new")
         let activation: ModelConfig.Activation
         switch act {
         case "gelu_new", "gelu_pytorch_tanh": activation = .geluNew
@@ -43,13 +41,19 @@ public enum GPT2 {
         case "silu", "swish": activation = .silu
         default: throw ModelError.invalidConfig("\(path): unsupported activation_function '\(act)'")
         }
-        let eps = (j["layer_norm_epsilon"] as? Double) ?? 1e-5
+        let eps = try r.double("layer_norm_epsilon", 1e-5)
+        guard eps > 0, eps.isFinite else { throw ModelError.invalidConfig("\(path): layer_norm_epsilon must be positive, found \(eps)") }
+        let nPositions = try r.int("n_positions", try r.int("n_ctx", 1024))
+        _ = try r.optionalInt("n_ctx")                                  // legacy duplicate of n_positions
+        _ = try r.bool("tie_word_embeddings", true)                     // lm_head.weight is used when present
+        let eos = try r.optionalInt("eos_token_id")
+        let nLayers = try r.int("n_layer"), dMLP = try r.optionalInt("n_inner") ?? 4 * nEmbd, vocab = try r.int("vocab_size")
+        try r.finish(architecture: "GPT2LMHeadModel")
         let config = ModelConfig(
-            architecture: "GPT2LMHeadModel", nLayers: try int("n_layer", nil), dModel: nEmbd, nHeads: nHead,
-            dHead: nEmbd / nHead, dMLP: try int("n_inner", 4 * nEmbd), dVocab: try int("vocab_size", nil),
-            nCtx: try int("n_positions", try int("n_ctx", 1024)), eps: Float(eps),
+            architecture: "GPT2LMHeadModel", nLayers: nLayers, dModel: nEmbd, nHeads: nHead,
+            dHead: nEmbd / nHead, dMLP: dMLP, dVocab: vocab, nCtx: nPositions, eps: Float(eps),
             normalization: .layerNorm, activation: activation, positional: .standard,
-            eosTokenID: j["eos_token_id"] as? Int)
+            eosTokenID: eos)
         try config.validate()
         return config
     }
@@ -114,20 +118,4 @@ func parseConfigJSON(_ data: Data, path: String) throws -> [String: Any] {
     }
     guard let j = any as? [String: Any] else { throw ModelError.invalidConfig("\(path): expected a JSON object") }
     return j
-}
-
-/// Typed reads from a parsed `config.json`, with errors that name the file and the key.
-struct ConfigReader {
-    let json: [String: Any]
-    let path: String
-
-    /// An integer; `def` when the key is absent or null (nil: the key is required).
-    func int(_ key: String, _ def: Int?) throws -> Int {
-        if let n = json[key] as? NSNumber, String(cString: n.objCType) != "c", let v = json[key] as? Int { return v }
-        if let def, json[key] == nil || json[key] is NSNull { return def }
-        throw ModelError.invalidConfig("\(path): expected an integer '\(key)', found \(json[key].map { "\($0)" } ?? "nothing")")
-    }
-
-    /// A boolean, `def` when absent.
-    func bool(_ key: String, _ def: Bool) -> Bool { (json[key] as? Bool) ?? def }
 }
