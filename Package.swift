@@ -46,7 +46,7 @@ let package = Package(
                                                    .product(name: "GRDB", package: "GRDB.swift")]),
         // zlib (Debian `zlib1g-dev`): the deflate inside PNG images.
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
-        .target(name: "LoupeRender", dependencies: ["CZlib"]),
+        .target(name: "LoupeRender", dependencies: ["CZlib", "LoupeFormats"]),
         .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         // The web explorer: JSON API over the interp library, and its page (a resource).
         .target(name: "LoupeServer",

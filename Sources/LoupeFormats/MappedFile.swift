@@ -34,7 +34,12 @@ public final class MappedFile: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
             throw FileError.notFound(path: path)
         }
-        let fd = open(path, O_RDONLY)
+        // A FIFO would block the open until some writer came, and a device has no size: regular files only.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw FileError.unreadable(path: path, reason: "it is \(fileKind(info.st_mode)), not a regular file")
+        }
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw FileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
@@ -69,10 +74,41 @@ public final class MappedFile: @unchecked Sendable {
 }
 
 /// Writes `data` to `url` through a temporary file and a rename, so a failed write leaves nothing half-written.
+/// A symbolic link is written through (its target is replaced, not the link); an existing device, FIFO or
+/// socket is written in place (never replaced by a file: `--save-logits /dev/full` reports the full device).
 public func writeAtomically(_ data: Data, to url: URL) throws {
+    let target = url.resolvingSymlinksInPath()
+    var info = stat()
+    if stat(target.path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+        guard info.st_mode & S_IFMT != S_IFDIR else { throw FileError.unwritable(path: url.path, reason: "it is a directory") }
+        guard let handle = FileHandle(forWritingAtPath: target.path) else {
+            throw FileError.unwritable(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        do {
+            try handle.write(contentsOf: data)
+            try handle.close()
+        } catch {
+            try? handle.close()
+            throw FileError.unwritable(path: url.path, reason: "\(fileKind(info.st_mode)): \(error.localizedDescription)")
+        }
+        return
+    }
     do {
-        try data.write(to: url, options: .atomic)
+        try data.write(to: target, options: .atomic)
     } catch {
         throw FileError.unwritable(path: url.path, reason: error.localizedDescription)
+    }
+}
+
+/// "a directory", "a FIFO", … for a `st_mode`.
+func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFDIR: return "a directory"
+    case S_IFIFO: return "a FIFO"
+    case S_IFCHR: return "a character device"
+    case S_IFBLK: return "a block device"
+    case S_IFSOCK: return "a socket"
+    case S_IFREG: return "a regular file"
+    default: return "a special file"
     }
 }

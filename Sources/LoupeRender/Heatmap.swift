@@ -3,6 +3,7 @@
 // any browser or embedded in a report.
 
 import Foundation
+import LoupeFormats
 
 /// A grid of numbers with labels, drawn as an SVG heatmap.
 public struct Heatmap: Sendable {
@@ -98,13 +99,14 @@ func xmlEscape(_ s: String) -> String {
     return out
 }
 
-/// Writes `data` to `path` atomically.
+/// Writes `data` to `path` atomically (through symbolic links; devices and FIFOs in place: see
+/// `writeAtomically`).
 /// - Throws: `RenderError.write` naming the path and the system's reason.
 public func writeFile(_ data: Data, to path: String) throws {
     do {
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw RenderError.write(path: path, reason: error.localizedDescription)
+        try writeAtomically(data, to: URL(fileURLWithPath: path))
+    } catch FileError.unwritable(_, let reason) {
+        throw RenderError.write(path: path, reason: reason)
     }
 }
 

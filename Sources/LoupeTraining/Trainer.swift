@@ -201,7 +201,7 @@ public final class Trainer {
                     "config": String(decoding: try encoder.encode(config), as: UTF8.self),
                     "settings": String(decoding: try encoder.encode(settings), as: UTF8.self)]
         try writeSafetensors(tensors, metadata: meta, to: directory.appendingPathComponent(Self.checkpointFile))
-        try encoder.encode(history).write(to: directory.appendingPathComponent(Self.historyFile), options: .atomic)
+        try writeAtomically(try encoder.encode(history), to: directory.appendingPathComponent(Self.historyFile))
     }
 
     /// Resumes from a checkpoint written by `saveCheckpoint`. `steps` extends (or shortens) the run.

@@ -66,7 +66,7 @@ public struct TrainedBPE: Sendable {
         ]
         return try files.map { name, text in
             let url = directory.appendingPathComponent(name)
-            try Data(text.utf8).write(to: url, options: .atomic)
+            try writeAtomically(Data(text.utf8), to: url)
             return url
         }
     }

@@ -36,7 +36,7 @@ public enum SAELensFormat {
             cfg["rescale_acts_by_decoder_norm"] = c.rescaleActsByDecoderNorm
         }
         let data = try JSONSerialization.data(withJSONObject: cfg, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: directory.appendingPathComponent(configFile), options: .atomic)
+        try writeAtomically(data, to: directory.appendingPathComponent(configFile))
         try writeSafetensors([("W_enc", sae.wEnc), ("b_enc", sae.bEnc), ("W_dec", sae.wDec), ("b_dec", sae.bDec)],
                              to: directory.appendingPathComponent(weightsFile))
     }
