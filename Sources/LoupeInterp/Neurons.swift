@@ -88,8 +88,9 @@ extension HookedTransformer {
 
     /// The `k` highest activations of each listed neuron over a token stream analysed in windows of
     /// `window` tokens, with `context` tokens either side.
-    public func maxActivatingExamples(layer: Int, neurons: [Int], tokens: [Int], window: Int = 128, k: Int = 5,
+    public func maxActivatingExamples(layer: Int, neurons: [Int], tokens: [Int], window: Int? = nil, k: Int = 5,
                                       context: Int = 8, progress: ((Int, Int) -> Void)? = nil) throws -> [Int: [NeuronExample]] {
+        let window = window ?? min(128, config.nCtx)      // default: 128 tokens, or the whole context if shorter
         try checkLayer(layer)
         for n in neurons where n < 0 || n >= config.dMLP { throw InterpError.outOfRange(what: "neuron", value: n, count: config.dMLP) }
         guard window >= 1 && window <= config.nCtx else { throw InterpError.invalid("window must be 1…\(config.nCtx), found \(window)") }

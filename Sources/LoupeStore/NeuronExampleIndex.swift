@@ -66,6 +66,9 @@ public final class NeuronExampleIndex {
             throw InterpError.outOfRange(what: "layer", value: layer, count: model.config.nLayers)
         }
         guard k >= 1, context >= 0, window >= 1 else { throw InterpError.invalid("k and window must be ≥ 1, context ≥ 0") }
+        guard window <= model.config.nCtx else {
+            throw InterpError.invalid("window must be 1…\(model.config.nCtx) (the model's context), found \(window)")
+        }
         self.path = path
         self.layer = layer
         self.k = k

@@ -278,11 +278,13 @@ struct NeuronIndex: ParsableCommand {
     @Option(name: .long, help: "The SQLite file to build or resume.") var db: String
     @Option(name: .long, help: "Examples kept per neuron.", transform: Count.positive) var k: Int = 10
     @Option(name: .long, help: "Context tokens kept either side.", transform: Count.nonNegative) var context: Int = 8
-    @Option(name: .long, help: "Tokens per forward pass.", transform: Count.positive) var window: Int = 128
+    @Option(name: .long, help: "Tokens per forward pass (default: 128, or the model's context if shorter).", transform: Count.positive)
+    var window: Int?
 
     func run() throws {
         guard !text.isEmpty else { throw ValidationError("give at least one --text FILE") }
         let loaded = try modelOptions.load()
+        let window = self.window ?? min(128, loaded.model.config.nCtx)
         let corpus = try text.map { try readText($0, chars: nil) }.joined(separator: "\n\n")
         let tokens = try loaded.requireTokenizer().encodeForModel(corpus)
         let index = try NeuronExampleIndex(path: db, model: loaded.model, layer: layer, corpus: SHA256.hexDigest(Array(corpus.utf8)),

@@ -54,4 +54,19 @@ import Testing
             try NeuronExampleIndex(path: "/nonexistent-dir/x.sqlite", model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
         }
     }
+
+    /// The tiny model's context is 64 tokens: the default window follows it, and a window past it is refused
+    /// before any database file is made.
+    @Test func windowsFollowTheModelsContext() throws {
+        let model = try model()
+        #expect(model.config.nCtx == 64)
+        let found = try model.maxActivatingExamples(layer: 1, neurons: [3], tokens: tokens, k: 2)
+        let inWindows = try model.maxActivatingExamples(layer: 1, neurons: [3], tokens: tokens, window: 64, k: 2)
+        #expect(found[3]?.map(\.position) == inWindows[3]?.map(\.position) && found[3]?.count == 2)
+        let path = database()
+        #expect(throws: InterpError.self) {
+            try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 128)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "no database is left behind")
+    }
 }
