@@ -68,10 +68,20 @@ public struct ExplorerConfiguration: Sendable {
     public var limits: ExplorerLimits
     /// Log only critical problems (tests); otherwise the server's start and warnings are logged.
     public var quiet: Bool
+    /// The token every /api/ request must carry (`Authorization: Bearer …`); required when not on loopback.
+    public var token: String?
+    /// Other names the server may be reached under (the Host header), besides its bound address.
+    public var allowedHosts: [String]
+    /// Seconds a connection may stay idle (a slow or silent client) before it is closed.
+    public var idleTimeout: Double
 
     public init(host: String = "127.0.0.1", port: Int = 8080, models: [ExplorerModel] = ExplorerModel.catalog(extra: []),
-                preload: [String] = [], limits: ExplorerLimits = ExplorerLimits(), quiet: Bool = false) {
+                preload: [String] = [], limits: ExplorerLimits = ExplorerLimits(), quiet: Bool = false,
+                token: String? = nil, allowedHosts: [String] = [], idleTimeout: Double = 30) {
         self.quiet = quiet
+        self.token = token
+        self.allowedHosts = allowedHosts
+        self.idleTimeout = idleTimeout
         self.host = host
         self.port = port
         self.models = models

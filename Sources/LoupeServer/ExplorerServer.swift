@@ -22,6 +22,13 @@ public struct ExplorerServer: Sendable {
         lane = ComputeLane(maxPending: configuration.limits.maxPendingRequests)
         jobs = JobManager(lane: lane, maxActive: configuration.limits.maxActiveJobs, maxKept: configuration.limits.maxKeptJobs)
         page = try Page.load()
+        if !ExplorerConfiguration.isLoopback(configuration.host) && (configuration.token ?? "").isEmpty {
+            throw APIError(.internalServerError, "binding to \(configuration.host) opens the API to the network: "
+                           + "give a token (--token or LOUPE_TOKEN) that every request must carry")
+        }
+        if let token = configuration.token, token.count < 16 || token.contains(where: { $0.isWhitespace }) {
+            throw APIError(.internalServerError, "the token must be at least 16 characters without spaces")
+        }
         for name in configuration.preload where !configuration.models.contains(where: { $0.name == name }) {
             throw APIError.notFound("cannot preload '\(name)': the server offers \(configuration.models.map(\.name).joined(separator: ", "))")
         }
@@ -39,6 +46,7 @@ public struct ExplorerServer: Sendable {
         logger.logLevel = configuration.quiet ? .critical : .notice
         let app = Application(
             router: makeRouter(),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: "loupe"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
@@ -48,6 +56,7 @@ public struct ExplorerServer: Sendable {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: RequestGuard(configuration: configuration))
         router.get("/") { _, _ in page.response("index.html") }
         router.get("/static/:file") { _, context in page.response(try context.parameters.require("file")) }
         router.get("/api/health") { _, _ in try json(["ok": true]) }
@@ -138,7 +147,46 @@ public struct ExplorerServer: Sendable {
             throw APIError.tooLarge("the request body is over the limit of \(limit) bytes")
         }
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request body is empty: send a JSON object") }
-        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        let data = Data(buffer.readableBytesView)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch DecodingError.dataCorrupted(let c) where c.codingPath.isEmpty {
+            // Foundation reports a number that does not fit its field (1.5 for an integer, -1 for a count) as
+            // invalid JSON without naming the field: when the body is valid JSON, find the field.
+            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                throw DecodingError.dataCorrupted(c)
+            }
+            // Numbers only (the misfit is a number), suspicious ones first: fractions and negatives.
+            func suspicious(_ v: Any?) -> Bool {
+                guard let n = v as? NSNumber else { return false }
+                return n.doubleValue != n.doubleValue.rounded() || n.doubleValue < 0
+            }
+            let numeric = object.keys.filter { (object[$0] as? NSNumber).map { String(cString: $0.objCType) != "c" } ?? false }
+            for key in numeric.sorted(by: { (suspicious(object[$0]) ? 0 : 1, $0) < (suspicious(object[$1]) ? 0 : 1, $1) }) {
+                var without = object
+                without[key] = nil
+                guard let rest = try? JSONSerialization.data(withJSONObject: without) else { continue }
+                do {
+                    _ = try JSONDecoder().decode(T.self, from: rest)
+                } catch DecodingError.keyNotFound(let missing, _) where missing.stringValue == key {
+                } catch {
+                    continue
+                }
+                throw APIError.badRequest(Self.describeMisfit(key, object[key]))
+            }
+            throw DecodingError.dataCorrupted(c)
+        }
+    }
+
+    /// Why a JSON value does not fit a numeric field, in words.
+    static func describeMisfit(_ key: String, _ value: Any?) -> String {
+        if let n = value as? NSNumber, String(cString: n.objCType) != "c" {
+            let d = n.doubleValue
+            if d != d.rounded() { return "'\(key)' must be an integer, found \(n)" }
+            if d < 0 { return "'\(key)' must be an integer 0 or more, found \(n)" }
+            return "'\(key)' is out of range, found \(n)"
+        }
+        return "'\(key)' has the wrong type, found \(value.map { "\($0)" } ?? "null")"
     }
 }
 

@@ -9,8 +9,17 @@ struct Serve: AsyncParsableCommand {
         abstract: "The web explorer: a page and a JSON API for predictions, the logit lens, attention, head scores, patching and neurons.",
         discussion: "Offers the known models (`loupe models`, once fetched) and every --model given; each loads once, on first use (--model ones at start). The API is documented in docs/api.md.")
 
-    @Option(name: .long, help: "Address to bind: loopback unless told otherwise (0.0.0.0 for every interface; the API has no authentication).")
+    @Option(name: .long, help: "Address to bind: loopback unless told otherwise (0.0.0.0 for every interface needs --token).")
     var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "A secret of 16+ characters that every API request must carry (Authorization: Bearer TOKEN; the page takes it from ?token= in its address). Default: $LOUPE_TOKEN. Required off loopback.")
+    var token: String?
+
+    @Option(name: .long, help: "Another host name the server may be reached under, e.g. behind a proxy (repeatable). Requests naming any other Host are refused.")
+    var allowHost: [String] = []
+
+    @Option(name: .long, help: "Seconds a connection may stay idle before it is closed.")
+    var idleTimeout: Double = 30
 
     @Option(name: .long, help: "Port (0: any free port).")
     var port: Int = 8080
@@ -35,6 +44,7 @@ struct Serve: AsyncParsableCommand {
         guard maxPromptTokens >= 1 else { throw ValidationError("--max-prompt-tokens must be at least 1") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         guard maxJobs >= 1 else { throw ValidationError("--max-jobs must be at least 1") }
+        guard idleTimeout > 0, idleTimeout <= 3600 else { throw ValidationError("--idle-timeout must be 0…3600 seconds, found \(idleTimeout)") }
     }
 
     func run() async throws {
@@ -46,14 +56,22 @@ struct Serve: AsyncParsableCommand {
         }
         let models = ExplorerModel.catalog(extra: model.filter { FileManager.default.fileExists(atPath: $0) })
         let preload = model.map { m in models.first { $0.location == m || $0.name == m }?.name ?? m }
-        let server = try ExplorerServer(configuration: ExplorerConfiguration(
-            host: host, port: port, models: models, preload: preload,
-            limits: ExplorerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxActiveJobs: maxJobs)))
+        let token = token ?? ProcessInfo.processInfo.environment["LOUPE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let server: ExplorerServer
+        do {
+            server = try ExplorerServer(configuration: ExplorerConfiguration(
+                host: host, port: port, models: models, preload: preload,
+                limits: ExplorerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxActiveJobs: maxJobs),
+                token: token, allowedHosts: allowHost, idleTimeout: idleTimeout))
+        } catch let error as APIError {
+            throw ValidationError(error.message)
+        }
         let host = self.host
         try await server.run { port in
             let shown = host.contains(":") ? "[\(host)]" : host
+            let query = token.map { "?token=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" } ?? ""
             // Written straight to the descriptor (unbuffered), so that scripts waiting for the line see it.
-            let line = "Loupe explorer at http://\(shown):\(port)/ (models: \(models.map(\.name).joined(separator: ", ")))\n"
+            let line = "Loupe explorer at http://\(shown):\(port)/\(query) (models: \(models.map(\.name).joined(separator: ", ")))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
     }

@@ -118,9 +118,14 @@ function setStatus(kind, message = '') {
   document.title = kind === 'error' ? 'Loupe explorer — error' : `Loupe explorer — ${TITLES[view]}`;
 }
 
+// A server started with --token is opened as http://host:port/?token=TOKEN; every API call carries it.
+const TOKEN = new URLSearchParams(location.search).get('token') || sessionStorage.getItem('loupe-token');
+if (TOKEN) sessionStorage.setItem('loupe-token', TOKEN);
+
 async function api(path, body, method) {
-  const options = { method: method || (body ? 'POST' : 'GET') };
-  if (body) { options.headers = { 'Content-Type': 'application/json' }; options.body = JSON.stringify(body); }
+  const options = { method: method || (body ? 'POST' : 'GET'), headers: {} };
+  if (body) { options.headers['Content-Type'] = 'application/json'; options.body = JSON.stringify(body); }
+  if (TOKEN) options.headers['Authorization'] = `Bearer ${TOKEN}`;
   const res = await fetch(path, options);
   let data;
   try { data = await res.json(); } catch (e) { throw new Error(`${path}: HTTP ${res.status} with a body that is not JSON`); }
