@@ -113,8 +113,14 @@ public func sampleToken(_ logits: ArraySlice<Float>, options: SamplingOptions, r
 extension HookedTransformer {
     /// Continues `prompt` by up to `maxTokens` tokens, one forward step per token through a KV cache.
     /// Stops early at `stopToken` (which is included). Returns only the new tokens.
+    ///
+    /// `hooks` run on every forward step, as TransformerLens's `generate` under hooks with its KV cache: the
+    /// first step shows them the prompt's positions, each later step the one new position (attention
+    /// patterns: its row over every key so far). Every position is seen once, with the value it has in an
+    /// uncached run of the whole sequence under the same hooks — so position-wise hooks (steering, SAE
+    /// splices, ablating a head) continue exactly as if the full sequence were rerun each token.
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy, stopToken: Int? = nil,
-                         onToken: ((Int) -> Void)? = nil) throws -> [Int] {
+                         hooks: Hooks = [:], onToken: ((Int) -> Void)? = nil) throws -> [Int] {
         try sampling.validate()
         guard !prompt.isEmpty else { throw ModelError.emptyInput }
         guard maxTokens >= 0 else { throw ModelError.unsupported("maxTokens must be ≥ 0, found \(maxTokens)") }
@@ -124,7 +130,7 @@ extension HookedTransformer {
         }
         var rng = SeededGenerator(seed: sampling.seed)
         var cache = KVCache(config: config)
-        var logits = try run([prompt], kvCache: &cache)
+        var logits = try run([prompt], kvCache: &cache, hooks: hooks)
         var out: [Int] = []
         for step in 0..<maxTokens {
             let v = config.dVocab
@@ -133,7 +139,7 @@ extension HookedTransformer {
             out.append(next)
             onToken?(next)
             if next == stopToken || step == maxTokens - 1 { break }
-            logits = try run([[next]], kvCache: &cache)
+            logits = try run([[next]], kvCache: &cache, hooks: hooks)
         }
         return out
     }

@@ -99,23 +99,11 @@ extension HookedTransformer {
         return try Tensor(unchecked: [1, d], direction).matmul(weights.wU).scalars   // [1, d_vocab]
     }
 
-    /// Greedy continuation of `prompt` by `maxTokens` tokens with `hooks` on every forward pass (one
-    /// full pass per token: hooks see the whole sequence each time).
+    /// Greedy continuation of `prompt` by up to `maxTokens` tokens (fewer when the context fills) with
+    /// `hooks` on every forward step, through the KV cache (see `generate(prompt:maxTokens:hooks:)`).
     public func generateGreedy(prompt: [Int], maxTokens: Int, hooks: Hooks) throws -> [Int] {
         guard !prompt.isEmpty else { throw ModelError.emptyInput }
-        var tokens = prompt
-        var out: [Int] = []
-        for _ in 0..<maxTokens {
-            guard tokens.count <= config.nCtx else { break }
-            let logits = try run(.tokens([tokens]), hooks: hooks)   // [1, pos, d_vocab]
-            let v = config.dVocab
-            let last = logits.scalars[(logits.count - v)...]
-            var bestIndex = last.startIndex
-            for i in last.indices where last[i] > last[bestIndex] { bestIndex = i }
-            let next = bestIndex - last.startIndex
-            out.append(next)
-            tokens.append(next)
-        }
-        return out
+        guard prompt.count <= config.nCtx else { throw ModelError.sequenceTooLong(length: prompt.count, nCtx: config.nCtx) }
+        return try generate(prompt: prompt, maxTokens: min(maxTokens, config.nCtx + 1 - prompt.count), hooks: hooks)
     }
 }
