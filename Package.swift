@@ -67,7 +67,11 @@ let package = Package(
         .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender", "CZlib"]),
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["loupe"]),
-        .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels"]),
+        // Seeded input mutators and a raw HTTP client, shared by the fuzz and server tests.
+        .target(name: "LoupeTestSupport", path: "Tests/LoupeTestSupport"),
+        .testTarget(name: "LoupeFuzzTests", dependencies: ["LoupeTestSupport", "LoupeFormats", "LoupeModels", "LoupeInterp",
+                                                           "LoupeTraining", "LoupeStore", "LoupeServer"]),
+        .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels", "LoupeTestSupport"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels",
                                                            .product(name: "GRDB", package: "GRDB.swift")]),
         // The recipes of docs/library.md, compiled and run.

@@ -4,6 +4,7 @@
 
 import Foundation
 @testable import LoupeServer
+import LoupeTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -89,16 +90,8 @@ import Glibc
     @Test func silentClientsAreTimedOut() async throws {
         let s = try await TestServer.start(preload: false, idleTimeout: 0.5)
         defer { s.stop() }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try RawHTTP.connectLoopback(port: s.port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(s.port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == 0)
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let began = Date()

@@ -1,0 +1,242 @@
+// Fuzzing every input Loupe reads: for each family a seeded mutator turns valid inputs into
+// `LOUPE_FUZZ_CASES` broken ones (200 in `swift test`; docs/reliability.md gives the long runs). A case passes
+// when Loupe returns a value or throws: a trap (crash, overflow, out-of-bounds, allocation failure) ends the
+// test process, and so fails the run.
+
+import Foundation
+import LoupeFormats
+import LoupeInterp
+import LoupeModels
+import LoupeStore
+import LoupeTensor
+import LoupeTestSupport
+import LoupeTraining
+import Testing
+import LoupeServer
+
+enum Fuzz {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+
+    /// A scratch folder for one family's cases.
+    static func scratch(_ family: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-fuzz-\(family)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
+
+    static func write(_ bytes: [UInt8], _ url: URL) throws { try Data(bytes).write(to: url) }
+
+    /// Runs `cases` mutations: `body(i, &mutator)` makes and feeds case i. Counts outcomes for the record.
+    static func run(_ family: String, _ body: (Int, inout Mutator) throws -> Void) -> (values: Int, errors: Int) {
+        var mutator = Mutator(seed: FuzzSettings.seed ^ family.utf8.reduce(UInt64(5381)) { ($0 &* 33) &+ UInt64($1) })
+        var values = 0, errors = 0
+        for i in 0..<FuzzSettings.cases {
+            do { try body(i, &mutator); values += 1 } catch { errors += 1 }
+        }
+        if FuzzSettings.cases > 1000 { print("fuzz \(family): \(FuzzSettings.cases) cases, \(values) values, \(errors) errors, no trap") }
+        return (values, errors)
+    }
+}
+
+@Suite struct FuzzTests {
+    @Test func safetensors() throws {
+        let dir = try Fuzz.scratch("safetensors")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f32 = dir.appendingPathComponent("seed32.safetensors"), f16 = dir.appendingPathComponent("seed16.safetensors")
+        let a = try Tensor(shape: [3, 4], scalars: (0..<12).map { Float($0) - 5.5 })
+        let b = try Tensor(shape: [5], scalars: [1, -2, 3.5, 1e30, -0.0])
+        try writeSafetensors([("a", a), ("b", b)], metadata: ["format": "pt"], to: f32)
+        try writeSafetensors([("a", a), ("b", b)], float16: true, to: f16)
+        let bf16Header = #"{"w":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]},"__metadata__":{"k":"v"}}"#
+        let bf16 = Array(withUnsafeBytes(of: UInt64(bf16Header.utf8.count).littleEndian, Array.init)) + Array(bf16Header.utf8)
+            + [0x80, 0x3F, 0x00, 0x40, 0x40, 0x40, 0x80, 0xBF]
+        let seeds = [try Fuzz.bytes(f32), try Fuzz.bytes(f16), bf16]
+        let path = dir.appendingPathComponent("case.safetensors")
+        let outcome = Fuzz.run("safetensors") { i, m in
+            let seed = seeds[i % seeds.count]
+            // The header is JSON: half the cases edit it structurally, the rest mutate bytes anywhere.
+            var bytes: [UInt8]
+            if m.below(2) == 0, seed.count >= 8 {
+                let n = Int(seed[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+                let header = m.mutate(json: Array(seed[8..<(8 + n)]))
+                bytes = Array(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)) + header + Array(seed[(8 + n)...])
+            } else {
+                bytes = m.mutate(bytes: seed)
+            }
+            try Fuzz.write(bytes, path)
+            let file = try SafetensorsFile(path: path.path)
+            for name in file.names { _ = try file.tensor(name) }
+        }
+        #expect(outcome.errors > 0, "mutations must break some files")
+    }
+
+    @Test func gguf() throws {
+        let dir = try Fuzz.scratch("gguf")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let names = ["metadata", "f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k"]
+        let seeds = try names.map { try Fuzz.bytes(Fuzz.fixtures.appendingPathComponent("gguf/\($0).gguf")) }
+        let path = dir.appendingPathComponent("case.gguf")
+        let outcome = Fuzz.run("gguf") { i, m in
+            try Fuzz.write(m.mutate(bytes: seeds[i % seeds.count]), path)
+            let file = try GGUFFile(path: path.path)
+            for name in file.tensorNames { _ = try file.tensor(name) }
+            for key in file.metadataKeys { _ = try? file.value(key) }
+        }
+        #expect(outcome.errors > 0)
+    }
+
+    /// Model folders: a mutated config.json next to real weights of each family (and mutated weights).
+    @Test func modelFolders() throws {
+        let dir = try Fuzz.scratch("config")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let families = ["zoo/llama3", "zoo/mistral", "zoo/qwen2", "zoo/qwen3", "zoo/gemma3", "zoo/pythia", "zoo/phi3", "gpt2-tiny"]
+        let seeds = try families.map { f -> (config: [UInt8], weights: URL) in
+            let folder = Fuzz.fixtures.appendingPathComponent(f)
+            return (try Fuzz.bytes(folder.appendingPathComponent("config.json")), folder.appendingPathComponent("model.safetensors"))
+        }
+        let folder = dir.appendingPathComponent("model")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let outcome = Fuzz.run("config") { i, m in
+            let seed = seeds[i % seeds.count]
+            let weights = folder.appendingPathComponent("model.safetensors")
+            try? FileManager.default.removeItem(at: weights)
+            if m.below(8) == 0 {
+                try Fuzz.write(m.mutate(bytes: try Fuzz.bytes(seed.weights)), weights)
+                try Fuzz.write(seed.config, folder.appendingPathComponent("config.json"))
+            } else {
+                try FileManager.default.createSymbolicLink(at: weights, withDestinationURL: seed.weights)
+                try Fuzz.write(m.mutate(json: seed.config), folder.appendingPathComponent("config.json"))
+            }
+            let loaded = try ModelLoader.load(path: folder.path)
+            _ = try loaded.model.run([[0, 1, 2]])
+        }
+        #expect(outcome.errors > 0)
+    }
+
+    /// tokenizer.json, and GPT-2's encoder.json + vocab.bpe, from a small trained tokenizer.
+    @Test func tokenizerFiles() throws {
+        let dir = try Fuzz.scratch("tokenizer")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let seedDir = dir.appendingPathComponent("seed")
+        let text = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. "
+        let trained = try BPETrainer(vocabSize: 300, specialTokens: ["<|endoftext|>"], minFrequency: 1).train(texts: [text, text.uppercased()])
+        _ = try trained.write(to: seedDir)
+        let tokenizerJSON = try Fuzz.bytes(seedDir.appendingPathComponent("tokenizer.json"))
+        let encoder = try Fuzz.bytes(seedDir.appendingPathComponent("encoder.json"))
+        let merges = try Fuzz.bytes(seedDir.appendingPathComponent("vocab.bpe"))
+        let caseDir = dir.appendingPathComponent("case")
+        try FileManager.default.createDirectory(at: caseDir, withIntermediateDirectories: true)
+        let outcome = Fuzz.run("tokenizer") { i, m in
+            let tokenizer: BPETokenizer
+            switch i % 3 {
+            case 0:
+                try Fuzz.write(m.mutate(json: tokenizerJSON), caseDir.appendingPathComponent("tokenizer.json"))
+                tokenizer = try BPETokenizer(tokenizerJSON: caseDir.appendingPathComponent("tokenizer.json"))
+            case 1:
+                try Fuzz.write(m.mutate(json: encoder), caseDir.appendingPathComponent("encoder.json"))
+                try Fuzz.write(merges, caseDir.appendingPathComponent("vocab.bpe"))
+                tokenizer = try BPETokenizer(encoderJSON: caseDir.appendingPathComponent("encoder.json"), vocabBPE: caseDir.appendingPathComponent("vocab.bpe"))
+            default:
+                try Fuzz.write(encoder, caseDir.appendingPathComponent("encoder.json"))
+                try Fuzz.write(m.mutate(bytes: merges), caseDir.appendingPathComponent("vocab.bpe"))
+                tokenizer = try BPETokenizer(encoderJSON: caseDir.appendingPathComponent("encoder.json"), vocabBPE: caseDir.appendingPathComponent("vocab.bpe"))
+            }
+            let ids = tokenizer.encode("a single man <|endoftext|> ünïcode \u{1F99C}")
+            _ = try tokenizer.decode(ids)
+        }
+        #expect(outcome.errors > 0)
+    }
+
+    @Test func probeDatasets() throws {
+        let dir = try Fuzz.scratch("jsonl")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lines = [#"{"text": "Mr. Darcy said", "label": "speech", "position": -1}"#,
+                     #"{"text": "The sun rose", "label": "narration", "position": 0}"#,
+                     #"{"text": "She laughed", "label": 1.5, "position": -2}"#]
+        let path = dir.appendingPathComponent("case.jsonl")
+        _ = Fuzz.run("jsonl") { i, m in
+            var out = lines.map { Array($0.utf8) }
+            let k = m.below(out.count)
+            out[k] = m.below(2) == 0 ? m.mutate(json: out[k]) : m.mutate(bytes: out[k])
+            try Fuzz.write(Array(out.joined(separator: [0x0A])), path)
+            _ = try loadProbeDataset(path: path.path)
+        }
+    }
+
+    @Test func saeFolders() throws {
+        let dir = try Fuzz.scratch("sae")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let seeds = try ["saelens-topk", "saelens-standard"].map { name -> (cfg: [UInt8], weights: [UInt8]) in
+            let folder = Fuzz.fixtures.appendingPathComponent("sae/\(name)")
+            return (try Fuzz.bytes(folder.appendingPathComponent("cfg.json")), try Fuzz.bytes(folder.appendingPathComponent("sae_weights.safetensors")))
+        }
+        let outcome = Fuzz.run("sae") { i, m in
+            let seed = seeds[i % seeds.count]
+            let mutateConfig = m.below(2) == 0
+            try Fuzz.write(mutateConfig ? m.mutate(json: seed.cfg) : seed.cfg, dir.appendingPathComponent("cfg.json"))
+            try Fuzz.write(mutateConfig ? seed.weights : m.mutate(bytes: seed.weights), dir.appendingPathComponent("sae_weights.safetensors"))
+            let sae = try SAELensFormat.read(from: dir)
+            _ = try sae.encode(Tensor(zeros: [2, sae.config.dIn]))
+        }
+        #expect(outcome.errors > 0)
+    }
+
+    /// A built neuron index with its bytes mutated: SQLite's own checks, then Loupe's row checks.
+    @Test func neuronIndexDatabases() throws {
+        let dir = try Fuzz.scratch("sqlite")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try ModelLoader.load(path: Fuzz.fixtures.appendingPathComponent("gpt2-tiny").path).model
+        let seedPath = dir.appendingPathComponent("seed.sqlite")
+        let index = try NeuronExampleIndex(path: seedPath.path, model: model, layer: 0, corpus: "fuzz", k: 2, context: 1, window: 16)
+        try model.buildNeuronIndex(index, tokens: (0..<32).map { $0 * 31 % 50257 }, window: 16, context: 1)
+        let seed = try Fuzz.bytes(seedPath)
+        let path = dir.appendingPathComponent("case.sqlite")
+        _ = Fuzz.run("sqlite") { _, m in
+            try? FileManager.default.removeItem(at: path)
+            try Fuzz.write(m.mutate(bytes: seed), path)
+            let reader = try NeuronExampleIndex(openExisting: path.path, model: model, layer: 0)
+            _ = try reader.allExamples()
+        }
+    }
+
+    /// Request bodies against a running explorer: every answer is a 2xx or a 4xx with a message (a 500 would
+    /// mean an error the server did not expect), and the server keeps answering.
+    @Test func requestBodies() async throws {
+        let fixture = Fuzz.fixtures.appendingPathComponent("gpt2-tiny").path
+        let server = try ExplorerServer(configuration: ExplorerConfiguration(
+            host: "127.0.0.1", port: 0, models: ExplorerModel.catalog(extra: [fixture]), preload: ["gpt2-tiny"],
+            limits: ExplorerLimits(maxBodyBytes: 16384, maxPromptTokens: 32, maxActiveJobs: 1), quiet: true))
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let task = Task { try await server.run { continuation.yield($0) } }
+        defer { task.cancel() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        let seeds: [(String, String)] = [
+            ("/api/tokens", #"{"model": "gpt2-tiny", "prompt": "Hello world"}"#),
+            ("/api/predict", #"{"model": "gpt2-tiny", "prompt": "Hello", "topK": 3}"#),
+            ("/api/predict", #"{"model": "gpt2-tiny", "ids": [1, 2, 3]}"#),
+            ("/api/lens", #"{"model": "gpt2-tiny", "prompt": "a b c", "position": -1, "topK": 2, "target": " c"}"#),
+            ("/api/attention", #"{"model": "gpt2-tiny", "prompt": "a b c", "layer": 1, "head": 2}"#),
+            ("/api/heads", #"{"model": "gpt2-tiny", "length": 8, "seed": 3}"#),
+            ("/api/neurons", #"{"model": "gpt2-tiny", "layer": 0, "top": 2, "prompt": "a b c d"}"#),
+            ("/api/jobs", #"{"model": "gpt2-tiny", "clean": "a b", "corrupt": "a c", "answer": " c", "wrong": " b", "hook": "blocks.0.hook_resid_pre"}"#),
+        ]
+        var mutator = Mutator(seed: FuzzSettings.seed)
+        var unexpected: [String] = []
+        for i in 0..<FuzzSettings.cases {
+            let (path, body) = seeds[i % seeds.count]
+            let mutated = mutator.mutate(json: Array(body.utf8))
+            let answer = try RawHTTP.request("POST", path, port: port, host: "127.0.0.1:\(port)",
+                                             headers: ["Content-Type": "application/json"], body: mutated)
+            if !(200..<500).contains(answer.status) && answer.status != 503 {
+                unexpected.append("\(path) \(String(decoding: mutated.prefix(200), as: UTF8.self)) → \(answer.status) \(answer.error)")
+            }
+        }
+        #expect(unexpected.isEmpty, "\(unexpected.count) unexpected answers; first: \(unexpected.prefix(3).joined(separator: "\n"))")
+        let health = try RawHTTP.request("GET", "/api/health", port: port, host: "127.0.0.1:\(port)")
+        #expect(health.status == 200)
+    }
+}
