@@ -229,14 +229,14 @@ enum Fuzz {
         for i in 0..<FuzzSettings.cases {
             let (path, body) = seeds[i % seeds.count]
             let mutated = mutator.mutate(json: Array(body.utf8))
-            let answer = try RawHTTP.request("POST", path, port: port, host: "127.0.0.1:\(port)",
+            let answer = try await RawHTTP.send("POST", path, port: port, host: "127.0.0.1:\(port)",
                                              headers: ["Content-Type": "application/json"], body: mutated)
             if !(200..<500).contains(answer.status) && answer.status != 503 {
                 unexpected.append("\(path) \(String(decoding: mutated.prefix(200), as: UTF8.self)) → \(answer.status) \(answer.error)")
             }
         }
         #expect(unexpected.isEmpty, "\(unexpected.count) unexpected answers; first: \(unexpected.prefix(3).joined(separator: "\n"))")
-        let health = try RawHTTP.request("GET", "/api/health", port: port, host: "127.0.0.1:\(port)")
+        let health = try await RawHTTP.send("GET", "/api/health", port: port, host: "127.0.0.1:\(port)")
         #expect(health.status == 200)
     }
 }

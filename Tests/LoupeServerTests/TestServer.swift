@@ -60,8 +60,8 @@ struct TestServer {
 
     /// A request sent as it is over a new connection (so Host, Origin and Content-Type can be anything);
     /// `host: nil` leaves the Host header out.
-    func raw(_ method: String, _ path: String, host: String?, headers: [String: String] = [:], body: String = "") throws -> Answer {
-        let a = try RawHTTP.request(method, path, port: port, host: host, headers: headers, body: Array(body.utf8))
+    func raw(_ method: String, _ path: String, host: String?, headers: [String: String] = [:], body: String = "") async throws -> Answer {
+        let a = try await RawHTTP.send(method, path, port: port, host: host, headers: headers, body: Array(body.utf8))
         return Answer(status: a.status, body: a.body)
     }
 

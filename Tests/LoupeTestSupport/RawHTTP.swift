@@ -68,4 +68,18 @@ public enum RawHTTP {
         lines.append("Connection: close")
         return try send(Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8) + body, port: port)
     }
+
+    /// `request` on a thread of its own: a blocking socket call inside an async test would hold one of the
+    /// few cooperative threads the server under test needs too (on two cores, a deadlock).
+    public static func send(_ method: String, _ path: String, port: Int, host: String?, headers: [String: String] = [:],
+                            body: [UInt8] = []) async throws -> Answer {
+        try await offPool { try request(method, path, port: port, host: host, headers: headers, body: body) }
+    }
+
+    /// Runs blocking work on a dispatch queue and awaits it.
+    public static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
 }
