@@ -226,14 +226,19 @@ enum Fuzz {
         ]
         var mutator = Mutator(seed: FuzzSettings.seed)
         var unexpected: [String] = []
+        var statuses: [Int: Int] = [:]
         for i in 0..<FuzzSettings.cases {
             let (path, body) = seeds[i % seeds.count]
             let mutated = mutator.mutate(json: Array(body.utf8))
             let answer = try await RawHTTP.send("POST", path, port: port, host: "127.0.0.1:\(port)",
                                              headers: ["Content-Type": "application/json"], body: mutated)
+            statuses[answer.status, default: 0] += 1
             if !(200..<500).contains(answer.status) && answer.status != 503 {
                 unexpected.append("\(path) \(String(decoding: mutated.prefix(200), as: UTF8.self)) → \(answer.status) \(answer.error)")
             }
+        }
+        if FuzzSettings.cases > 1000 {
+            print("fuzz http: \(FuzzSettings.cases) requests, statuses \(statuses.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " "))")
         }
         #expect(unexpected.isEmpty, "\(unexpected.count) unexpected answers; first: \(unexpected.prefix(3).joined(separator: "\n"))")
         let health = try await RawHTTP.send("GET", "/api/health", port: port, host: "127.0.0.1:\(port)")

@@ -60,13 +60,8 @@ extension BPETokenizer {
             switch rawType == 0 ? .normal : GGUFTokenType(rawValue: rawType) {
             case .normal, .unused, .byte: vocab[token] = id
             case .unknown, .control: special[token] = id
-            case .userDefined:
-                // Matched in the text as Hugging Face does, after "▁" and " " are made one (see `encode`).
-                added[SentencePieceModel.replacingScalar("\u{2581}", with: " ", in: token)] = id
-            case nil:
-                throw TokenizerError.invalidVocab(
-                    reason: "token \"\(token)\" (id \(id)) has type \(rawType); llama.cpp's types are 1 normal, "
-                        + "2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte")
+            case .userDefined: added[token] = id
+            case nil: throw Self.unknownTokenType(token, id: id, type: rawType)
             }
         }
 
@@ -154,10 +149,7 @@ extension BPETokenizer {
             case .userDefined:
                 // Matched in the text as Hugging Face does, after "▁" and " " are made one (see `encode`).
                 added[SentencePieceModel.replacingScalar("\u{2581}", with: " ", in: token)] = id
-            case nil:
-                throw TokenizerError.invalidVocab(
-                    reason: "token \"\(token)\" (id \(id)) has type \(rawType); llama.cpp's types are 1 normal, "
-                        + "2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte")
+            case nil: throw Self.unknownTokenType(token, id: id, type: rawType)
             }
         }
         let model = SentencePieceModel(pieces: pieces, scores: scores, byteTokens: byteTokens,
@@ -167,5 +159,12 @@ extension BPETokenizer {
         self.bosID = bosID
         self.eosID = eosID
         addsBOS = addBOS
+    }
+}
+
+extension BPETokenizer {
+    static func unknownTokenType(_ token: String, id: Int, type: Int) -> TokenizerError {
+        .invalidVocab(reason: "token \"\(token)\" (id \(id)) has type \(type); llama.cpp's types are 1 normal, "
+                          + "2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte")
     }
 }
