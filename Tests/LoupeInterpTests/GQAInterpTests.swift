@@ -40,14 +40,7 @@ enum GQAFixtures {
     @Test(arguments: HeadPattern.allCases)
     func headDetectionMatchesTransformerLens(kind: HeadPattern) throws {
         let (model, meta, expected) = (try GQAFixtures.model(), try GQAFixtures.meta(), try GQAFixtures.expected())
-        let tlName = ["previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head",
-                      "induction": "induction_head"][kind.rawValue]!
-        for measure in [HeadScoreMeasure.mul, .abs] {
-            let scores = try #require(try model.detectHeads(tokens: meta.repeated, patterns: [kind], measure: measure)[kind])
-            let want = try expected.tensor("detect.\(tlName).\(measure.rawValue)")
-            #expect(scores.shape == [2, 4])
-            #expect(scores.maxAbsDifference(want) <= (measure == .abs ? 1.001e-3 : 1e-4), "\(kind) \(measure): \(scores.maxAbsDifference(want))")
-        }
+        try expectDetectHeadScores(model, tokens: meta.repeated, kind: kind, expected: expected)
     }
 
     @Test func directLogitAttributionMatchesTransformerLens() throws {

@@ -12,15 +12,7 @@ import Testing
         let model = try InterpFixtures.model()
         let meta = try InterpFixtures.meta()
         let expected = try InterpFixtures.expected()
-        let tlName = ["previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head",
-                      "induction": "induction_head"][kind.rawValue]!
-        for measure in [HeadScoreMeasure.mul, .abs] {
-            let scores = try #require(try model.detectHeads(tokens: meta.repeated, patterns: [kind], measure: measure)[kind])
-            let want = try expected.tensor("detect.\(tlName).\(measure.rawValue)")
-            #expect(scores.shape == [2, 4])
-            #expect(scores.maxAbsDifference(want) <= (measure == .abs ? 1.001e-3 : 1e-4),
-                    "\(kind) \(measure): \(scores.maxAbsDifference(want))")
-        }
+        try expectDetectHeadScores(model, tokens: meta.repeated, kind: kind, expected: expected)
         if kind == .induction {
             let excluded = try #require(try model.detectHeads(tokens: meta.repeated, patterns: [kind], excludeBOS: true,
                                                               excludeCurrentToken: true)[kind])
@@ -75,5 +67,19 @@ import Testing
             for k in (q + 1)..<T where k < T { #expect(row[row.startIndex + k] == 0) }
         }
         #expect(heads.allSatisfy { $0.entropy >= 0 && $0.entropy <= log(Float(T)) + 1e-4 })
+    }
+}
+
+/// `detectHeads` in both measures (mul, abs) equals TransformerLens's `detect_head` scores for `kind`, stored in
+/// an interp fixture as `detect.<tl name>.<measure>` ([2 layers, 4 heads]).
+func expectDetectHeadScores(_ model: HookedTransformer, tokens: [Int], kind: HeadPattern, expected: SafetensorsFile) throws {
+    let tlName = ["previous_token": "previous_token_head", "duplicate_token": "duplicate_token_head",
+                  "induction": "induction_head"][kind.rawValue]!
+    for measure in [HeadScoreMeasure.mul, .abs] {
+        let scores = try #require(try model.detectHeads(tokens: tokens, patterns: [kind], measure: measure)[kind])
+        let want = try expected.tensor("detect.\(tlName).\(measure.rawValue)")
+        #expect(scores.shape == [2, 4])
+        #expect(scores.maxAbsDifference(want) <= (measure == .abs ? 1.001e-3 : 1e-4),
+                "\(kind) \(measure): \(scores.maxAbsDifference(want))")
     }
 }
