@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["loupe"]),
         // Seeded input mutators and a raw HTTP client, shared by the fuzz and server tests.
-        .target(name: "LoupeTestSupport", path: "Tests/LoupeTestSupport"),
+        .target(name: "LoupeTestSupport", dependencies: ["LoupeServer"], path: "Tests/LoupeTestSupport"),
         .testTarget(name: "LoupeFuzzTests", dependencies: ["LoupeTestSupport", "LoupeFormats", "LoupeModels", "LoupeInterp",
                                                            "LoupeTraining", "LoupeStore", "LoupeServer"]),
         .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels", "LoupeTestSupport"]),

@@ -209,11 +209,8 @@ enum Fuzz {
         let server = try ExplorerServer(configuration: ExplorerConfiguration(
             host: "127.0.0.1", port: 0, models: ExplorerModel.catalog(extra: [fixture]), preload: ["gpt2-tiny"],
             limits: ExplorerLimits(maxBodyBytes: 16384, maxPromptTokens: 32, maxActiveJobs: 1), quiet: true))
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let task = Task { try await server.run { continuation.yield($0) } }
+        let (port, task) = try await ExplorerUnderTest.start(server)
         defer { task.cancel() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
         let seeds: [(String, String)] = [
             ("/api/tokens", #"{"model": "gpt2-tiny", "prompt": "Hello world"}"#),
             ("/api/predict", #"{"model": "gpt2-tiny", "prompt": "Hello", "topK": 3}"#),

@@ -32,10 +32,7 @@ struct TestServer {
         let server = try ExplorerServer(configuration: ExplorerConfiguration(
             host: "127.0.0.1", port: 0, models: models, preload: preload ? ["gpt2-tiny"] : [], limits: limits,
             quiet: true, token: token, idleTimeout: idleTimeout))
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let task = Task { try await server.run { continuation.yield($0) } }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw APIError(.internalServerError, "the server did not start") }
+        let (port, task) = try await ExplorerUnderTest.start(server)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 60
         return TestServer(server: server, base: URL(string: "http://127.0.0.1:\(port)")!, task: task,
