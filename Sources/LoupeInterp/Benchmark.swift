@@ -6,7 +6,8 @@ import LoupeTensor
 
 public enum Benchmark {
     /// The workloads, in the order they run.
-    public static let allWorkloads = ["load", "forward128", "forward1024", "cache128", "patch16", "generate50"]
+    public static let allWorkloads = ["load", "forward128", "forward1024", "cache128", "patch16", "generate50",
+                                      "prompt128", "generate64", "generate64_hooked"]
 
     /// Figures by key, and the matrices some workloads also report (`patch16_result`).
     public struct Figures {
@@ -33,14 +34,29 @@ public enum Benchmark {
         return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
     }
 
-    /// Runs the workloads on the model folder at `path` and returns the figures by key.
-    public static func run(path: String, workloads: [String], progress: (String) -> Void = { _ in }) throws -> Figures {
+    /// The fastest of `n` timed runs of `body` after one warm-up run, in seconds (llama.cpp's peer script
+    /// reports its best of 3 as well).
+    public static func best(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
+        try body()
+        var fastest = Double.infinity
+        for _ in 0..<n {
+            let t = DispatchTime.now().uptimeNanoseconds
+            try body()
+            fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
+        }
+        return fastest
+    }
+
+    /// Runs the workloads on the model at `path` (a folder or a GGUF file, run quantized in place unless
+    /// `dequantize`) and returns the figures by key, with the process's peak resident memory (`peak_rss_mb`).
+    public static func run(path: String, workloads: [String], dequantize: Bool = false,
+                           progress: (String) -> Void = { _ in }) throws -> Figures {
         for w in workloads where !allWorkloads.contains(w) {
             throw ModelError.unsupported("unknown workload '\(w)'; known: \(allWorkloads.joined(separator: ", "))")
         }
         var figures = Figures()
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let loaded = try ModelLoader.load(path: path)
+        let loaded = try ModelLoader.load(path: path, dequantize: dequantize)
         figures.numbers["load_s"] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let model = loaded.model
         let v = model.config.dVocab
@@ -48,7 +64,7 @@ public enum Benchmark {
             progress(w)
             switch w {
             case "load":
-                figures.numbers["load_s"] = try median(3, warmUp: 0) { _ = try ModelLoader.load(path: path) }
+                figures.numbers["load_s"] = try median(3, warmUp: 0) { _ = try ModelLoader.load(path: path, dequantize: dequantize) }
             case "forward128", "forward1024":
                 let n = w == "forward128" ? 128 : 1024
                 guard n <= model.config.nCtx else { continue }
@@ -74,6 +90,26 @@ public enum Benchmark {
                 figures.matrices["patch16_result"] = (0..<layers).map { l in
                     (0..<positions).map { (result.values.scalars[l * positions + $0] * 1e5).rounded() / 1e5 }
                 }
+            case "prompt128":
+                // Prompt processing as llama.cpp measures it: 128 tokens in, the last position's logits out; best of 3.
+                guard model.config.nCtx >= 128 else { continue }
+                let x = ids(128, salt: 1, vocab: v)
+                var options = ForwardOptions()
+                options.lastPositionOnly = true
+                figures.numbers["prompt128_tok_s"] = 128 / (try best(3) { _ = try model.run([x], options: options) })
+            case "generate64", "generate64_hooked":
+                // Greedy generation of 64 tokens after a 16-token prompt, KV cache; best of 3. The hooked
+                // variant reads every block's resid_post (a read-only hook that touches each value).
+                guard model.config.nCtx >= 80 else { continue }
+                let prompt = ids(16, salt: 3, vocab: v)
+                var hooks = Hooks()
+                if w == "generate64_hooked" {
+                    for l in 0..<model.config.nLayers {
+                        hooks.add(.residPost(l)) { x, _ in _ = x.scalars.reduce(0, +) }
+                    }
+                }
+                let s = try best(3) { _ = try model.generate(prompt: prompt, maxTokens: 64, hooks: hooks) }
+                figures.numbers["\(w)_tok_s"] = 64 / s
             case "generate50":
                 let prompt = ids(16, salt: 3, vocab: v)
                 let s = try median(3) { _ = try model.generate(prompt: prompt, maxTokens: 50) }
@@ -81,6 +117,19 @@ public enum Benchmark {
             default: break
             }
         }
+        figures.numbers["peak_rss_mb"] = peakResidentMegabytes()
         return figures
+    }
+
+    /// The process's peak resident set size so far, in MiB (getrusage's ru_maxrss).
+    public static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        return Double(usage.ru_maxrss) / 1024   // kilobytes
+        #else
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
+        return Double(usage.ru_maxrss) / 1_048_576   // bytes
+        #endif
     }
 }

@@ -1,5 +1,6 @@
-// Loading a Llama-family model from a GGUF file: config from the metadata, weights dequantized to
-// Float32 in the canonical layout, tokenizer from `tokenizer.ggml.*`.
+// Loading a Llama-family model from a GGUF file: config from the metadata, tokenizer from
+// `tokenizer.ggml.*`, and weights either read in place (quantized, memory-mapped: the default) or
+// dequantized to float32 in the canonical layout (`dequantize: true`, the reference path).
 
 import Foundation
 import LoupeFormats
@@ -53,18 +54,70 @@ extension Llama {
     }
 }
 
+extension Llama {
+    /// A model that runs from the file's weights in place: every matrix a view into the mapping (no copy,
+    /// no dequantization), norms read as float32. `HookedTransformer.weights` dequantizes on first use.
+    public static func quantizedModel(from gguf: GGUFFile, config c: ModelConfig) throws -> HookedTransformer {
+        let (d, h, kv, dh, m, v) = (c.dModel, c.nHeads, c.nKeyValueHeads, c.dHead, c.dMLP, c.dVocab)
+        let names = Names.gguf
+        func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> QuantizedMatrix {
+            guard gguf.hasTensor(name) else { throw ModelError.missingWeight(name: name, file: gguf.path) }
+            let info = try gguf.info(name)
+            guard info.shape == [rows, columns] else {
+                throw ModelError.weightShape(name: name, expected: [rows, columns], found: info.shape)
+            }
+            return try gguf.matrix(name)
+        }
+        func vector(_ name: String, _ n: Int) throws -> Tensor {
+            guard gguf.hasTensor(name) else { throw ModelError.missingWeight(name: name, file: gguf.path) }
+            let info = try gguf.info(name)
+            guard info.shape == [n] else { throw ModelError.weightShape(name: name, expected: [n], found: info.shape) }
+            return try gguf.tensor(name)
+        }
+        let none = Tensor(zeros: [0])
+        var blocks: [ExecutionWeights.Block] = []
+        var vectors: [BlockWeights] = []
+        for l in 0..<c.nLayers {
+            let n = { names.layer(l, $0) }
+            blocks.append(ExecutionWeights.Block(
+                q: .quantized(try matrix(n("q"), h * dh, d)), k: .quantized(try matrix(n("k"), kv * dh, d)),
+                v: .quantized(try matrix(n("v"), kv * dh, d)), o: .quantized(try matrix(n("o"), d, h * dh)),
+                up: .quantized(try matrix(n("up"), m, d)), gate: .quantized(try matrix(n("gate"), m, d)),
+                down: .quantized(try matrix(n("down"), d, m))))
+            vectors.append(BlockWeights(
+                ln1W: try vector(n("norm1"), d), ln1B: nil,
+                wQ: none, bQ: Tensor(zeros: [h, dh]), wK: none, bK: Tensor(zeros: [kv, dh]), wV: none, bV: Tensor(zeros: [kv, dh]),
+                wO: none, bO: Tensor(zeros: [d]), ln2W: try vector(n("norm2"), d), ln2B: nil,
+                wIn: none, bIn: Tensor(zeros: [m]), wGate: nil, wOut: none, bOut: Tensor(zeros: [d])))
+        }
+        let embed = try matrix(names.embed, v, d)
+        let unembed = gguf.hasTensor(names.unembed) ? try matrix(names.unembed, v, d) : embed   // tied when absent
+        let exec = ExecutionWeights(blocks: blocks, embedding: .quantized(embed, scale: nil), unembed: .quantized(unembed))
+        let small = TransformerWeights(wE: none, wPos: nil, blocks: vectors, lnFinalW: try vector(names.finalNorm, d),
+                                       lnFinalB: nil, wU: none, bU: Tensor(zeros: [v]))
+        return try HookedTransformer(config: c, vectors: small, exec: exec) { try Llama.weights(from: gguf, config: c) }
+    }
+}
+
 extension ModelLoader {
-    /// Loads a GGUF file: model, tokenizer and chat template.
-    public static func load(gguf path: String) throws -> LoadedModel {
+    /// Loads a GGUF file: model, tokenizer and chat template. Weights are read in place from the mapping,
+    /// quantized, unless `dequantize` (then every tensor is dequantized to float32 at
+    /// load, the reference path: four bytes a parameter).
+    public static func load(gguf path: String, dequantize: Bool = false) throws -> LoadedModel {
         let file = try GGUFFile(path: path)
         let model: HookedTransformer
         switch try file.string("general.architecture") {
         case "gemma3":
-            let (config, weights) = try Gemma3.load(gguf: file)
-            model = try HookedTransformer(config: config, weights: weights)
+            if dequantize {
+                let (config, weights) = try Gemma3.load(gguf: file)
+                model = try HookedTransformer(config: config, weights: weights)
+            } else {
+                model = try Gemma3.quantizedModel(gguf: file)
+            }
         default:
             let config = try Llama.config(from: file)
-            model = try HookedTransformer(config: config, weights: try Llama.weights(from: file, config: config))
+            model = dequantize ? try HookedTransformer(config: config, weights: try Llama.weights(from: file, config: config))
+                : try Llama.quantizedModel(from: file, config: config)
         }
         let tokenizer = file.has("tokenizer.ggml.tokens") ? try BPETokenizer(gguf: file) : nil
         return LoadedModel(model: model, tokenizer: tokenizer, source: path,

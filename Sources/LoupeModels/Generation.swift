@@ -130,7 +130,13 @@ extension HookedTransformer {
         }
         var rng = SeededGenerator(seed: sampling.seed)
         var cache = KVCache(config: config)
-        var logits = try run([prompt], kvCache: &cache, hooks: hooks)
+        // Only the last position's logits are needed, unless a hook reads the final norm or the logits
+        // (it then sees every prompt position, as in an uncached run).
+        var options = ForwardOptions()
+        options.lastPositionOnly = !hooks.functions.keys.contains {
+            [.lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut].contains($0)
+        }
+        var logits = try run([prompt], kvCache: &cache, hooks: hooks, options: options)
         var out: [Int] = []
         for step in 0..<maxTokens {
             let v = config.dVocab

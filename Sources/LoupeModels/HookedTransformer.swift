@@ -5,6 +5,7 @@
 // head_index, d_head, d_model, d_mlp, d_vocab. Activations are row-major Float32 buffers; `rows`
 // means batch·pos. All weights right-multiply: `x · W`.
 
+import Foundation
 import LoupeFormats
 import LoupeTensor
 
@@ -52,15 +53,18 @@ public struct ForwardOptions: Sendable {
 /// A transformer with TransformerLens hook points. Immutable; weight processing returns a new model.
 public struct HookedTransformer: Sendable {
     public let config: ModelConfig
-    public let weights: TransformerWeights
+    /// Every weight in TransformerLens's canonical float32 layout. A model that runs from quantized
+    /// weights (a GGUF file, read in place) makes this dequantized copy on first use — four bytes a
+    /// parameter — so weight-based analyses work on it too; running it never needs the copy.
+    public var weights: TransformerWeights { source.weights }
     /// The tokenizer that text inputs go through (set by the loaders; nil for a model built from weights).
     public var tokenizer: BPETokenizer?
-    /// Q, K, V weights packed for one GEMM each: `[d_model, heads·d_head]`.
-    let packed: [PackedAttention]
-
-    struct PackedAttention: Sendable {
-        var wQ: [Float], wK: [Float], wV: [Float]
-    }
+    /// The norms, biases and positional embeddings the forward pass reads. For a quantized model its
+    /// matrices are empty: those the forward pass multiplies by are in `exec`.
+    let vectors: TransformerWeights
+    /// The matrices as the forward pass multiplies by them.
+    let exec: ExecutionWeights
+    let source: WeightSource
 
     /// Builds a model from canonical weights, checking every shape against the config.
     public init(config: ModelConfig, weights: TransformerWeights, tokenizer: BPETokenizer? = nil) throws {
@@ -68,26 +72,27 @@ public struct HookedTransformer: Sendable {
         try weights.validate(against: config)
         MemoryTuning.configure()
         self.config = config
-        self.weights = weights
         self.tokenizer = tokenizer
-        packed = weights.blocks.map { b in
-            PackedAttention(wQ: Self.pack(b.wQ), wK: Self.pack(b.wK), wV: Self.pack(b.wV))
-        }
+        vectors = weights
+        exec = ExecutionWeights(dense: weights)
+        source = WeightSource(weights)
     }
 
-    /// `[heads, d_model, d_head]` → `[d_model, heads·d_head]`.
-    static func pack(_ w: Tensor) -> [Float] {
-        let (h, d, dh) = (w.shape[0], w.shape[1], w.shape[2])
-        var out = uninitializedFloats(h * d * dh)
-        w.scalars.withUnsafeBufferPointer { src in
-            for head in 0..<h {
-                for i in 0..<d {
-                    for j in 0..<dh { out[i * h * dh + head * dh + j] = src[(head * d + i) * dh + j] }
-                }
-            }
-        }
-        return out
+    /// A model whose matrices are read in place (`exec`), with its norms and biases in `vectors` and
+    /// `dequantize` making the float32 weights when something asks for them. The caller has checked
+    /// every matrix's shape against the config.
+    init(config: ModelConfig, vectors: TransformerWeights, exec: ExecutionWeights,
+         dequantize: @escaping @Sendable () throws -> TransformerWeights) throws {
+        try config.validate()
+        MemoryTuning.configure()
+        self.config = config
+        self.vectors = vectors
+        self.exec = exec
+        source = WeightSource(dequantize)
     }
+
+    /// Whether the forward pass reads quantized weights in place.
+    public var isQuantized: Bool { exec.isQuantized }
 
     /// Every hook point this model runs, in forward order (`hook_result` when `includeResult`).
     public func hookNames(includeResult: Bool = false) -> [HookName] {
@@ -227,5 +232,37 @@ public struct HookedTransformer: Sendable {
     func resolve(_ input: ModelInput) throws -> ModelInput {
         if case .text(let text) = input { return .tokens([try toTokens(text)]) }
         return input
+    }
+}
+
+/// Where `HookedTransformer.weights` comes from: the weights themselves, or a dequantization made once,
+/// on first use, and kept.
+final class WeightSource: @unchecked Sendable {
+    private let lock = NSLock()
+    private var made: TransformerWeights?
+    private let make: (@Sendable () throws -> TransformerWeights)?
+
+    init(_ weights: TransformerWeights) {
+        made = weights
+        make = nil
+    }
+
+    init(_ make: @escaping @Sendable () throws -> TransformerWeights) {
+        self.make = make
+    }
+
+    var weights: TransformerWeights {
+        lock.withLock {
+            if let made { return made }
+            do {
+                guard let make else { preconditionFailure("a weight source with neither weights nor a way to make them") }
+                let w = try make()
+                made = w
+                return w
+            } catch {
+                // The loader checked every tensor this reads (names, shapes, types) before building the model.
+                preconditionFailure("dequantizing checked weights failed: \(error)")
+            }
+        }
     }
 }

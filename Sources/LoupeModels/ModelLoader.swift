@@ -27,15 +27,16 @@ public struct LoadedModel: Sendable {
 public enum ModelLoader {
     /// Loads a model folder: `config.json` and `model.safetensors` (GPT-2 or Llama family), and a tokenizer from
     /// `tokenizer.json`, `vocab.json` + `merges.txt`, or `encoder.json` + `vocab.bpe`; the bundled GPT-2
-    /// tokenizer when the folder has none.
-    public static func load(path: String) throws -> LoadedModel {
+    /// tokenizer when the folder has none. A GGUF file runs from its quantized weights in place unless
+    /// `dequantize` (see `load(gguf:dequantize:)`).
+    public static func load(path: String, dequantize: Bool = false) throws -> LoadedModel {
         let dir = URL(fileURLWithPath: path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) else {
             throw ModelError.missingFile(path: dir.path, what: "model folder")
         }
         guard isDir.boolValue else {
-            if isGGUF(path) { return try load(gguf: path) }
+            if isGGUF(path) { return try load(gguf: path, dequantize: dequantize) }
             throw ModelError.unsupported("\(dir.path) is neither a GGUF file nor a folder with config.json and model.safetensors")
         }
         let configURL = dir.appendingPathComponent("config.json")

@@ -1,11 +1,16 @@
 // Matrix products through BLAS (OpenBLAS on Linux, Accelerate on Apple).
 
 import CBLAS
+import CKernels
 
 /// Controls for the BLAS library Loupe links.
 public enum BLAS {
     /// Sets how many threads BLAS may use (OpenBLAS; a no-op on Accelerate).
-    public static func setThreads(_ n: Int) { loupe_blas_set_threads(Int32(min(max(1, n), 1024))) }
+    /// Threads for BLAS and for Loupe's own parallel kernels (the quantized products).
+    public static func setThreads(_ n: Int) {
+        loupe_blas_set_threads(Int32(min(max(1, n), 1024)))
+        loupe_pool_set_threads(Int32(min(max(1, n), 64)))
+    }
 
     /// The number of threads BLAS uses (1 where the library has no such control).
     public static var threads: Int { Int(loupe_blas_get_threads()) }

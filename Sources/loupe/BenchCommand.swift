@@ -9,14 +9,17 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the standard workloads and print one JSON object (keys as in docs/benchmarks.md).")
 
-    @Option(name: .long, help: "A model folder (config.json + model.safetensors).")
+    @Option(name: .long, help: "A model: a known name, a .gguf file, or a Hugging Face folder.")
     var model: String
 
     @Option(name: .long, help: "Comma-separated: \(Benchmark.allWorkloads.joined(separator: ",")).")
     var workloads: String = Benchmark.allWorkloads.joined(separator: ",")
 
-    @Option(name: .long, help: "BLAS threads.", transform: Count.positive)
+    @Option(name: .long, help: "Threads for BLAS and Loupe's kernels.", transform: Count.positive)
     var threads: Int = 2
+
+    @Flag(name: .long, help: "GGUF: run the float32-dequantized weights instead of the quantized ones in place.")
+    var dequantize = false
 
     func run() throws {
         BLAS.setThreads(threads)
@@ -24,7 +27,7 @@ struct Bench: ParsableCommand {
         let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
         let progress = ProgressBar(total: chosen.count, label: "bench")
         var started = 0
-        let figures = try Benchmark.run(path: path, workloads: chosen) { w in
+        let figures = try Benchmark.run(path: path, workloads: chosen, dequantize: dequantize) { w in
             if progress.isEnabled {
                 progress.update(completed: started, extra: w)
             } else {

@@ -49,7 +49,7 @@ struct Generate: ParsableCommand {
         var out = try loaded.model.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopToken: stop) { id in
             guard !json, id != stop, let bytes = try? tok.decodeBytes([id]) else { return }
             pending += bytes
-            if String(validatingUTF8: pending.map { CChar(bitPattern: $0) } + [0]) != nil {
+            if String(validatingCString: pending.map { CChar(bitPattern: $0) } + [0]) != nil {
                 FileHandle.standardOutput.write(Data(pending))
                 pending = []
             }

@@ -21,13 +21,16 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "A model: a known name (see `loupe models`; default: austen, which ships with Loupe), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
     var model: String = ModelRegistry.defaultModel
 
-    @Option(name: .long, help: "BLAS threads (default: 2).", transform: Count.positive)
+    @Option(name: .long, help: "Threads for BLAS and Loupe's kernels (default: 2).", transform: Count.positive)
     var threads: Int = 2
+
+    @Flag(name: .long, help: "GGUF: dequantize every weight to float32 at load (the reference path; 4 bytes a parameter) instead of running the quantized weights in place.")
+    var dequantize = false
 
     func load() throws -> LoadedModel {
         BLAS.setThreads(threads)
         let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
-        return try ModelLoader.load(path: path)
+        return try ModelLoader.load(path: path, dequantize: dequantize)
     }
 }
 

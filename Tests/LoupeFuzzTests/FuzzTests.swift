@@ -84,6 +84,13 @@ enum Fuzz {
             let file = try GGUFFile(path: path.path)
             for name in file.tensorNames { _ = try file.tensor(name) }
             for key in file.metadataKeys { _ = try? file.value(key) }
+            // Read in place: products over whatever the mutated blocks hold (NaN scales included).
+            for info in file.tensorInfos where info.dims.count == 2 {
+                let m = try file.matrix(info.name)
+                let x = [Float](repeating: 0.5, count: m.columns * 2)
+                var y = [Float](repeating: 0, count: m.rows * 2)
+                x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { m.multiply(xp.baseAddress!, rows: 2, into: $0.baseAddress!) } }
+            }
         }
         #expect(outcome.errors > 0)
     }

@@ -31,4 +31,5 @@ void loupe_layer_norm_rows(const float *x, float *out, long rows, long n, float 
                            const float *w, const float *b, float *scales);
 /// RMSNorm of each row: scale = sqrt(mean(x^2) + eps), x / scale * w (w may be NULL).
 void loupe_rms_norm_rows(const float *x, float *out, long rows, long n, float eps, const float *w, float *scales);
+#include "CQuant.h"
 #endif

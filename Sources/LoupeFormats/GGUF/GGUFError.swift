@@ -34,6 +34,8 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     /// A known ggml type that `tensor(_:)` cannot dequantize (an IQ type, Q2_K, an integer type…).
     case unsupportedGGMLType(path: String, tensor: String, type: GGMLType)
     case missingTensor(path: String, name: String)
+    /// A tensor used as a weight matrix has other than two dimensions.
+    case notAMatrix(path: String, tensor: String, dims: [Int])
     case missingKey(path: String, key: String)
     /// A metadata value of another type than the accessor reads.
     case wrongType(path: String, key: String, expected: String, found: String)
@@ -77,6 +79,8 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
         case .unsupportedGGMLType(let p, let t, let ty):
             return "\(p): tensor '\(t)' has type \(ty); Loupe dequantizes F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K"
         case .missingTensor(let p, let n): return "\(p): no tensor named '\(n)'"
+        case .notAMatrix(let p, let t, let d):
+            return "\(p): tensor '\(t)' should be a matrix (2 dimensions), found dims \(d)"
         case .missingKey(let p, let k): return "\(p): no metadata key '\(k)'"
         case .wrongType(let p, let k, let e, let f):
             return "\(p): metadata key '\(k)' should be \(e), found \(f)"

@@ -54,7 +54,9 @@ public struct GGUFFile: Sendable {
     /// inside the file). Tensor data is read only by `tensor(_:)`.
     public init(path: String) throws {
         self.path = path
-        file = try MappedFile(path: path)
+        // Pages are read as tensors are used: a quantized model runs from the mapping, and a file larger
+        // than free memory pages in and out as the forward pass walks it.
+        file = try MappedFile(path: path, populate: false)
         var c = GGUFCursor(bytes: file.bytes, path: path)
 
         let magic = Array(file.bytes.prefix(4))
@@ -192,5 +194,23 @@ public struct GGUFFile: Sendable {
             }
         }
         return try Tensor(shape: info.shape, scalars: out)
+    }
+
+    /// A 2-D tensor read in place, without a copy: `[rows, columns]` is the row-major shape (`dims`
+    /// reversed), so a linear layer stored as PyTorch's `[out, in]` has a row per output feature.
+    /// - Throws: `GGUFError.missingTensor`; `.unsupportedGGMLType` for a type the kernels cannot read;
+    ///   `.notAMatrix` for a tensor that is not 2-D.
+    public func matrix(_ name: String) throws -> QuantizedMatrix {
+        let info = try info(name)
+        guard QuantizedMatrix.supports(info.type) else {
+            throw GGUFError.unsupportedGGMLType(path: path, tensor: name, type: info.type)
+        }
+        guard info.dims.count == 2 else {
+            throw GGUFError.notAMatrix(path: path, tensor: name, dims: info.dims)
+        }
+        // init validated that the data lies inside the file.
+        guard let start = file.bytes.baseAddress else { throw GGUFError.missingTensor(path: path, name: name) }
+        return QuantizedMatrix(type: info.type, rows: info.dims[1], columns: info.dims[0],
+                               base: start + dataOffset + info.offset, owner: file)
     }
 }

@@ -23,6 +23,13 @@ final class Checkpoint {
         self.read = read
     }
 
+    /// The tensors of a GGUF file, dequantized on read.
+    convenience init(gguf: GGUFFile) throws {
+        var shapes: [String: [Int]] = [:]
+        for info in gguf.tensorInfos { shapes[info.name] = info.shape }
+        self.init(path: gguf.path, shapes: shapes) { try gguf.tensor($0) }
+    }
+
     private convenience init(path: String, files: [String: SafetensorsFile]) {
         self.init(path: path, shapes: Dictionary(uniqueKeysWithValues: files.map { ($0.key, $0.value.entries[$0.key]?.shape ?? []) })) { name in
             guard let file = files[name] else { throw ModelError.missingWeight(name: name, file: path) }
@@ -83,6 +90,14 @@ final class Checkpoint {
         let t = try read(name)
         guard t.shape == shape else { throw ModelError.weightShape(name: name, expected: shape, found: t.shape) }
         return t
+    }
+
+    /// Checks that a tensor exists with the given shape and marks it used, without reading it (a matrix
+    /// the forward pass reads in place).
+    func claim(_ name: String, _ shape: [Int]) throws {
+        guard let known = shapes[name] else { throw ModelError.missingWeight(name: name, file: path) }
+        guard known == shape else { throw ModelError.weightShape(name: name, expected: shape, found: known) }
+        taken.insert(name)
     }
 
     /// A tensor of the given shape.

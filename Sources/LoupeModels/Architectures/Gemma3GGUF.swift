@@ -13,8 +13,20 @@ import LoupeFormats
 import LoupeTensor
 
 extension Gemma3 {
-    /// Config and weights of a gemma3 GGUF file.
+    /// Config and weights of a gemma3 GGUF file, dequantized to float32.
     static func load(gguf: GGUFFile) throws -> (ModelConfig, TransformerWeights) {
+        let (config, layout) = try ggufLayout(gguf)
+        return (config, try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: layout, config: config))
+    }
+
+    /// A gemma3 GGUF file as a model that runs from its quantized weights in place.
+    static func quantizedModel(gguf: GGUFFile) throws -> HookedTransformer {
+        let (config, layout) = try ggufLayout(gguf)
+        return try HFDecoder.quantizedModel(gguf, layout: layout, config: config)
+    }
+
+    /// The config of a gemma3 GGUF file and where its weights are.
+    static func ggufLayout(_ gguf: GGUFFile) throws -> (ModelConfig, DecoderLayout) {
         let a = "gemma3"
         let d = try gguf.int("\(a).embedding_length"), h = try gguf.int("\(a).attention.head_count")
         let dh = try gguf.optionalInt("\(a).attention.key_length") ?? d / max(h, 1)
@@ -52,9 +64,6 @@ extension Gemma3 {
             slidingRope: window == nil ? nil : ModelConfig.Rope(base: 10_000),
             qkNorm: true, postNorms: true, attnScale: 1 / Float(dh).squareRoot())
         try config.validate()
-        var shapes: [String: [Int]] = [:]
-        for name in gguf.tensorNames { shapes[name] = try gguf.info(name).shape }
-        let ckpt = Checkpoint(path: gguf.path, shapes: shapes) { try gguf.tensor($0) }
         var layout = DecoderLayout()
         layout.embed = "token_embd.weight"
         layout.finalNorm = "output_norm"
@@ -71,6 +80,6 @@ extension Gemma3 {
         layout.tiedEmbeddings = !gguf.hasTensor("output.weight")
         layout.embedScale = Float(Double(d).squareRoot())
         layout.buffers = ["rope_freqs.weight"]
-        return (config, try HFDecoder.convert(ckpt, layout: layout, config: config))
+        return (config, layout)
     }
 }

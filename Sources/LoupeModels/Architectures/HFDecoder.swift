@@ -2,10 +2,11 @@
 // weight and how it is packed; `HFDecoder.convert` turns a checkpoint into TransformerLens's canonical
 // layout (`TransformerWeights`). A family file reads its config and fills in a layout — nothing more.
 
+import LoupeFormats
 import LoupeTensor
 
 /// Where a family keeps its weights, and how they are packed.
-struct DecoderLayout {
+struct DecoderLayout: Sendable {
     /// How q, k, v (and o) are stored.
     enum Attention {
         /// `q_proj`, `k_proj`, `v_proj`, `o_proj` (Llama, Mistral, Qwen, Gemma).
@@ -59,9 +60,21 @@ struct DecoderLayout {
 }
 
 enum HFDecoder {
-    /// Converts a checkpoint with the given layout to canonical weights for `c`.
-    static func convert(_ ckpt: Checkpoint, layout L: DecoderLayout, config c: ModelConfig) throws -> TransformerWeights {
+    /// Converts a checkpoint with the given layout to canonical weights for `c`. With `vectorsOnly`, the
+    /// matrices (projections, embedding, unembedding) are checked and marked used but not read — they are
+    /// empty in the result — for a model that multiplies by them in place (`quantizedModel`).
+    static func convert(_ ckpt: Checkpoint, layout L: DecoderLayout, config c: ModelConfig,
+                        vectorsOnly: Bool = false) throws -> TransformerWeights {
         let (d, h, kv, dh, m, v) = (c.dModel, c.nHeads, c.nKeyValueHeads, c.dHead, c.dMLP, c.dVocab)
+        let none = Tensor(zeros: [0])
+        /// A matrix the forward pass multiplies by, converted; or, `vectorsOnly`, only claimed.
+        func matrix(_ name: String, _ shape: [Int], _ convert: (Tensor) throws -> Tensor) throws -> Tensor {
+            if vectorsOnly { try ckpt.claim(name, shape); return none }
+            return try convert(ckpt.tensor(name, shape))
+        }
+        func packedUnsupported(_ what: String) -> Error {
+            ModelError.unsupported("\(ckpt.path): \(what) cannot run in place yet; load it dequantized")
+        }
         func norm(_ name: String, _ n: Int = d) throws -> (Tensor, Tensor?) {
             let w = try ckpt.tensor(name + ".weight", [n])
             return (L.normPlusOne ? HFLayout.plusOne(w) : w, L.normBias ? try ckpt.tensor(name + ".bias", [n]) : nil)
@@ -77,14 +90,15 @@ enum HFDecoder {
             var wQ: Tensor, wK: Tensor, wV: Tensor, bQ: Tensor, bK: Tensor, bV: Tensor, oName: String
             switch L.attention {
             case .separate(let q, let k, let vName, let o):
-                wQ = try HFLayout.headsIn(ckpt.tensor(p + q + ".weight", [h * dh, d]), heads: h)
-                wK = try HFLayout.headsIn(ckpt.tensor(p + k + ".weight", [kv * dh, d]), heads: kv)
-                wV = try HFLayout.headsIn(ckpt.tensor(p + vName + ".weight", [kv * dh, d]), heads: kv)
+                wQ = try matrix(p + q + ".weight", [h * dh, d]) { try HFLayout.headsIn($0, heads: h) }
+                wK = try matrix(p + k + ".weight", [kv * dh, d]) { try HFLayout.headsIn($0, heads: kv) }
+                wV = try matrix(p + vName + ".weight", [kv * dh, d]) { try HFLayout.headsIn($0, heads: kv) }
                 bQ = try bias(p + q, h * dh, L.qkvBias).reshaped([h, dh])
                 bK = try bias(p + k, kv * dh, L.qkvBias).reshaped([kv, dh])
                 bV = try bias(p + vName, kv * dh, L.qkvBias).reshaped([kv, dh])
                 oName = o
             case .fusedQKV(let name, let o):
+                if vectorsOnly { throw packedUnsupported("a fused q/k/v matrix") }
                 let w = try ckpt.tensor(p + name + ".weight", [(h + 2 * kv) * dh, d])
                 let b = try bias(p + name, (h + 2 * kv) * dh, L.qkvBias)
                 wQ = try HFLayout.headsIn(HFLayout.rows(w, 0, h * dh), heads: h)
@@ -95,6 +109,7 @@ enum HFDecoder {
                 bV = try HFLayout.rows(b, (h + kv) * dh, kv * dh).reshaped([kv, dh])
                 oName = o
             case .perHeadQKV(let name, let o):
+                if vectorsOnly { throw packedUnsupported("a fused q/k/v matrix") }
                 guard kv == h else { throw ModelError.invalidConfig("\(ckpt.path): per-head fused qkv needs as many key-value heads as heads") }
                 // Rows are [head][q|k|v][d_head]: gather each part's rows head by head.
                 let w = try ckpt.tensor(p + name + ".weight", [3 * h * dh, d])
@@ -112,17 +127,18 @@ enum HFDecoder {
                 (wQ, bQ) = try part(0); (wK, bK) = try part(1); (wV, bV) = try part(2)
                 oName = o
             }
-            let wO = try HFLayout.headsOut(ckpt.tensor(p + oName + ".weight", [d, h * dh]), heads: h)
+            let wO = try matrix(p + oName + ".weight", [d, h * dh]) { try HFLayout.headsOut($0, heads: h) }
             let bO = try bias(p + oName, d, L.oBias)
             var wIn: Tensor, bIn: Tensor, wGate: Tensor?, wOut: Tensor, bOut: Tensor
             switch L.mlp {
             case .gated(let gate, let up, let down):
-                wGate = try ckpt.tensor(p + gate + ".weight", [m, d]).transposed()
-                wIn = try ckpt.tensor(p + up + ".weight", [m, d]).transposed()
+                wGate = try matrix(p + gate + ".weight", [m, d]) { try $0.transposed() }
+                wIn = try matrix(p + up + ".weight", [m, d]) { try $0.transposed() }
                 bIn = Tensor(zeros: [m])
-                wOut = try ckpt.tensor(p + down + ".weight", [d, m]).transposed()
+                wOut = try matrix(p + down + ".weight", [d, m]) { try $0.transposed() }
                 bOut = Tensor(zeros: [d])
             case .fusedGateUp(let name, let down):
+                if vectorsOnly { throw packedUnsupported("a fused gate/up matrix") }
                 let w = try ckpt.tensor(p + name + ".weight", [2 * m, d])
                 wGate = try HFLayout.rows(w, 0, m).transposed()
                 wIn = try HFLayout.rows(w, m, m).transposed()
@@ -131,9 +147,9 @@ enum HFDecoder {
                 bOut = Tensor(zeros: [d])
             case .plain(let up, let down):
                 wGate = nil
-                wIn = try ckpt.tensor(p + up + ".weight", [m, d]).transposed()
+                wIn = try matrix(p + up + ".weight", [m, d]) { try $0.transposed() }
                 bIn = try bias(p + up, m, L.mlpBias)
-                wOut = try ckpt.tensor(p + down + ".weight", [d, m]).transposed()
+                wOut = try matrix(p + down + ".weight", [d, m]) { try $0.transposed() }
                 bOut = try bias(p + down, d, L.mlpBias)
             }
             blocks.append(BlockWeights(
@@ -141,6 +157,13 @@ enum HFDecoder {
                 ln2W: ln2W, ln2B: ln2B, wIn: wIn, bIn: bIn, wGate: wGate, wOut: wOut, bOut: bOut,
                 qNormW: try L.qNorm.map { try norm(p + $0, dh).0 }, kNormW: try L.kNorm.map { try norm(p + $0, dh).0 },
                 ln1PostW: try L.postAttentionNorm.map { try norm(p + $0).0 }, ln2PostW: try L.postMLPNorm.map { try norm(p + $0).0 }))
+        }
+        if vectorsOnly {
+            try ckpt.claim(L.embed, [v, d])
+            if !L.tiedEmbeddings || ckpt.contains(L.unembed) { try ckpt.claim(L.unembed, [v, d]) }
+            let (lnF, lnFB) = try norm(L.finalNorm)
+            try ckpt.finish(ignoring: L.buffers)
+            return TransformerWeights(wE: none, wPos: nil, blocks: blocks, lnFinalW: lnF, lnFinalB: lnFB, wU: none, bU: Tensor(zeros: [v]))
         }
         let embed = try ckpt.tensor(L.embed, [v, d])
         let unembed: Tensor
@@ -160,5 +183,48 @@ enum HFDecoder {
         try ckpt.finish(ignoring: L.buffers)
         return TransformerWeights(wE: wE, wPos: nil, blocks: blocks, lnFinalW: lnF, lnFinalB: lnFB,
                                   wU: try unembed.transposed(), bU: Tensor(zeros: [v]))
+    }
+}
+
+extension HFDecoder {
+    /// A model that multiplies by the GGUF file's matrices in place (quantized, memory-mapped), with its
+    /// norms and biases converted as `convert` does; `HookedTransformer.weights` is `convert`'s result,
+    /// made on first use. Fused q/k/v or gate/up layouts are not supported in place.
+    static func quantizedModel(_ gguf: GGUFFile, layout L: DecoderLayout, config c: ModelConfig) throws -> HookedTransformer {
+        let (d, h, kv, dh, m, v) = (c.dModel, c.nHeads, c.nKeyValueHeads, c.dHead, c.dMLP, c.dVocab)
+        let vectors = try convert(try Checkpoint(gguf: gguf), layout: L, config: c, vectorsOnly: true)
+        func view(_ name: String, _ rows: Int, _ columns: Int) throws -> QuantizedMatrix {
+            let q = try gguf.matrix(name)
+            guard q.rows == rows, q.columns == columns else {
+                throw ModelError.weightShape(name: name, expected: [rows, columns], found: [q.rows, q.columns])
+            }
+            return q
+        }
+        var blocks: [ExecutionWeights.Block] = []
+        for l in 0..<c.nLayers {
+            let p = L.layerPrefix(l)
+            guard case .separate(let q, let k, let vName, let o) = L.attention else {
+                throw ModelError.unsupported("\(gguf.path): fused q/k/v cannot run in place yet; load it dequantized")
+            }
+            let (up, gate, down): (QuantizedMatrix, QuantizedMatrix?, QuantizedMatrix)
+            switch L.mlp {
+            case .gated(let g, let u, let dn):
+                (up, gate, down) = (try view(p + u + ".weight", m, d), try view(p + g + ".weight", m, d), try view(p + dn + ".weight", d, m))
+            case .plain(let u, let dn):
+                (up, gate, down) = (try view(p + u + ".weight", m, d), nil, try view(p + dn + ".weight", d, m))
+            case .fusedGateUp:
+                throw ModelError.unsupported("\(gguf.path): a fused gate/up matrix cannot run in place yet; load it dequantized")
+            }
+            blocks.append(ExecutionWeights.Block(
+                q: .quantized(try view(p + q + ".weight", h * dh, d)), k: .quantized(try view(p + k + ".weight", kv * dh, d)),
+                v: .quantized(try view(p + vName + ".weight", kv * dh, d)), o: .quantized(try view(p + o + ".weight", d, h * dh)),
+                up: .quantized(up), gate: gate.map { .quantized($0) }, down: .quantized(down)))
+        }
+        let embed = try view(L.embed, v, d)
+        let unembed = L.tiedEmbeddings ? embed : try view(L.unembed, v, d)
+        let exec = ExecutionWeights(blocks: blocks, embedding: .quantized(embed, scale: L.embedScale), unembed: .quantized(unembed))
+        return try HookedTransformer(config: c, vectors: vectors, exec: exec) {
+            try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: L, config: c)
+        }
     }
 }

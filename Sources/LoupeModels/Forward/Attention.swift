@@ -13,12 +13,12 @@ extension HookedTransformer {
                         kvCache: UnsafeMutablePointer<KVCache>?, options: ForwardOptions) throws {
         let (d, h, kvh, dh) = (config.dModel, config.nHeads, config.nKeyValueHeads, config.dHead)
         let (batch, pos, rows) = (ws.batch, ws.pos, ws.rows)
-        let block = weights.blocks[l]
+        let block = vectors.blocks[l]
         try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln1W, b: block.ln1B,
                       scaleHook: .ln1Scale(l), normHook: .ln1Normalized(l), batch: batch, pos: pos, runner: &runner)
-        linear(ws.normed, rows: rows, k: d, weight: packed[l].wQ, n: h * dh, bias: block.bQ.scalars, into: &ws.q, fresh: ws.caching)
-        linear(ws.normed, rows: rows, k: d, weight: packed[l].wK, n: kvh * dh, bias: block.bK.scalars, into: &ws.k, fresh: ws.caching)
-        linear(ws.normed, rows: rows, k: d, weight: packed[l].wV, n: kvh * dh, bias: block.bV.scalars, into: &ws.v, fresh: ws.caching)
+        linear(ws.normed, rows: rows, k: d, weight: exec.blocks[l].q, n: h * dh, bias: block.bQ.scalars, into: &ws.q, fresh: ws.caching)
+        linear(ws.normed, rows: rows, k: d, weight: exec.blocks[l].k, n: kvh * dh, bias: block.bK.scalars, into: &ws.k, fresh: ws.caching)
+        linear(ws.normed, rows: rows, k: d, weight: exec.blocks[l].v, n: kvh * dh, bias: block.bV.scalars, into: &ws.v, fresh: ws.caching)
         try runner.visit(.q(l), &ws.q, shape: [batch, pos, h, dh])
         try runner.visit(.k(l), &ws.k, shape: [batch, pos, kvh, dh])
         try runner.visit(.v(l), &ws.v, shape: [batch, pos, kvh, dh])
@@ -61,7 +61,7 @@ extension HookedTransformer {
         if options.useAttnResult || runner.wantsResult(l) {
             try headResults(l, &ws, runner: &runner)
         } else {
-            linear(ws.z, rows: rows, k: h * dh, weight: block.wO.scalars, n: d, bias: block.bO.scalars, into: &ws.out, fresh: ws.caching)
+            linear(ws.z, rows: rows, k: h * dh, weight: exec.blocks[l].o, n: d, bias: block.bO.scalars, into: &ws.out, fresh: ws.caching)
         }
         if config.postNorms {
             let raw = ws.out
@@ -76,10 +76,11 @@ extension HookedTransformer {
     /// `b_O` into the attention output.
     private func headResults(_ l: Int, _ ws: inout Workspace, runner: inout HookRunner) throws {
         let (d, h, dh, rows) = (config.dModel, config.nHeads, config.dHead, ws.rows)
-        let block = weights.blocks[l]
+        let block = vectors.blocks[l]
         var result = uninitializedFloats(rows * h * d)
+        let wO = exec.blocks[l].o.denseKN(k: h * dh, n: d)   // [head_index · d_head, d_model]
         ws.z.withUnsafeBufferPointer { zp in
-            block.wO.scalars.withUnsafeBufferPointer { wo in
+            wO.withUnsafeBufferPointer { wo in
                 result.withUnsafeMutableBufferPointer { rp in
                     for head in 0..<h {
                         BLAS.sgemm(m: rows, n: d, k: dh, a: zp.baseAddress! + head * dh, lda: h * dh,

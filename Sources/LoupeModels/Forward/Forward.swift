@@ -48,18 +48,14 @@ extension HookedTransformer {
     func embed(_ ids: [[Int]], _ ws: inout Workspace, runner: inout HookRunner) throws {
         let (d, batch, pos) = (config.dModel, ws.batch, ws.pos)
         var embed = uninitializedFloats(ws.rows * d)   // [batch, pos, d_model]
-        weights.wE.scalars.withUnsafeBufferPointer { wE in
-            embed.withUnsafeMutableBufferPointer { e in
-                for b in 0..<batch {
-                    for t in 0..<pos {
-                        (e.baseAddress! + (b * pos + t) * d).update(from: wE.baseAddress! + ids[b][t] * d, count: d)
-                    }
-                }
+        embed.withUnsafeMutableBufferPointer { e in
+            for b in 0..<batch {
+                for t in 0..<pos { exec.embedding.lookup(ids[b][t], d: d, into: e.baseAddress! + (b * pos + t) * d) }
             }
         }
         try runner.visit(.embed, &embed, shape: [batch, pos, d])
         ws.resid = embed
-        guard let wPos = weights.wPos else { return }
+        guard let wPos = vectors.wPos else { return }
         var posEmbed = uninitializedFloats(ws.rows * d)   // [batch, pos, d_model]
         wPos.scalars.withUnsafeBufferPointer { wp in
             posEmbed.withUnsafeMutableBufferPointer { pe in
@@ -91,11 +87,11 @@ extension HookedTransformer {
             outPos = 1
         }
         let outRows = batch * outPos
-        try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: outRows, w: weights.lnFinalW, b: weights.lnFinalB,
+        try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: outRows, w: vectors.lnFinalW, b: vectors.lnFinalB,
                       scaleHook: .lnFinalScale, normHook: .lnFinalNormalized, batch: batch, pos: outPos, runner: &runner)
         try runner.visit(.unembedIn, &ws.normed, shape: [batch, outPos, d])
         var logits = uninitializedFloats(outRows * config.dVocab)   // [batch, pos, d_vocab]
-        linear(ws.normed, rows: outRows, k: d, weight: weights.wU.scalars, n: config.dVocab, bias: weights.bU.scalars, into: &logits)
+        linear(ws.normed, rows: outRows, k: d, weight: exec.unembed, n: config.dVocab, bias: vectors.bU.scalars, into: &logits)
         try runner.visit(.unembedOut, &logits, shape: [batch, outPos, config.dVocab])
         return Tensor(unchecked: [batch, outPos, config.dVocab], logits)
     }

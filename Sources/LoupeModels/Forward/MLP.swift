@@ -10,16 +10,17 @@ extension HookedTransformer {
     func mlpBlock(_ l: Int, _ ws: inout Workspace, input: [Float]? = nil, runner: inout HookRunner) throws {
         let (d, dMLP) = (config.dModel, config.dMLP)
         let (batch, pos, rows) = (ws.batch, ws.pos, ws.rows)
-        let block = weights.blocks[l]
+        let block = vectors.blocks[l]
         try normalize(input ?? ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln2W, b: block.ln2B,
                       scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l), batch: batch, pos: pos, runner: &runner)
         var post: [Float]   // [batch, pos, d_mlp]
-        if let wGate = block.wGate {
+        let mats = exec.blocks[l]
+        if let wGate = mats.gate {
             // As TransformerLens's GatedMLP: post = act(x·W_gate) * (x·W_in) + b_in.
-            linear(ws.normed, rows: rows, k: d, weight: wGate.scalars, n: dMLP, bias: nil, into: &ws.mlpPre, fresh: ws.caching)
+            linear(ws.normed, rows: rows, k: d, weight: wGate, n: dMLP, bias: nil, into: &ws.mlpPre, fresh: ws.caching)
             try runner.visit(.mlpPre(l), &ws.mlpPre, shape: [batch, pos, dMLP])
             var up = uninitializedFloats(rows * dMLP)
-            linear(ws.normed, rows: rows, k: d, weight: block.wIn.scalars, n: dMLP, bias: nil, into: &up)
+            linear(ws.normed, rows: rows, k: d, weight: mats.up, n: dMLP, bias: nil, into: &up)
             try runner.visit(.mlpPreLinear(l), &up, shape: [batch, pos, dMLP])
             post = ws.mlpPre
             ws.mlpPre = []   // post is now the only owner: the activation runs in place, no copy
@@ -36,14 +37,14 @@ extension HookedTransformer {
                 }
             }
         } else {
-            linear(ws.normed, rows: rows, k: d, weight: block.wIn.scalars, n: dMLP, bias: block.bIn.scalars, into: &ws.mlpPre, fresh: ws.caching)
+            linear(ws.normed, rows: rows, k: d, weight: mats.up, n: dMLP, bias: block.bIn.scalars, into: &ws.mlpPre, fresh: ws.caching)
             try runner.visit(.mlpPre(l), &ws.mlpPre, shape: [batch, pos, dMLP])
             post = ws.mlpPre
             ws.mlpPre = []
             activate(&post)
         }
         try runner.visit(.mlpPost(l), &post, shape: [batch, pos, dMLP])
-        linear(post, rows: rows, k: dMLP, weight: block.wOut.scalars, n: d, bias: block.bOut.scalars, into: &ws.out, fresh: ws.caching)
+        linear(post, rows: rows, k: dMLP, weight: mats.down, n: d, bias: block.bOut.scalars, into: &ws.out, fresh: ws.caching)
         if config.postNorms {
             let raw = ws.out
             try normalize(raw, into: &ws.out, scale: &ws.scale, rows: rows, w: block.ln2PostW, b: nil, scaleHook: .ln2PostScale(l),

@@ -1,0 +1,25 @@
+// Matrix products with ggml-quantized weights read in place (from a memory-mapped GGUF file), and the
+// small thread pool they run on. Activations stay float32: each weight block is decoded to float32 in
+// registers and multiplied with the float activations, so results equal a float32 product with the
+// dequantized weights up to summation order (llama.cpp instead quantizes activations to 8 bits, which
+// moves logits by ~1e-2). Weight types are ggml's raw type numbers (GGMLType.rawValue).
+#ifndef LOUPE_CQUANT_H
+#define LOUPE_CQUANT_H
+
+/// Whether the kernels handle ggml type `type`: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K.
+int loupe_quant_supported(int type);
+
+/// y[r * ldy + o] = sum_i x[r * ldx + i] * W[o][i] for o in [0, n), r in [0, nx), where row o of W is the
+/// `k` elements of type `type` at `w + o * row_bytes` (k a multiple of the type's block size). Split over
+/// output rows on the pool. Returns 0, or -1 for an unsupported type.
+int loupe_quant_matmul(int type, const void *w, long row_bytes, long n, long k,
+                       const float *x, long nx, long ldx, float *y, long ldy);
+
+/// Rows [r0, r1) of W dequantized into out ([r1 - r0, k], row-major), split over the pool. Returns 0 or -1.
+int loupe_quant_dequantize_rows(int type, const void *w, long row_bytes, long r0, long r1, long k, float *out);
+
+/// Threads the pool runs on (the caller included); at least 1. Default: the CPUs this process may use.
+void loupe_pool_set_threads(int n);
+int loupe_pool_threads(void);
+
+#endif

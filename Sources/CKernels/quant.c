@@ -1,0 +1,733 @@
+// Quantized-weight matrix products (see CQuant.h) and the thread pool they run on.
+//
+// Each weight row is a run of ggml blocks. A block is decoded to float32 (the same arithmetic as
+// LoupeFormats' dequantizer and gguf-py, so the decoded weights are bit-identical to the dequantized
+// ones) into a small buffer that stays in L1, then dotted with up to four activation rows at once, so
+// that a block is decoded once per four rows. The dot loops are plain C that the compiler vectorizes
+// (reassociation allowed), built for AVX-512, AVX2 and the baseline; the loader picks one at run time.
+// Block layouts: ggml/src/ggml-common.h; decoding: ggml/src/ggml-quants.c (`dequantize_row_*`).
+
+#define _GNU_SOURCE
+#include "CQuant.h"
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define KERNEL
+#endif
+
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8,
+       T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30 };
+
+static inline float f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    _Float16 f;
+    memcpy(&f, &h, 2);
+    return (float)f;
+}
+
+static inline uint32_t u32le(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+// MARK: - Block decoders: `y[0..<block)` from one block at `b`.
+
+static inline void decode_q8_0(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b);
+    for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+}
+
+static inline void decode_q4_0(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b);
+    const uint8_t *qs = b + 2;
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)((int)(qs[j] & 0x0F) - 8);
+        y[j + 16] = d * (float)((int)(qs[j] >> 4) - 8);
+    }
+}
+
+static inline void decode_q4_1(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b), m = f16(b + 2);
+    const uint8_t *qs = b + 4;
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)(qs[j] & 0x0F) + m;
+        y[j + 16] = d * (float)(qs[j] >> 4) + m;
+    }
+}
+
+static inline void decode_q5_0(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b);
+    const uint32_t qh = u32le(b + 2);
+    const uint8_t *qs = b + 6;
+    for (int j = 0; j < 16; j++) {
+        const int lo = (qs[j] & 0x0F) | (int)((qh >> j) & 1) << 4;
+        const int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        y[j] = d * (float)(lo - 16);
+        y[j + 16] = d * (float)(hi - 16);
+    }
+}
+
+static inline void decode_q5_1(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b), m = f16(b + 2);
+    const uint32_t qh = u32le(b + 4);
+    const uint8_t *qs = b + 8;
+    for (int j = 0; j < 16; j++) {
+        const int lo = (qs[j] & 0x0F) | (int)((qh >> j) & 1) << 4;
+        const int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        y[j] = d * (float)lo + m;
+        y[j + 16] = d * (float)hi + m;
+    }
+}
+
+/// The 6-bit scale and min of sub-block `s` of a Q4_K/Q5_K block (ggml's get_scale_min_k4).
+static inline void scale_min_k4(const uint8_t *q, int s, float *sc, float *mn) {
+    if (s < 4) {
+        *sc = (float)(q[s] & 63);
+        *mn = (float)(q[s + 4] & 63);
+    } else {
+        *sc = (float)((q[s + 4] & 0x0F) | ((q[s - 4] >> 6) << 4));
+        *mn = (float)((q[s + 4] >> 4) | ((q[s] >> 6) << 4));
+    }
+}
+
+static inline void decode_q4_k(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b), dmin = f16(b + 2);
+    const uint8_t *scales = b + 4, *qs = b + 16;
+    for (int g = 0; g < 4; g++) {
+        float sc1, m1, sc2, m2;
+        scale_min_k4(scales, 2 * g, &sc1, &m1);
+        scale_min_k4(scales, 2 * g + 1, &sc2, &m2);
+        const float d1 = d * sc1, dm1 = dmin * m1, d2 = d * sc2, dm2 = dmin * m2;
+        const uint8_t *q = qs + 32 * g;
+        float *out = y + 64 * g;
+        for (int l = 0; l < 32; l++) {
+            out[l] = d1 * (float)(q[l] & 0x0F) - dm1;
+            out[l + 32] = d2 * (float)(q[l] >> 4) - dm2;
+        }
+    }
+}
+
+static inline void decode_q5_k(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b), dmin = f16(b + 2);
+    const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + 48;
+    for (int g = 0; g < 4; g++) {
+        float sc1, m1, sc2, m2;
+        scale_min_k4(scales, 2 * g, &sc1, &m1);
+        scale_min_k4(scales, 2 * g + 1, &sc2, &m2);
+        const float d1 = d * sc1, dm1 = dmin * m1, d2 = d * sc2, dm2 = dmin * m2;
+        const uint8_t *q = qs + 32 * g;
+        float *out = y + 64 * g;
+        const int s1 = 2 * g, s2 = 2 * g + 1;
+        for (int l = 0; l < 32; l++) {
+            const int lo = (q[l] & 0x0F) | ((qh[l] >> s1) & 1) << 4;
+            const int hi = (q[l] >> 4) | ((qh[l] >> s2) & 1) << 4;
+            out[l] = d1 * (float)lo - dm1;
+            out[l + 32] = d2 * (float)hi - dm2;
+        }
+    }
+}
+
+static inline void decode_q6_k(const uint8_t *restrict b, float *restrict y) {
+    const float d = f16(b + 208);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+        const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);
+        float *out = y + 128 * h;
+        for (int half = 0; half < 2; half++) {
+            const float s1 = d * (float)sc[half], s2 = d * (float)sc[half + 2];
+            const float s3 = d * (float)sc[half + 4], s4 = d * (float)sc[half + 6];
+            for (int l = 16 * half; l < 16 * half + 16; l++) {
+                const int q1 = ((ql[l] & 0x0F) | (qh[l] & 3) << 4) - 32;
+                const int q2 = ((ql[l + 32] & 0x0F) | ((qh[l] >> 2) & 3) << 4) - 32;
+                const int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | (qh[l] >> 6) << 4) - 32;
+                out[l] = s1 * (float)q1;
+                out[l + 32] = s2 * (float)q2;
+                out[l + 64] = s3 * (float)q3;
+                out[l + 96] = s4 * (float)q4;
+            }
+        }
+    }
+}
+
+// Plain types, in blocks of 32 elements so that they share the loops below.
+static inline void decode_f32(const uint8_t *restrict b, float *restrict y) { memcpy(y, b, 32 * 4); }
+
+static inline void decode_f16(const uint8_t *restrict b, float *restrict y) {
+    const _Float16 *h = (const _Float16 *)b;
+    for (int j = 0; j < 32; j++) y[j] = (float)h[j];
+}
+
+static inline void decode_bf16(const uint8_t *restrict b, float *restrict y) {
+    const uint16_t *h = (const uint16_t *)b;
+    uint32_t u[32];
+    for (int j = 0; j < 32; j++) u[j] = (uint32_t)h[j] << 16;
+    memcpy(y, u, sizeof u);
+}
+
+// MARK: - Row kernels, one per type
+
+typedef float v16 __attribute__((ext_vector_type(16)));
+typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));   // unaligned loads
+
+typedef float v8 __attribute__((ext_vector_type(8)));
+typedef float v4 __attribute__((ext_vector_type(4)));
+// A macro, not a function: a 16-wide vector argument would change the ABI between the clones. A tree of
+// adds (four dependent steps), not a chain of sixteen.
+#define hsum(V) ({ const v16 h16_ = (V);                                                                  \
+        const v8 h8_ = __builtin_shufflevector(h16_, h16_, 0, 1, 2, 3, 4, 5, 6, 7)                          \
+                     + __builtin_shufflevector(h16_, h16_, 8, 9, 10, 11, 12, 13, 14, 15);                   \
+        const v4 h4_ = __builtin_shufflevector(h8_, h8_, 0, 1, 2, 3) + __builtin_shufflevector(h8_, h8_, 4, 5, 6, 7); \
+        (h4_[0] + h4_[2]) + (h4_[1] + h4_[3]); })
+
+/// Rows [o0, o1) of `y = x · Wᵀ` for one weight type: each block decoded once into `buf`, then dotted with
+/// one, two or four activation rows in 16-wide vector accumulators (reduced once per row).
+#define ROWS_KERNEL(NAME, DECODE, BS, BB)                                                                    \
+    KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,             \
+                            const float *restrict x, long nx, long ldx, float *restrict y, long ldy) {       \
+        float buf[BS] __attribute__((aligned(64)));                                                          \
+        const long nb = k / (BS);                                                                            \
+        for (long o = o0; o < o1; o++) {                                                                     \
+            const uint8_t *row = w + o * row_bytes;                                                          \
+            long r0 = 0;                                                                                     \
+            for (; r0 + 4 <= nx; r0 += 4) {                                                                  \
+                const float *x0 = x + r0 * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;              \
+                v16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                          \
+                for (long b = 0; b < nb; b++) {                                                              \
+                    DECODE(row + b * (BB), buf);                                                             \
+                    const long off = b * (BS);                                                               \
+                    for (int j = 0; j < (BS); j += 16) {                                                     \
+                        const v16 v = *(const v16 *)(buf + j);                                               \
+                        a0 += v * *(const v16u *)(x0 + off + j); a1 += v * *(const v16u *)(x1 + off + j);    \
+                        a2 += v * *(const v16u *)(x2 + off + j); a3 += v * *(const v16u *)(x3 + off + j);    \
+                    }                                                                                        \
+                }                                                                                            \
+                y[r0 * ldy + o] = hsum(a0); y[(r0 + 1) * ldy + o] = hsum(a1);                                \
+                y[(r0 + 2) * ldy + o] = hsum(a2); y[(r0 + 3) * ldy + o] = hsum(a3);                          \
+            }                                                                                                \
+            for (; r0 < nx; r0++) {                                                                          \
+                const float *x0 = x + r0 * ldx;                                                              \
+                v16 a0 = 0, a1 = 0;                                                                          \
+                for (long b = 0; b < nb; b++) {                                                              \
+                    DECODE(row + b * (BB), buf);                                                             \
+                    const long off = b * (BS);                                                               \
+                    for (int j = 0; j < (BS); j += 32) {                                                     \
+                        a0 += *(const v16 *)(buf + j) * *(const v16u *)(x0 + off + j);                       \
+                        a1 += *(const v16 *)(buf + j + 16) * *(const v16u *)(x0 + off + j + 16);             \
+                    }                                                                                        \
+                }                                                                                            \
+                y[r0 * ldy + o] = hsum(a0 + a1);                                                             \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+
+// In-register decoding of the 32-element types: a block straight into two 16-wide vectors (elements
+// 0-15 and 16-31), the same arithmetic as the decoders above, so that no buffer round trip is made.
+typedef uint8_t u8x16 __attribute__((ext_vector_type(16)));
+typedef int8_t i8x16 __attribute__((ext_vector_type(16)));
+typedef uint32_t u32x16 __attribute__((ext_vector_type(16)));
+
+#define LOAD_U8(P) ({ u8x16 v_; memcpy(&v_, (P), 16); v_; })
+#define LOAD_I8(P) ({ i8x16 v_; memcpy(&v_, (P), 16); v_; })
+#define TO_F(V) __builtin_convertvector((V), v16)
+
+#define DECODEV_Q4_0(B, W0, W1) do { const float d_ = f16(B); const u8x16 q_ = LOAD_U8((B) + 2); \
+        W0 = d_ * (TO_F(q_ & 15) - 8.0f); W1 = d_ * (TO_F(q_ >> 4) - 8.0f); } while (0)
+#define DECODEV_Q4_1(B, W0, W1) do { const float d_ = f16(B), m_ = f16((B) + 2); const u8x16 q_ = LOAD_U8((B) + 4); \
+        W0 = d_ * TO_F(q_ & 15) + m_; W1 = d_ * TO_F(q_ >> 4) + m_; } while (0)
+#define DECODEV_Q8_0(B, W0, W1) do { const float d_ = f16(B); \
+        W0 = TO_F(LOAD_I8((B) + 2)) * d_; W1 = TO_F(LOAD_I8((B) + 18)) * d_; } while (0)
+static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+#define HIGH_BITS(QH, SHIFT) (((((u32x16)(QH)) >> (lane_shift + (SHIFT))) & 1) << 4)
+#define DECODEV_Q5_0(B, W0, W1) do { const float d_ = f16(B); const uint32_t qh_ = u32le((B) + 2); \
+        const u8x16 q_ = LOAD_U8((B) + 6); \
+        W0 = d_ * (TO_F(__builtin_convertvector(q_ & 15, u32x16) | HIGH_BITS(qh_, 0)) - 16.0f); \
+        W1 = d_ * (TO_F(__builtin_convertvector(q_ >> 4, u32x16) | HIGH_BITS(qh_, 16)) - 16.0f); } while (0)
+#define DECODEV_Q5_1(B, W0, W1) do { const float d_ = f16(B), m_ = f16((B) + 2); const uint32_t qh_ = u32le((B) + 4); \
+        const u8x16 q_ = LOAD_U8((B) + 8); \
+        W0 = d_ * TO_F(__builtin_convertvector(q_ & 15, u32x16) | HIGH_BITS(qh_, 0)) + m_; \
+        W1 = d_ * TO_F(__builtin_convertvector(q_ >> 4, u32x16) | HIGH_BITS(qh_, 16)) + m_; } while (0)
+
+/// Rows [o0, o1) of `y = x · Wᵀ` for a 32-element block type decoded in registers.
+#define ROWS_KERNEL32(NAME, DECODEV, BB)                                                                     \
+    KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,             \
+                            const float *restrict x, long nx, long ldx, float *restrict y, long ldy) {       \
+        const long nb = k / 32;                                                                              \
+        for (long o = o0; o < o1; o++) {                                                                     \
+            const uint8_t *row = w + o * row_bytes;                                                          \
+            long r0 = 0;                                                                                     \
+            for (; r0 + 4 <= nx; r0 += 4) {                                                                  \
+                const float *x0 = x + r0 * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;              \
+                v16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                          \
+                for (long b = 0; b < nb; b++) {                                                              \
+                    v16 w0, w1;                                                                              \
+                    DECODEV(row + b * (BB), w0, w1);                                                         \
+                    const long off = b * 32;                                                                 \
+                    a0 += w0 * *(const v16u *)(x0 + off) + w1 * *(const v16u *)(x0 + off + 16);              \
+                    a1 += w0 * *(const v16u *)(x1 + off) + w1 * *(const v16u *)(x1 + off + 16);              \
+                    a2 += w0 * *(const v16u *)(x2 + off) + w1 * *(const v16u *)(x2 + off + 16);              \
+                    a3 += w0 * *(const v16u *)(x3 + off) + w1 * *(const v16u *)(x3 + off + 16);              \
+                }                                                                                            \
+                y[r0 * ldy + o] = hsum(a0); y[(r0 + 1) * ldy + o] = hsum(a1);                                \
+                y[(r0 + 2) * ldy + o] = hsum(a2); y[(r0 + 3) * ldy + o] = hsum(a3);                          \
+            }                                                                                                \
+            for (; r0 < nx; r0++) {                                                                          \
+                const float *x0 = x + r0 * ldx;                                                              \
+                v16 a0 = 0, a1 = 0;                                                                          \
+                for (long b = 0; b < nb; b++) {                                                              \
+                    v16 w0, w1;                                                                              \
+                    DECODEV(row + b * (BB), w0, w1);                                                         \
+                    a0 += w0 * *(const v16u *)(x0 + b * 32);                                                 \
+                    a1 += w1 * *(const v16u *)(x0 + b * 32 + 16);                                            \
+                }                                                                                            \
+                y[r0 * ldy + o] = hsum(a0 + a1);                                                             \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+
+/// Rows [r0, r1) of W decoded into `out`.
+#define DEQUANT_KERNEL(NAME, DECODE, BS, BB)                                                                 \
+    KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long r0, long r1, long k,             \
+                            float *restrict out) {                                                           \
+        const long nb = k / (BS);                                                                            \
+        for (long r = r0; r < r1; r++) {                                                                     \
+            const uint8_t *row = w + r * row_bytes;                                                          \
+            float *dst = out + (r - r0) * k;                                                                 \
+            for (long b = 0; b < nb; b++) DECODE(row + b * (BB), dst + b * (BS));                            \
+        }                                                                                                    \
+    }
+
+#define TYPE_KERNELS(T, DECODE, BS, BB) ROWS_KERNEL(rows_##T, DECODE, BS, BB) DEQUANT_KERNEL(deq_##T, DECODE, BS, BB)
+#define TYPE_KERNELS32(T, DECODE, DECODEV, BB) ROWS_KERNEL32(rows_##T, DECODEV, BB) DEQUANT_KERNEL(deq_##T, DECODE, 32, BB)
+TYPE_KERNELS(f32, decode_f32, 32, 128)
+TYPE_KERNELS(f16, decode_f16, 32, 64)
+TYPE_KERNELS(bf16, decode_bf16, 32, 64)
+TYPE_KERNELS32(q4_0, decode_q4_0, DECODEV_Q4_0, 18)
+TYPE_KERNELS32(q4_1, decode_q4_1, DECODEV_Q4_1, 20)
+TYPE_KERNELS32(q5_0, decode_q5_0, DECODEV_Q5_0, 22)
+TYPE_KERNELS32(q5_1, decode_q5_1, DECODEV_Q5_1, 24)
+TYPE_KERNELS32(q8_0, decode_q8_0, DECODEV_Q8_0, 34)
+TYPE_KERNELS(q4_k, decode_q4_k, 256, 144)
+TYPE_KERNELS(q5_k, decode_q5_k, 256, 176)
+TYPE_KERNELS(q6_k, decode_q6_k, 256, 210)
+
+typedef void (*rows_fn)(const uint8_t *, long, long, long, long, const float *, long, long, float *, long);
+typedef void (*deq_fn)(const uint8_t *, long, long, long, long, float *);
+
+/// The kernels of a type, and its block size; NULLs for an unsupported type.
+static void kernels_for(int type, rows_fn *rows, deq_fn *deq, long *block) {
+    *rows = NULL; *deq = NULL; *block = 32;
+#define CASE(T, NAME, BS) case T: *rows = rows_##NAME; *deq = deq_##NAME; *block = BS; break;
+    switch (type) {
+    CASE(T_F32, f32, 32) CASE(T_F16, f16, 32) CASE(T_BF16, bf16, 32)
+    CASE(T_Q4_0, q4_0, 32) CASE(T_Q4_1, q4_1, 32) CASE(T_Q5_0, q5_0, 32) CASE(T_Q5_1, q5_1, 32)
+    CASE(T_Q8_0, q8_0, 32) CASE(T_Q4_K, q4_k, 256) CASE(T_Q5_K, q5_k, 256) CASE(T_Q6_K, q6_k, 256)
+    default: break;
+    }
+#undef CASE
+}
+
+int loupe_quant_supported(int type) {
+    rows_fn r; deq_fn d; long b;
+    kernels_for(type, &r, &d, &b);
+    return r != NULL;
+}
+
+// MARK: - Thread pool
+//
+// Workers spin briefly after each job (a forward pass issues jobs tens of microseconds apart, and a
+// condition-variable wake-up costs about as much as a small job), then sleep. One job at a time: a
+// caller that finds the pool busy (another thread's forward pass) runs its job alone.
+
+typedef void (*job_fn)(const void *ctx, long i0, long i1);
+
+#define MAX_WORKERS 63
+static struct {
+    _Atomic int threads;
+    int started;
+    pthread_mutex_t run;        // held by the caller whose job the workers run
+    pthread_mutex_t mu;         // guards sleeping and the condition
+    pthread_cond_t cv;
+    _Atomic unsigned long epoch;
+    _Atomic int sleepers;
+    _Atomic int remaining;
+    job_fn fn;
+    const void *ctx;
+    long n;
+    long chunk;
+    _Atomic long next;
+    int parts;
+} pool = { .threads = 0, .run = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
+           .cv = PTHREAD_COND_INITIALIZER };
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static inline long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/// Takes chunks of the current job until none is left: threads that start late or run slow take fewer.
+static void take_chunks(void) {
+    for (;;) {
+        const long i0 = atomic_fetch_add_explicit(&pool.next, pool.chunk, memory_order_relaxed);
+        if (i0 >= pool.n) return;
+        const long i1 = i0 + pool.chunk < pool.n ? i0 + pool.chunk : pool.n;
+        pool.fn(pool.ctx, i0, i1);
+    }
+}
+
+/// The epoch each worker was created in: a worker must not read the epoch itself when it starts, or it
+/// would miss the job its creator posts before it runs.
+static unsigned long start_epoch[MAX_WORKERS + 1];
+
+static void *worker_main(void *arg) {
+    const int id = (int)(intptr_t)arg;
+    unsigned long seen = start_epoch[id];
+    for (;;) {
+        unsigned long e = atomic_load_explicit(&pool.epoch, memory_order_acquire);
+        if (e == seen) {
+            const long deadline = now_ns() + 1000000;   // spin 1 ms, then sleep
+            for (int i = 1; (e = atomic_load_explicit(&pool.epoch, memory_order_acquire)) == seen; i++) {
+                cpu_relax();
+                if ((i & 255) == 0 && now_ns() > deadline) break;
+            }
+            if (e == seen) {
+                pthread_mutex_lock(&pool.mu);
+                atomic_fetch_add(&pool.sleepers, 1);
+                while ((e = atomic_load(&pool.epoch)) == seen) pthread_cond_wait(&pool.cv, &pool.mu);
+                atomic_fetch_sub(&pool.sleepers, 1);
+                pthread_mutex_unlock(&pool.mu);
+            }
+        }
+        seen = e;
+        if (id < pool.parts) take_chunks();
+        atomic_fetch_sub_explicit(&pool.remaining, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static int default_threads(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int c = CPU_COUNT(&set);
+        if (c > 0) return c;
+    }
+#endif
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (int)c : 1;
+}
+
+void loupe_pool_set_threads(int n) {
+    if (n < 1) n = 1;
+    if (n > MAX_WORKERS + 1) n = MAX_WORKERS + 1;
+    atomic_store(&pool.threads, n);
+}
+
+int loupe_pool_threads(void) {
+    int t = atomic_load(&pool.threads);
+    if (t == 0) {
+        t = default_threads();
+        if (t > MAX_WORKERS + 1) t = MAX_WORKERS + 1;
+        int expected = 0;
+        atomic_compare_exchange_strong(&pool.threads, &expected, t);
+        t = atomic_load(&pool.threads);
+    }
+    return t;
+}
+
+/// Runs fn over [0, n) split in contiguous parts, one a thread; `min_part` is the smallest part worth a thread.
+static void pool_run(job_fn fn, const void *ctx, long n, long min_part) {
+    int want = loupe_pool_threads();
+    if (min_part > 0 && n / min_part < want) want = (int)(n / min_part);
+    if (want <= 1 || pthread_mutex_trylock(&pool.run) != 0) {
+        if (n > 0) fn(ctx, 0, n);
+        return;
+    }
+    while (pool.started < want - 1) {
+        pthread_t t;
+        start_epoch[pool.started + 1] = atomic_load(&pool.epoch);
+        if (pthread_create(&t, NULL, worker_main, (void *)(intptr_t)(pool.started + 1)) != 0) break;
+        pthread_detach(t);
+        pool.started++;
+    }
+    const int parts = want < pool.started + 1 ? want : pool.started + 1;
+    if (parts <= 1) {
+        pthread_mutex_unlock(&pool.run);
+        fn(ctx, 0, n);
+        return;
+    }
+    pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.parts = parts;
+    // Four chunks a thread (at least min_part rows each).
+    long chunk = (n + 4 * parts - 1) / (4 * parts);
+    if (chunk < min_part) chunk = min_part;
+    pool.chunk = chunk > 0 ? chunk : 1;
+    atomic_store_explicit(&pool.next, 0, memory_order_relaxed);
+    atomic_store(&pool.remaining, pool.started);
+    atomic_fetch_add(&pool.epoch, 1);
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        pthread_cond_broadcast(&pool.cv);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    take_chunks();
+    while (atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0) cpu_relax();
+    pthread_mutex_unlock(&pool.run);
+}
+
+// MARK: - Integer path (AVX512-VNNI)
+//
+// llama.cpp's speed comes from integer dot products: activations quantized to int8 blocks, multiplied
+// with the weights' small integers by VNNI (`vpdpbusd`: 32 u8 × s8 products summed into 8 int32 lanes
+// per instruction). One int8 level loses too much (logits move by ~1e-2); here each 32-element block of
+// an activation row is split into two int8 levels, x ≈ s · (256·a + b) with s = max|x| / (127 · 256):
+// `a` the coarse quantization, `b` the rounded remainder. That keeps about 15 bits of each block (relative
+// error ≤ 2^-16 of the block's largest element), and the products stay exact integers until one float
+// multiply per block. Q4_0, Q4_1 and Q8_0 weights take this path on CPUs with AVX512-VNNI; the others,
+// and other CPUs, the float path above.
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#define VNNI_TARGET __attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f,avx2,fma,f16c")))
+
+/// An activation row quantized block by block: `a + 128` and `b + 128` (unsigned, as vpdpbusd's first
+/// operand wants them for signed weights), `a` and `b` (signed, for unsigned weights), and per block the
+/// scale `s`, the exact float sum of the block and `off = 256·Σa + Σb`.
+struct xquant {
+    int8_t *a, *b;
+    uint8_t *ua, *ub;
+    float *s, *sum;
+    int32_t *off;
+};
+
+/// `LOUPE_KERNELS=float` keeps every product on the float path (to compare the two).
+static int float_only(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        const char *v = getenv("LOUPE_KERNELS");
+        cached = v != NULL && strcmp(v, "float") == 0;
+    }
+    return cached;
+}
+
+static int vnni_supported(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    }
+    return cached;
+}
+
+VNNI_TARGET static void quantize_rows(const float *x, long nx, long ldx, long k, struct xquant *q) {
+    const long nb = k / 32;
+    for (long r = 0; r < nx; r++) {
+        const float *xr = x + r * ldx;
+        for (long b = 0; b < nb; b++) {
+            const float *xb = xr + b * 32;
+            const long i0 = r * k + b * 32, m = r * nb + b;
+            float amax = 0, sum = 0;
+            for (int j = 0; j < 32; j++) { float v = fabsf(xb[j]); amax = v > amax ? v : amax; sum += xb[j]; }
+            const float sa = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0, invb = inv * 256.0f;
+            int32_t sa_sum = 0, sb_sum = 0;
+            for (int j = 0; j < 32; j++) {
+                int ai = (int)__builtin_rintf(xb[j] * inv);
+                ai = ai > 127 ? 127 : (ai < -127 ? -127 : ai);
+                const float rem = xb[j] - sa * (float)ai;
+                int bi = (int)__builtin_rintf(rem * invb);
+                bi = bi > 127 ? 127 : (bi < -127 ? -127 : bi);
+                q->a[i0 + j] = (int8_t)ai; q->b[i0 + j] = (int8_t)bi;
+                q->ua[i0 + j] = (uint8_t)(ai + 128); q->ub[i0 + j] = (uint8_t)(bi + 128);
+                sa_sum += ai; sb_sum += bi;
+            }
+            q->s[m] = sa / 256.0f;
+            q->sum[m] = sum;
+            q->off[m] = 256 * sa_sum + sb_sum;
+        }
+    }
+}
+
+VNNI_TARGET static inline float hsum8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/// The 32 nibbles of a Q4 block in element order: low nibbles (elements 0-15), then high (16-31).
+VNNI_TARGET static inline __m256i nibbles(const uint8_t *qs) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+}
+
+/// Σ q·(256a + b) over one block, in 8 int32 lanes, for unsigned 4-bit q.
+VNNI_TARGET static inline __m256i dot_u4(__m256i q, const int8_t *a, const int8_t *b) {
+    __m256i i = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)a));
+    i = _mm256_slli_epi32(i, 8);
+    return _mm256_dpbusd_epi32(i, q, _mm256_loadu_si256((const __m256i *)b));
+}
+
+/// Σ w·(256a + b) over one block, in 8 int32 lanes, for signed 8-bit w: (a + 128)·w less 128·w.
+VNNI_TARGET static inline __m256i dot_s8(__m256i w, const uint8_t *ua, const uint8_t *ub) {
+    const __m256i s128 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), w);
+    __m256i i = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)ua), w), s128);
+    i = _mm256_slli_epi32(i, 8);
+    i = _mm256_dpbusd_epi32(i, _mm256_loadu_si256((const __m256i *)ub), w);
+    return _mm256_sub_epi32(i, s128);
+}
+
+VNNI_TARGET static inline float f16v(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/// Rows [o0, o1) of y = x · Wᵀ for Q4_0 (T = 2), Q4_1 (3) or Q8_0 (8) weights and quantized activations.
+VNNI_TARGET static void vnni_rows(int type, const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,
+                                  const struct xquant *q, long nx, float *restrict y, long ldy) {
+    const long nb = k / 32;
+    for (long o = o0; o < o1; o++) {
+        const uint8_t *row = w + o * row_bytes;
+        for (long r = 0; r < nx; r++) {
+            const long base = r * k, mb = r * nb;
+            __m256 acc = _mm256_setzero_ps();
+            float extra = 0;
+            switch (type) {
+            case T_Q4_0:
+                for (long b = 0; b < nb; b++) {
+                    const uint8_t *blk = row + b * 18;
+                    const float ds = f16v(blk) * q->s[mb + b];
+                    const __m256i i = dot_u4(nibbles(blk + 2), q->a + base + b * 32, q->b + base + b * 32);
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds), acc);
+                    extra -= 8.0f * ds * (float)q->off[mb + b];
+                }
+                break;
+            case T_Q4_1:
+                for (long b = 0; b < nb; b++) {
+                    const uint8_t *blk = row + b * 20;
+                    const float ds = f16v(blk) * q->s[mb + b];
+                    const __m256i i = dot_u4(nibbles(blk + 4), q->a + base + b * 32, q->b + base + b * 32);
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds), acc);
+                    extra += f16v(blk + 2) * q->sum[mb + b];
+                }
+                break;
+            default:   // T_Q8_0
+                for (long b = 0; b < nb; b++) {
+                    const uint8_t *blk = row + b * 34;
+                    const float ds = f16v(blk) * q->s[mb + b];
+                    const __m256i i = dot_s8(_mm256_loadu_si256((const __m256i *)(blk + 2)), q->ua + base + b * 32, q->ub + base + b * 32);
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds), acc);
+                }
+                break;
+            }
+            y[r * ldy + o] = hsum8(acc) + extra;
+        }
+    }
+}
+
+struct vnni_job {
+    int type;
+    const uint8_t *w;
+    long row_bytes, k, nx, ldy;
+    const struct xquant *q;
+    float *y;
+};
+
+static void vnni_part(const void *ctx, long o0, long o1) {
+    const struct vnni_job *j = ctx;
+    vnni_rows(j->type, j->w, j->row_bytes, o0, o1, j->k, j->q, j->nx, j->y, j->ldy);
+}
+
+/// The integer path, when the CPU and type allow it; 1 when it ran.
+static int try_vnni(int type, const void *w, long row_bytes, long n, long k, const float *x, long nx, long ldx,
+                    float *y, long ldy) {
+    if ((type != T_Q4_0 && type != T_Q4_1 && type != T_Q8_0) || !vnni_supported() || float_only()) return 0;
+    const long nb = k / 32, blocks = nx * nb;
+    // One allocation: a, b, ua, ub (bytes), then s, sum (floats) and off (int32s), per block.
+    uint8_t *mem = malloc((size_t)(4 * nx * k + 12 * blocks));
+    if (!mem) return 0;
+    struct xquant q = { (int8_t *)mem, (int8_t *)(mem + nx * k), mem + 2 * nx * k, mem + 3 * nx * k,
+                        (float *)(mem + 4 * nx * k), (float *)(mem + 4 * nx * k) + blocks,
+                        (int32_t *)((float *)(mem + 4 * nx * k) + 2 * blocks) };
+    quantize_rows(x, nx, ldx, k, &q);
+    struct vnni_job job = { type, w, row_bytes, k, nx, ldy, &q, y };
+    const long per_row = k * nx;
+    pool_run(vnni_part, &job, n, per_row >= 16384 ? 1 : 16384 / per_row);
+    free(mem);
+    return 1;
+}
+#else
+static int try_vnni(int type, const void *w, long row_bytes, long n, long k, const float *x, long nx, long ldx,
+                    float *y, long ldy) { return 0; }
+#endif
+
+// MARK: - Entry points
+
+struct matmul_job {
+    rows_fn rows;
+    const uint8_t *w;
+    long row_bytes, k, nx, ldx, ldy;
+    const float *x;
+    float *y;
+};
+
+static void matmul_part(const void *ctx, long o0, long o1) {
+    const struct matmul_job *j = ctx;
+    j->rows(j->w, j->row_bytes, o0, o1, j->k, j->x, j->nx, j->ldx, j->y, j->ldy);
+}
+
+int loupe_quant_matmul(int type, const void *w, long row_bytes, long n, long k,
+                       const float *x, long nx, long ldx, float *y, long ldy) {
+    rows_fn rows; deq_fn deq; long block;
+    kernels_for(type, &rows, &deq, &block);
+    if (!rows || k % block != 0) return -1;
+    if (n <= 0 || nx <= 0) return 0;
+    if (try_vnni(type, w, row_bytes, n, k, x, nx, ldx, y, ldy)) return 0;
+    struct matmul_job job = { rows, w, row_bytes, k, nx, ldx, ldy, x, y };
+    // About 16k multiply-adds make a part worth handing to another thread.
+    long per_row = k * nx;
+    pool_run(matmul_part, &job, n, per_row >= 16384 ? 1 : 16384 / per_row);
+    return 0;
+}
+
+struct dequant_job {
+    deq_fn deq;
+    const uint8_t *w;
+    long row_bytes, r0, k;
+    float *out;
+};
+
+static void dequant_part(const void *ctx, long i0, long i1) {
+    const struct dequant_job *j = ctx;
+    j->deq(j->w, j->row_bytes, j->r0 + i0, j->r0 + i1, j->k, j->out + i0 * j->k);
+}
+
+int loupe_quant_dequantize_rows(int type, const void *w, long row_bytes, long r0, long r1, long k, float *out) {
+    rows_fn rows; deq_fn deq; long block;
+    kernels_for(type, &rows, &deq, &block);
+    if (!deq || k % block != 0) return -1;
+    if (r1 <= r0) return 0;
+    struct dequant_job job = { deq, w, row_bytes, r0, k, out };
+    pool_run(dequant_part, &job, r1 - r0, k >= 16384 ? 1 : 16384 / k);
+    return 0;
+}

@@ -1,0 +1,84 @@
+// A weight matrix read in place from a memory-mapped file: `rows` rows (output features) of `columns`
+// elements (input features) in a ggml type — PyTorch's `[out, in]` layout, as GGUF and safetensors store
+// linear layers. Nothing is copied or dequantized at load; products decode blocks as they go
+// (CKernels/quant.c), so a model costs its file size in memory, not four bytes a parameter.
+
+import CKernels
+import LoupeTensor
+
+/// A `[rows, columns]` matrix of ggml-typed rows inside a mapped file.
+public struct QuantizedMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    /// Output features (rows as stored).
+    public let rows: Int
+    /// Input features: the length of each row, a multiple of the type's block size.
+    public let columns: Int
+    /// Bytes from one row to the next.
+    public let rowBytes: Int
+    /// The first row.
+    let base: UnsafeRawPointer
+    /// Keeps the mapping alive as long as the matrix is.
+    let owner: AnyObject
+
+    /// Up to this many activation rows, products decode each block in registers and dot it with every
+    /// row (the generation path); above it, tiles of weight rows are dequantized and multiplied by BLAS.
+    static let directRowLimit = 8
+
+    /// The types products can read in place.
+    public static func supports(_ type: GGMLType) -> Bool { loupe_quant_supported(Int32(type.rawValue)) != 0 }
+
+    /// A view of `rows` rows of `columns` elements at `base`, which `owner` keeps mapped.
+    /// - Throws: `GGUFError.unsupportedGGMLType`-like errors are the caller's: this checks only the layout.
+    init(type: GGMLType, rows: Int, columns: Int, base: UnsafeRawPointer, owner: AnyObject) {
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.rowBytes = columns / type.blockSize * type.bytesPerBlock
+        self.base = base
+        self.owner = owner
+    }
+
+    /// Bytes the matrix occupies.
+    public var byteCount: Int { rows * rowBytes }
+
+    /// `y[r, o] = Σᵢ x[r, i] · W[o, i]` for `nx` activation rows `x` (`[nx, columns]`, contiguous) into
+    /// `y` (`[nx, rows]`, row stride `ldy`, default `rows`); float32 activations throughout.
+    public func multiply(_ x: UnsafePointer<Float>, rows nx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+        let ldy = ldy ?? rows
+        let t = Int32(type.rawValue)
+        if nx <= Self.directRowLimit {
+            _ = loupe_quant_matmul(t, base, rowBytes, rows, columns, x, nx, columns, y, ldy)
+            return
+        }
+        // Tiles of about 4 MB of float32 weights: dequantized in parallel, then one GEMM each.
+        let tileRows = min(rows, max(64, (1 << 20) / max(columns, 1)))
+        var tile = uninitializedFloats(tileRows * columns)
+        tile.withUnsafeMutableBufferPointer { tp in
+            guard let t0 = tp.baseAddress else { return }
+            for o0 in stride(from: 0, to: rows, by: tileRows) {
+                let o1 = min(o0 + tileRows, rows)
+                _ = loupe_quant_dequantize_rows(t, base, rowBytes, o0, o1, columns, t0)
+                BLAS.sgemm(transB: true, m: nx, n: o1 - o0, k: columns, a: x, lda: columns, b: t0, ldb: columns,
+                           c: y + o0, ldc: ldy)
+            }
+        }
+    }
+
+    /// Row `i` dequantized into `out` (`columns` floats): an embedding lookup.
+    public func row(_ i: Int, into out: UnsafeMutablePointer<Float>) {
+        _ = loupe_quant_dequantize_rows(Int32(type.rawValue), base, rowBytes, i, i + 1, columns, out)
+    }
+
+    /// Rows `range` dequantized, `[range.count, columns]` row-major.
+    public func dequantized(rows range: Range<Int>) -> [Float] {
+        var out = uninitializedFloats(range.count * columns)
+        out.withUnsafeMutableBufferPointer { p in
+            guard let o = p.baseAddress else { return }
+            _ = loupe_quant_dequantize_rows(Int32(type.rawValue), base, rowBytes, range.lowerBound, range.upperBound, columns, o)
+        }
+        return out
+    }
+
+    /// The whole matrix as float32 `[rows, columns]`.
+    public func dequantized() -> Tensor { Tensor(unchecked: [rows, columns], dequantized(rows: 0..<rows)) }
+}

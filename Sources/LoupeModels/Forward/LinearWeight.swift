@@ -1,0 +1,122 @@
+// The matrices the forward pass multiplies by, as it multiplies them: float32 arrays laid out for
+// `x · W`, or quantized rows read in place from a memory-mapped GGUF file (`x · Wᵀ`). Activations are
+// float32 either way, so every hook point sees the same values (up to summation order).
+//
+// Legend: rows (activation rows, batch · pos), k (input features), n (output features).
+
+import LoupeFormats
+import LoupeTensor
+
+/// One weight matrix of the forward pass.
+enum LinearWeight: Sendable {
+    /// `[k, n]` row-major: `out = x · W`.
+    case dense([Float])
+    /// `n` rows of `k` ggml-typed elements: `out = x · Wᵀ`, decoded as it is read.
+    case quantized(QuantizedMatrix)
+
+    /// The matrix as `[k, n]` float32 (a copy for quantized weights: for the rare per-head paths).
+    func denseKN(k: Int, n: Int) -> [Float] {
+        switch self {
+        case .dense(let w): return w
+        case .quantized(let q):
+            let rows = q.dequantized(rows: 0..<q.rows)   // [n, k]
+            var out = uninitializedFloats(k * n)
+            for o in 0..<n { for i in 0..<k { out[i * n + o] = rows[o * k + i] } }
+            return out
+        }
+    }
+}
+
+/// The token embedding: a `[d_vocab, d_model]` float32 table or quantized rows (times `scale` where the
+/// architecture scales embeddings, as Gemma does by sqrt(d_model)).
+enum EmbeddingTable: Sendable {
+    case dense([Float])
+    case quantized(QuantizedMatrix, scale: Float?)
+
+    /// Row `id` into `out` (`d` floats).
+    func lookup(_ id: Int, d: Int, into out: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .dense(let table):
+            table.withUnsafeBufferPointer { t in out.update(from: t.baseAddress! + id * d, count: d) }
+        case .quantized(let q, let scale):
+            q.row(id, into: out)
+            if let s = scale { for j in 0..<d { out[j] *= s } }
+        }
+    }
+}
+
+/// Every matrix of the forward pass, in the form it runs in.
+struct ExecutionWeights: Sendable {
+    struct Block: Sendable {
+        /// Q, K, V: d_model → heads·d_head (dense ones packed from `[heads, d_model, d_head]`).
+        var q: LinearWeight, k: LinearWeight, v: LinearWeight
+        /// heads·d_head → d_model
+        var o: LinearWeight
+        /// d_model → d_mlp (W_in, the up projection) and, in gated MLPs, W_gate.
+        var up: LinearWeight, gate: LinearWeight?
+        /// d_mlp → d_model
+        var down: LinearWeight
+    }
+    var blocks: [Block]
+    var embedding: EmbeddingTable
+    /// d_model → d_vocab
+    var unembed: LinearWeight
+
+    /// Whether any matrix is read quantized.
+    var isQuantized: Bool {
+        if case .quantized = unembed { return true }
+        return blocks.contains { if case .quantized = $0.q { return true } else { return false } }
+    }
+
+    /// The float32 weights as the forward pass reads them (Q, K and V packed for one GEMM each).
+    init(dense w: TransformerWeights) {
+        blocks = w.blocks.map { b in
+            Block(q: .dense(Self.pack(b.wQ)), k: .dense(Self.pack(b.wK)), v: .dense(Self.pack(b.wV)),
+                  o: .dense(b.wO.scalars), up: .dense(b.wIn.scalars), gate: b.wGate.map { .dense($0.scalars) },
+                  down: .dense(b.wOut.scalars))
+        }
+        embedding = .dense(w.wE.scalars)
+        unembed = .dense(w.wU.scalars)
+    }
+
+    init(blocks: [Block], embedding: EmbeddingTable, unembed: LinearWeight) {
+        self.blocks = blocks
+        self.embedding = embedding
+        self.unembed = unembed
+    }
+
+    /// `[heads, d_model, d_head]` → `[d_model, heads·d_head]`.
+    static func pack(_ w: Tensor) -> [Float] {
+        let (h, d, dh) = (w.shape[0], w.shape[1], w.shape[2])
+        var out = uninitializedFloats(h * d * dh)
+        w.scalars.withUnsafeBufferPointer { src in
+            for head in 0..<h {
+                for i in 0..<d {
+                    for j in 0..<dh { out[i * h * dh + head * dh + j] = src[(head * d + i) * dh + j] }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// `out[rows, n] = x[rows, k] · weight + bias[n]`, for either form of weight.
+func linear(_ x: [Float], rows: Int, k: Int, weight: LinearWeight, n: Int, bias: [Float]?, into out: inout [Float],
+            fresh: Bool = false) {
+    switch weight {
+    case .dense(let w):
+        linear(x, rows: rows, k: k, weight: w, n: n, bias: bias, into: &out, fresh: fresh)
+    case .quantized(let q):
+        prepare(&out, rows * n, fresh: fresh)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                q.multiply(xp.baseAddress!, rows: rows, into: op.baseAddress!)
+                if let bias, bias.contains(where: { $0 != 0 }) {
+                    bias.withUnsafeBufferPointer { bp in
+                        for r in 0..<rows { Kernels.add(op.baseAddress! + r * n, bp.baseAddress!, count: n) }
+                    }
+                }
+            }
+        }
+    }
+}
