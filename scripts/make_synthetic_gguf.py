@@ -64,7 +64,7 @@ for name, shape in tensors:
         w.add_tensor_info(name, (shape[0], shape[1] // block * block_bytes), np.dtype(np.uint8), nbytes(shape), raw_dtype=qtype)
 w.write_header_to_file(); w.write_kv_data_to_file(); w.write_ti_data_to_file()
 
-scale = np.float16(0.02 / (8 if a.type == "q4_0" else 127)).view(np.uint8)   # weights within about ±0.02
+scale = np.array([0.02 / (8 if a.type == "q4_0" else 127)], dtype=np.float16).view(np.uint8)   # weights within about ±0.02
 total = 0
 for name, shape in tensors:
     if len(shape) == 1:

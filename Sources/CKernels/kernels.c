@@ -72,6 +72,10 @@ KERNEL float loupe_sum(const float *restrict p, long n) {
     return s;
 }
 
+KERNEL void loupe_axpy(float *restrict dst, const float *restrict src, float alpha, long n) {
+    for (long i = 0; i < n; i++) dst[i] += alpha * src[i];
+}
+
 KERNEL float loupe_dot(const float *restrict a, const float *restrict b, long n) {
 #pragma clang fp reassociate(on)
     float s = 0.0f;

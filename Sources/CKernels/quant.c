@@ -2,9 +2,14 @@
 //
 // Each weight row is a run of ggml blocks. A block is decoded to float32 (the same arithmetic as
 // LoupeFormats' dequantizer and gguf-py, so the decoded weights are bit-identical to the dequantized
-// ones) into a small buffer that stays in L1, then dotted with up to four activation rows at once, so
-// that a block is decoded once per four rows. The dot loops are plain C that the compiler vectorizes
-// (reassociation allowed), built for AVX-512, AVX2 and the baseline; the loader picks one at run time.
+// ones) — in registers for the 32-element types, into a small L1 buffer for the K-quants — then dotted
+// with up to four activation rows at once, so that a block is decoded once per four rows. The loops use
+// clang's vector extensions, built for AVX-512, AVX2 and the baseline; the loader picks one at run time.
+//
+// Activations stay float32. llama.cpp instead quantizes them to int8 blocks for integer dot products;
+// a two-level int8 version of that (≈16 bits a block, AVX512-VNNI) was tried here: not clearly faster on
+// these 2-core machines, and SmolLM2's logits moved by 1e-2 (a block's small values lose precision next
+// to an outlier dimension), against the 1e-3 this path keeps. So there is one path, the exact one.
 // Block layouts: ggml/src/ggml-common.h; decoding: ggml/src/ggml-quants.c (`dequantize_row_*`).
 
 #define _GNU_SOURCE
@@ -17,7 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <math.h>
 
 #if defined(__x86_64__) && defined(__linux__)
 #define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -28,7 +32,11 @@
 enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8,
        T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30 };
 
-static inline float f16(const uint8_t *p) {
+/// Inlined everywhere (as are the decoders) so that each kernel clone converts with its own instructions
+/// (F16C on x86-64-v3 and up) rather than a library call.
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float f16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     _Float16 f;
@@ -36,7 +44,7 @@ static inline float f16(const uint8_t *p) {
     return (float)f;
 }
 
-static inline uint32_t u32le(const uint8_t *p) {
+INLINE uint32_t u32le(const uint8_t *p) {
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
@@ -44,12 +52,12 @@ static inline uint32_t u32le(const uint8_t *p) {
 
 // MARK: - Block decoders: `y[0..<block)` from one block at `b`.
 
-static inline void decode_q8_0(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q8_0(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b);
     for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
 }
 
-static inline void decode_q4_0(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q4_0(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b);
     const uint8_t *qs = b + 2;
     for (int j = 0; j < 16; j++) {
@@ -58,7 +66,7 @@ static inline void decode_q4_0(const uint8_t *restrict b, float *restrict y) {
     }
 }
 
-static inline void decode_q4_1(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q4_1(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b), m = f16(b + 2);
     const uint8_t *qs = b + 4;
     for (int j = 0; j < 16; j++) {
@@ -67,7 +75,7 @@ static inline void decode_q4_1(const uint8_t *restrict b, float *restrict y) {
     }
 }
 
-static inline void decode_q5_0(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q5_0(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b);
     const uint32_t qh = u32le(b + 2);
     const uint8_t *qs = b + 6;
@@ -79,7 +87,7 @@ static inline void decode_q5_0(const uint8_t *restrict b, float *restrict y) {
     }
 }
 
-static inline void decode_q5_1(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q5_1(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b), m = f16(b + 2);
     const uint32_t qh = u32le(b + 4);
     const uint8_t *qs = b + 8;
@@ -92,7 +100,7 @@ static inline void decode_q5_1(const uint8_t *restrict b, float *restrict y) {
 }
 
 /// The 6-bit scale and min of sub-block `s` of a Q4_K/Q5_K block (ggml's get_scale_min_k4).
-static inline void scale_min_k4(const uint8_t *q, int s, float *sc, float *mn) {
+INLINE void scale_min_k4(const uint8_t *q, int s, float *sc, float *mn) {
     if (s < 4) {
         *sc = (float)(q[s] & 63);
         *mn = (float)(q[s + 4] & 63);
@@ -102,7 +110,7 @@ static inline void scale_min_k4(const uint8_t *q, int s, float *sc, float *mn) {
     }
 }
 
-static inline void decode_q4_k(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q4_k(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b), dmin = f16(b + 2);
     const uint8_t *scales = b + 4, *qs = b + 16;
     for (int g = 0; g < 4; g++) {
@@ -119,7 +127,7 @@ static inline void decode_q4_k(const uint8_t *restrict b, float *restrict y) {
     }
 }
 
-static inline void decode_q5_k(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q5_k(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b), dmin = f16(b + 2);
     const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + 48;
     for (int g = 0; g < 4; g++) {
@@ -139,7 +147,7 @@ static inline void decode_q5_k(const uint8_t *restrict b, float *restrict y) {
     }
 }
 
-static inline void decode_q6_k(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_q6_k(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b + 208);
     for (int h = 0; h < 2; h++) {
         const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
@@ -163,14 +171,14 @@ static inline void decode_q6_k(const uint8_t *restrict b, float *restrict y) {
 }
 
 // Plain types, in blocks of 32 elements so that they share the loops below.
-static inline void decode_f32(const uint8_t *restrict b, float *restrict y) { memcpy(y, b, 32 * 4); }
+INLINE void decode_f32(const uint8_t *restrict b, float *restrict y) { memcpy(y, b, 32 * 4); }
 
-static inline void decode_f16(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_f16(const uint8_t *restrict b, float *restrict y) {
     const _Float16 *h = (const _Float16 *)b;
     for (int j = 0; j < 32; j++) y[j] = (float)h[j];
 }
 
-static inline void decode_bf16(const uint8_t *restrict b, float *restrict y) {
+INLINE void decode_bf16(const uint8_t *restrict b, float *restrict y) {
     const uint16_t *h = (const uint16_t *)b;
     uint32_t u[32];
     for (int j = 0; j < 32; j++) u[j] = (uint32_t)h[j] << 16;
@@ -191,47 +199,6 @@ typedef float v4 __attribute__((ext_vector_type(4)));
                      + __builtin_shufflevector(h16_, h16_, 8, 9, 10, 11, 12, 13, 14, 15);                   \
         const v4 h4_ = __builtin_shufflevector(h8_, h8_, 0, 1, 2, 3) + __builtin_shufflevector(h8_, h8_, 4, 5, 6, 7); \
         (h4_[0] + h4_[2]) + (h4_[1] + h4_[3]); })
-
-/// Rows [o0, o1) of `y = x · Wᵀ` for one weight type: each block decoded once into `buf`, then dotted with
-/// one, two or four activation rows in 16-wide vector accumulators (reduced once per row).
-#define ROWS_KERNEL(NAME, DECODE, BS, BB)                                                                    \
-    KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,             \
-                            const float *restrict x, long nx, long ldx, float *restrict y, long ldy) {       \
-        float buf[BS] __attribute__((aligned(64)));                                                          \
-        const long nb = k / (BS);                                                                            \
-        for (long o = o0; o < o1; o++) {                                                                     \
-            const uint8_t *row = w + o * row_bytes;                                                          \
-            long r0 = 0;                                                                                     \
-            for (; r0 + 4 <= nx; r0 += 4) {                                                                  \
-                const float *x0 = x + r0 * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;              \
-                v16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                          \
-                for (long b = 0; b < nb; b++) {                                                              \
-                    DECODE(row + b * (BB), buf);                                                             \
-                    const long off = b * (BS);                                                               \
-                    for (int j = 0; j < (BS); j += 16) {                                                     \
-                        const v16 v = *(const v16 *)(buf + j);                                               \
-                        a0 += v * *(const v16u *)(x0 + off + j); a1 += v * *(const v16u *)(x1 + off + j);    \
-                        a2 += v * *(const v16u *)(x2 + off + j); a3 += v * *(const v16u *)(x3 + off + j);    \
-                    }                                                                                        \
-                }                                                                                            \
-                y[r0 * ldy + o] = hsum(a0); y[(r0 + 1) * ldy + o] = hsum(a1);                                \
-                y[(r0 + 2) * ldy + o] = hsum(a2); y[(r0 + 3) * ldy + o] = hsum(a3);                          \
-            }                                                                                                \
-            for (; r0 < nx; r0++) {                                                                          \
-                const float *x0 = x + r0 * ldx;                                                              \
-                v16 a0 = 0, a1 = 0;                                                                          \
-                for (long b = 0; b < nb; b++) {                                                              \
-                    DECODE(row + b * (BB), buf);                                                             \
-                    const long off = b * (BS);                                                               \
-                    for (int j = 0; j < (BS); j += 32) {                                                     \
-                        a0 += *(const v16 *)(buf + j) * *(const v16u *)(x0 + off + j);                       \
-                        a1 += *(const v16 *)(buf + j + 16) * *(const v16u *)(x0 + off + j + 16);             \
-                    }                                                                                        \
-                }                                                                                            \
-                y[r0 * ldy + o] = hsum(a0 + a1);                                                             \
-            }                                                                                                \
-        }                                                                                                    \
-    }
 
 // In-register decoding of the 32-element types: a block straight into two 16-wide vectors (elements
 // 0-15 and 16-31), the same arithmetic as the decoders above, so that no buffer round trip is made.
@@ -260,11 +227,16 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
         W0 = d_ * TO_F(__builtin_convertvector(q_ & 15, u32x16) | HIGH_BITS(qh_, 0)) + m_; \
         W1 = d_ * TO_F(__builtin_convertvector(q_ >> 4, u32x16) | HIGH_BITS(qh_, 16)) + m_; } while (0)
 
-/// Rows [o0, o1) of `y = x · Wᵀ` for a 32-element block type decoded in registers.
-#define ROWS_KERNEL32(NAME, DECODEV, BB)                                                                     \
+/// Rows [o0, o1) of `y = x · Wᵀ`, one block of BS elements (BB bytes) at a time: PREP(block) runs once a
+/// block (decoding a K-quant block into `buf`; nothing for types decoded in registers), HALVES(block, j,
+/// w0, w1) gives elements j..j+31 as two 16-wide vectors, dotted with four activation rows at a time and
+/// then with the rest one by one, in vector accumulators reduced once per output.
+#define ROWS_KERNEL(NAME, BS, BB, PREP, HALVES)                                                              \
     KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,             \
                             const float *restrict x, long nx, long ldx, float *restrict y, long ldy) {       \
-        const long nb = k / 32;                                                                              \
+        float buf[BS] __attribute__((aligned(64)));                                                          \
+        (void)buf;                                                                                           \
+        const long nb = k / (BS);                                                                            \
         for (long o = o0; o < o1; o++) {                                                                     \
             const uint8_t *row = w + o * row_bytes;                                                          \
             long r0 = 0;                                                                                     \
@@ -272,13 +244,17 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
                 const float *x0 = x + r0 * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;              \
                 v16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                          \
                 for (long b = 0; b < nb; b++) {                                                              \
-                    v16 w0, w1;                                                                              \
-                    DECODEV(row + b * (BB), w0, w1);                                                         \
-                    const long off = b * 32;                                                                 \
-                    a0 += w0 * *(const v16u *)(x0 + off) + w1 * *(const v16u *)(x0 + off + 16);              \
-                    a1 += w0 * *(const v16u *)(x1 + off) + w1 * *(const v16u *)(x1 + off + 16);              \
-                    a2 += w0 * *(const v16u *)(x2 + off) + w1 * *(const v16u *)(x2 + off + 16);              \
-                    a3 += w0 * *(const v16u *)(x3 + off) + w1 * *(const v16u *)(x3 + off + 16);              \
+                    const uint8_t *blk = row + b * (BB);                                                     \
+                    PREP(blk);                                                                               \
+                    for (int j = 0; j < (BS); j += 32) {                                                     \
+                        v16 w0, w1;                                                                          \
+                        HALVES(blk, j, w0, w1);                                                              \
+                        const long off = b * (BS) + j;                                                       \
+                        a0 += w0 * *(const v16u *)(x0 + off) + w1 * *(const v16u *)(x0 + off + 16);          \
+                        a1 += w0 * *(const v16u *)(x1 + off) + w1 * *(const v16u *)(x1 + off + 16);          \
+                        a2 += w0 * *(const v16u *)(x2 + off) + w1 * *(const v16u *)(x2 + off + 16);          \
+                        a3 += w0 * *(const v16u *)(x3 + off) + w1 * *(const v16u *)(x3 + off + 16);          \
+                    }                                                                                        \
                 }                                                                                            \
                 y[r0 * ldy + o] = hsum(a0); y[(r0 + 1) * ldy + o] = hsum(a1);                                \
                 y[(r0 + 2) * ldy + o] = hsum(a2); y[(r0 + 3) * ldy + o] = hsum(a3);                          \
@@ -287,15 +263,22 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
                 const float *x0 = x + r0 * ldx;                                                              \
                 v16 a0 = 0, a1 = 0;                                                                          \
                 for (long b = 0; b < nb; b++) {                                                              \
-                    v16 w0, w1;                                                                              \
-                    DECODEV(row + b * (BB), w0, w1);                                                         \
-                    a0 += w0 * *(const v16u *)(x0 + b * 32);                                                 \
-                    a1 += w1 * *(const v16u *)(x0 + b * 32 + 16);                                            \
+                    const uint8_t *blk = row + b * (BB);                                                     \
+                    PREP(blk);                                                                               \
+                    for (int j = 0; j < (BS); j += 32) {                                                     \
+                        v16 w0, w1;                                                                          \
+                        HALVES(blk, j, w0, w1);                                                              \
+                        a0 += w0 * *(const v16u *)(x0 + b * (BS) + j);                                       \
+                        a1 += w1 * *(const v16u *)(x0 + b * (BS) + j + 16);                                  \
+                    }                                                                                        \
                 }                                                                                            \
                 y[r0 * ldy + o] = hsum(a0 + a1);                                                             \
             }                                                                                                \
         }                                                                                                    \
     }
+
+#define NO_PREP(B) ((void)0)
+#define FROM_BUF(B, J, W0, W1) do { W0 = *(const v16 *)(buf + (J)); W1 = *(const v16 *)(buf + (J) + 16); } while (0)
 
 /// Rows [r0, r1) of W decoded into `out`.
 #define DEQUANT_KERNEL(NAME, DECODE, BS, BB)                                                                 \
@@ -309,8 +292,22 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
         }                                                                                                    \
     }
 
-#define TYPE_KERNELS(T, DECODE, BS, BB) ROWS_KERNEL(rows_##T, DECODE, BS, BB) DEQUANT_KERNEL(deq_##T, DECODE, BS, BB)
-#define TYPE_KERNELS32(T, DECODE, DECODEV, BB) ROWS_KERNEL32(rows_##T, DECODEV, BB) DEQUANT_KERNEL(deq_##T, DECODE, 32, BB)
+/// Kernels of a type decoded into `buf` a block at a time, and of a 32-element type decoded in registers.
+#define TYPE_KERNELS(T, DECODE, BS, BB)                                                                      \
+    ROWS_KERNEL(rows_##T, BS, BB, PREP_##T, FROM_BUF) DEQUANT_KERNEL(deq_##T, DECODE, BS, BB)
+#define TYPE_KERNELS32(T, DECODE, DECODEV, BB)                                                               \
+    ROWS_KERNEL(rows_##T, 32, BB, NO_PREP, REGS_##T) DEQUANT_KERNEL(deq_##T, DECODE, 32, BB)
+#define PREP_f32(B) decode_f32(B, buf)
+#define PREP_f16(B) decode_f16(B, buf)
+#define PREP_bf16(B) decode_bf16(B, buf)
+#define PREP_q4_k(B) decode_q4_k(B, buf)
+#define PREP_q5_k(B) decode_q5_k(B, buf)
+#define PREP_q6_k(B) decode_q6_k(B, buf)
+#define REGS_q4_0(B, J, W0, W1) DECODEV_Q4_0(B, W0, W1)
+#define REGS_q4_1(B, J, W0, W1) DECODEV_Q4_1(B, W0, W1)
+#define REGS_q5_0(B, J, W0, W1) DECODEV_Q5_0(B, W0, W1)
+#define REGS_q5_1(B, J, W0, W1) DECODEV_Q5_1(B, W0, W1)
+#define REGS_q8_0(B, J, W0, W1) DECODEV_Q8_0(B, W0, W1)
 TYPE_KERNELS(f32, decode_f32, 32, 128)
 TYPE_KERNELS(f16, decode_f16, 32, 64)
 TYPE_KERNELS(bf16, decode_bf16, 32, 64)
@@ -495,219 +492,60 @@ static void pool_run(job_fn fn, const void *ctx, long n, long min_part) {
     pthread_mutex_unlock(&pool.run);
 }
 
-// MARK: - Integer path (AVX512-VNNI)
-//
-// llama.cpp's speed comes from integer dot products: activations quantized to int8 blocks, multiplied
-// with the weights' small integers by VNNI (`vpdpbusd`: 32 u8 × s8 products summed into 8 int32 lanes
-// per instruction). One int8 level loses too much (logits move by ~1e-2); here each 32-element block of
-// an activation row is split into two int8 levels, x ≈ s · (256·a + b) with s = max|x| / (127 · 256):
-// `a` the coarse quantization, `b` the rounded remainder. That keeps about 15 bits of each block (relative
-// error ≤ 2^-16 of the block's largest element), and the products stay exact integers until one float
-// multiply per block. Q4_0, Q4_1 and Q8_0 weights take this path on CPUs with AVX512-VNNI; the others,
-// and other CPUs, the float path above.
-
-#if defined(__x86_64__) && defined(__linux__)
-#include <immintrin.h>
-#define VNNI_TARGET __attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f,avx2,fma,f16c")))
-
-/// An activation row quantized block by block: `a + 128` and `b + 128` (unsigned, as vpdpbusd's first
-/// operand wants them for signed weights), `a` and `b` (signed, for unsigned weights), and per block the
-/// scale `s`, the exact float sum of the block and `off = 256·Σa + Σb`.
-struct xquant {
-    int8_t *a, *b;
-    uint8_t *ua, *ub;
-    float *s, *sum;
-    int32_t *off;
-};
-
-/// `LOUPE_KERNELS=float` keeps every product on the float path (to compare the two).
-static int float_only(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        const char *v = getenv("LOUPE_KERNELS");
-        cached = v != NULL && strcmp(v, "float") == 0;
-    }
-    return cached;
-}
-
-static int vnni_supported(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-    }
-    return cached;
-}
-
-VNNI_TARGET static void quantize_rows(const float *x, long nx, long ldx, long k, struct xquant *q) {
-    const long nb = k / 32;
-    for (long r = 0; r < nx; r++) {
-        const float *xr = x + r * ldx;
-        for (long b = 0; b < nb; b++) {
-            const float *xb = xr + b * 32;
-            const long i0 = r * k + b * 32, m = r * nb + b;
-            float amax = 0, sum = 0;
-            for (int j = 0; j < 32; j++) { float v = fabsf(xb[j]); amax = v > amax ? v : amax; sum += xb[j]; }
-            const float sa = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0, invb = inv * 256.0f;
-            int32_t sa_sum = 0, sb_sum = 0;
-            for (int j = 0; j < 32; j++) {
-                int ai = (int)__builtin_rintf(xb[j] * inv);
-                ai = ai > 127 ? 127 : (ai < -127 ? -127 : ai);
-                const float rem = xb[j] - sa * (float)ai;
-                int bi = (int)__builtin_rintf(rem * invb);
-                bi = bi > 127 ? 127 : (bi < -127 ? -127 : bi);
-                q->a[i0 + j] = (int8_t)ai; q->b[i0 + j] = (int8_t)bi;
-                q->ua[i0 + j] = (uint8_t)(ai + 128); q->ub[i0 + j] = (uint8_t)(bi + 128);
-                sa_sum += ai; sb_sum += bi;
-            }
-            q->s[m] = sa / 256.0f;
-            q->sum[m] = sum;
-            q->off[m] = 256 * sa_sum + sb_sum;
-        }
-    }
-}
-
-VNNI_TARGET static inline float hsum8(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
-/// The 32 nibbles of a Q4 block in element order: low nibbles (elements 0-15), then high (16-31).
-VNNI_TARGET static inline __m256i nibbles(const uint8_t *qs) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
-}
-
-/// Σ q·(256a + b) over one block, in 8 int32 lanes, for unsigned 4-bit q.
-VNNI_TARGET static inline __m256i dot_u4(__m256i q, const int8_t *a, const int8_t *b) {
-    __m256i i = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)a));
-    i = _mm256_slli_epi32(i, 8);
-    return _mm256_dpbusd_epi32(i, q, _mm256_loadu_si256((const __m256i *)b));
-}
-
-/// Σ w·(256a + b) over one block, in 8 int32 lanes, for signed 8-bit w: (a + 128)·w less 128·w.
-VNNI_TARGET static inline __m256i dot_s8(__m256i w, const uint8_t *ua, const uint8_t *ub) {
-    const __m256i s128 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), w);
-    __m256i i = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)ua), w), s128);
-    i = _mm256_slli_epi32(i, 8);
-    i = _mm256_dpbusd_epi32(i, _mm256_loadu_si256((const __m256i *)ub), w);
-    return _mm256_sub_epi32(i, s128);
-}
-
-VNNI_TARGET static inline float f16v(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-/// Rows [o0, o1) of y = x · Wᵀ for Q4_0 (T = 2), Q4_1 (3) or Q8_0 (8) weights and quantized activations.
-VNNI_TARGET static void vnni_rows(int type, const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,
-                                  const struct xquant *q, long nx, float *restrict y, long ldy) {
-    const long nb = k / 32;
-    for (long o = o0; o < o1; o++) {
-        const uint8_t *row = w + o * row_bytes;
-        for (long r = 0; r < nx; r++) {
-            const long base = r * k, mb = r * nb;
-            __m256 acc = _mm256_setzero_ps();
-            float extra = 0;
-            switch (type) {
-            case T_Q4_0:
-                for (long b = 0; b < nb; b++) {
-                    const uint8_t *blk = row + b * 18;
-                    const float ds = f16v(blk) * q->s[mb + b];
-                    const __m256i i = dot_u4(nibbles(blk + 2), q->a + base + b * 32, q->b + base + b * 32);
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds), acc);
-                    extra -= 8.0f * ds * (float)q->off[mb + b];
-                }
-                break;
-            case T_Q4_1:
-                for (long b = 0; b < nb; b++) {
-                    const uint8_t *blk = row + b * 20;
-                    const float ds = f16v(blk) * q->s[mb + b];
-                    const __m256i i = dot_u4(nibbles(blk + 4), q->a + base + b * 32, q->b + base + b * 32);
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds), acc);
-                    extra += f16v(blk + 2) * q->sum[mb + b];
-                }
-                break;
-            default:   // T_Q8_0
-                for (long b = 0; b < nb; b++) {
-                    const uint8_t *blk = row + b * 34;
-                    const float ds = f16v(blk) * q->s[mb + b];
-                    const __m256i i = dot_s8(_mm256_loadu_si256((const __m256i *)(blk + 2)), q->ua + base + b * 32, q->ub + base + b * 32);
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds), acc);
-                }
-                break;
-            }
-            y[r * ldy + o] = hsum8(acc) + extra;
-        }
-    }
-}
-
-struct vnni_job {
-    int type;
-    const uint8_t *w;
-    long row_bytes, k, nx, ldy;
-    const struct xquant *q;
-    float *y;
-};
-
-static void vnni_part(const void *ctx, long o0, long o1) {
-    const struct vnni_job *j = ctx;
-    vnni_rows(j->type, j->w, j->row_bytes, o0, o1, j->k, j->q, j->nx, j->y, j->ldy);
-}
-
-/// The integer path, when the CPU and type allow it; 1 when it ran.
-static int try_vnni(int type, const void *w, long row_bytes, long n, long k, const float *x, long nx, long ldx,
-                    float *y, long ldy) {
-    if ((type != T_Q4_0 && type != T_Q4_1 && type != T_Q8_0) || !vnni_supported() || float_only()) return 0;
-    const long nb = k / 32, blocks = nx * nb;
-    // One allocation: a, b, ua, ub (bytes), then s, sum (floats) and off (int32s), per block.
-    uint8_t *mem = malloc((size_t)(4 * nx * k + 12 * blocks));
-    if (!mem) return 0;
-    struct xquant q = { (int8_t *)mem, (int8_t *)(mem + nx * k), mem + 2 * nx * k, mem + 3 * nx * k,
-                        (float *)(mem + 4 * nx * k), (float *)(mem + 4 * nx * k) + blocks,
-                        (int32_t *)((float *)(mem + 4 * nx * k) + 2 * blocks) };
-    quantize_rows(x, nx, ldx, k, &q);
-    struct vnni_job job = { type, w, row_bytes, k, nx, ldy, &q, y };
-    const long per_row = k * nx;
-    pool_run(vnni_part, &job, n, per_row >= 16384 ? 1 : 16384 / per_row);
-    free(mem);
-    return 1;
-}
-#else
-static int try_vnni(int type, const void *w, long row_bytes, long n, long k, const float *x, long nx, long ldx,
-                    float *y, long ldy) { return 0; }
-#endif
-
 // MARK: - Entry points
 
-struct matmul_job {
+/// Several products with the same activations (q, k and v; gate and up): one job over all their output
+/// rows, so the pool is woken once and the activations quantized once.
+#define MAX_SEGMENTS 8
+struct matmul_segment {
+    int type;
     rows_fn rows;
     const uint8_t *w;
-    long row_bytes, k, nx, ldx, ldy;
-    const float *x;
+    long row_bytes, n, ldy, start;   // start: the first row's index in the job
     float *y;
 };
 
-static void matmul_part(const void *ctx, long o0, long o1) {
+struct matmul_job {
+    int count;
+    struct matmul_segment seg[MAX_SEGMENTS];
+    long k, nx, ldx;
+    const float *x;
+};
+
+static void matmul_part(const void *ctx, long i0, long i1) {
     const struct matmul_job *j = ctx;
-    j->rows(j->w, j->row_bytes, o0, o1, j->k, j->x, j->nx, j->ldx, j->y, j->ldy);
+    for (int s = 0; s < j->count; s++) {
+        const struct matmul_segment *g = &j->seg[s];
+        const long lo = i0 > g->start ? i0 - g->start : 0;
+        const long hi = (i1 < g->start + g->n ? i1 : g->start + g->n) - g->start;
+        if (hi <= lo) continue;
+        g->rows(g->w, g->row_bytes, lo, hi, j->k, j->x, j->nx, j->ldx, g->y, g->ldy);
+    }
+}
+
+int loupe_quant_matmul_many(int count, const int *types, const void *const *ws, const long *row_bytes,
+                            const long *ns, long k, const float *x, long nx, long ldx, float *const *ys,
+                            const long *ldys) {
+    if (count < 1 || count > MAX_SEGMENTS) return -1;
+    struct matmul_job job = { .count = count, .k = k, .nx = nx, .ldx = ldx, .x = x };
+    long total = 0;
+    for (int s = 0; s < count; s++) {
+        rows_fn rows; deq_fn deq; long block;
+        kernels_for(types[s], &rows, &deq, &block);
+        if (!rows || k % block != 0) return -1;
+        job.seg[s] = (struct matmul_segment){ types[s], rows, ws[s], row_bytes[s], ns[s], ldys[s], total, ys[s] };
+        total += ns[s] > 0 ? ns[s] : 0;
+    }
+    if (total <= 0 || nx <= 0) return 0;
+    // About 16k multiply-adds make a part worth handing to another thread.
+    const long per_row = k * nx;
+    pool_run(matmul_part, &job, total, per_row >= 16384 ? 1 : 16384 / per_row);
+    return 0;
 }
 
 int loupe_quant_matmul(int type, const void *w, long row_bytes, long n, long k,
                        const float *x, long nx, long ldx, float *y, long ldy) {
-    rows_fn rows; deq_fn deq; long block;
-    kernels_for(type, &rows, &deq, &block);
-    if (!rows || k % block != 0) return -1;
-    if (n <= 0 || nx <= 0) return 0;
-    if (try_vnni(type, w, row_bytes, n, k, x, nx, ldx, y, ldy)) return 0;
-    struct matmul_job job = { rows, w, row_bytes, k, nx, ldx, ldy, x, y };
-    // About 16k multiply-adds make a part worth handing to another thread.
-    long per_row = k * nx;
-    pool_run(matmul_part, &job, n, per_row >= 16384 ? 1 : 16384 / per_row);
-    return 0;
+    return loupe_quant_matmul_many(1, &type, &w, &row_bytes, &n, k, x, nx, ldx, &y, &ldy);
 }
 
 struct dequant_job {

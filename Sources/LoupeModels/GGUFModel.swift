@@ -95,7 +95,10 @@ extension Llama {
         let exec = ExecutionWeights(blocks: blocks, embedding: .quantized(embed, scale: nil), unembed: .quantized(unembed))
         let small = TransformerWeights(wE: none, wPos: nil, blocks: vectors, lnFinalW: try vector(names.finalNorm, d),
                                        lnFinalB: nil, wU: none, bU: Tensor(zeros: [v]))
-        return try HookedTransformer(config: c, vectors: small, exec: exec) { try Llama.weights(from: gguf, config: c) }
+        // The closure keeps the path, not the parsed file: its metadata (the vocabulary, the merges) is not
+        // held for the model's lifetime on the chance that someone asks for float32 weights.
+        let path = gguf.path
+        return try HookedTransformer(config: c, vectors: small, exec: exec) { try Llama.weights(from: GGUFFile(path: path), config: c) }
     }
 }
 

@@ -25,6 +25,13 @@ public enum BLAS {
     ) {
         if m == 0 || n == 0 { return }
         if m == 1 && !transA {
+            // Below ~64k multiply-adds (a generation step's attention over its keys), plain loops: OpenBLAS
+            // hands GEMVs over 9,216 elements to its threads, which then spin on sched_yield and take
+            // the core from Loupe's own kernel threads.
+            if n * k <= 65536 && (beta == 0 || beta == 1) {
+                smallRowProduct(transB: transB, n: n, k: k, alpha: alpha, a: a, b: b, ldb: ldb, accumulate: beta == 1, c: c)
+                return
+            }
             // One row (a generation step): GEMV is 2–3× faster than OpenBLAS's GEMM with M = 1.
             if transB {   // B is [n, k]
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, 1, beta, c, 1)
@@ -35,6 +42,22 @@ public enum BLAS {
         }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `c[n] (+)= alpha · a[k] · op(B)` for one row: dot products with B's rows (`transB`, B is `[n, k]`)
+    /// or a sum of B's rows scaled by a (B is `[k, n]`).
+    @usableFromInline
+    static func smallRowProduct(transB: Bool, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+                                b: UnsafePointer<Float>, ldb: Int, accumulate: Bool, c: UnsafeMutablePointer<Float>) {
+        if transB {
+            for j in 0..<n {
+                let d = alpha * loupe_dot(a, b + j * ldb, k)
+                c[j] = accumulate ? c[j] + d : d
+            }
+        } else {
+            if !accumulate { c.update(repeating: 0, count: n) }
+            for i in 0..<k { loupe_axpy(c, b + i * ldb, alpha * a[i], n) }
+        }
     }
 }
 

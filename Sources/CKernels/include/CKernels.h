@@ -21,6 +21,8 @@ void loupe_log_softmax_row(float *p, long n);
 float loupe_sum(const float *p, long n);
 float loupe_dot(const float *a, const float *b, long n);
 float loupe_max(const float *p, long n);
+/// dst[i] += alpha * src[i]
+void loupe_axpy(float *dst, const float *src, float alpha, long n);
 /// dst[i] += src[i]
 void loupe_add(float *dst, const float *src, long n);
 /// p[i] *= s

@@ -15,6 +15,13 @@ int loupe_quant_supported(int type);
 int loupe_quant_matmul(int type, const void *w, long row_bytes, long n, long k,
                        const float *x, long nx, long ldx, float *y, long ldy);
 
+/// `count` (at most 8) products with the same activations in one job: y_s = x · W_sᵀ for each s, where W_s
+/// has `ns[s]` rows of type `types[s]` at `ws[s]`, `row_bytes[s]` apart, and y_s is at `ys[s]` with row
+/// stride `ldys[s]`. Returns 0, or -1 for an unsupported type or count.
+int loupe_quant_matmul_many(int count, const int *types, const void *const *ws, const long *row_bytes,
+                            const long *ns, long k, const float *x, long nx, long ldx, float *const *ys,
+                            const long *ldys);
+
 /// Rows [r0, r1) of W dequantized into out ([r1 - r0, k], row-major), split over the pool. Returns 0 or -1.
 int loupe_quant_dequantize_rows(int type, const void *w, long row_bytes, long r0, long r1, long k, float *out);
 

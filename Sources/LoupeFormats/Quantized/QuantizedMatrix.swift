@@ -22,7 +22,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
 
     /// Up to this many activation rows, products decode each block in registers and dot it with every
     /// row (the generation path); above it, tiles of weight rows are dequantized and multiplied by BLAS.
-    static let directRowLimit = 8
+    public static let directRowLimit = 16
 
     /// The types products can read in place.
     public static func supports(_ type: GGMLType) -> Bool { loupe_quant_supported(Int32(type.rawValue)) != 0 }
@@ -61,6 +61,26 @@ public struct QuantizedMatrix: @unchecked Sendable {
                 BLAS.sgemm(transB: true, m: nx, n: o1 - o0, k: columns, a: x, lda: columns, b: t0, ldb: columns,
                            c: y + o0, ldc: ldy)
             }
+        }
+    }
+
+    /// Several products with the same activations `x` (`[nx, columns]`, shared `columns`), each into its
+    /// own output (`[nx, rows]`): q, k and v, or gate and up, in one pass of the thread pool (and, on the
+    /// integer path, one quantization of `x`). Up to `directRowLimit` rows; above, one product at a time.
+    public static func multiply(_ matrices: [QuantizedMatrix], _ x: UnsafePointer<Float>, rows nx: Int,
+                                into outputs: [UnsafeMutablePointer<Float>]) {
+        precondition(matrices.count == outputs.count, "one output per matrix")
+        let k = matrices.first?.columns ?? 0
+        guard nx <= directRowLimit, (1...8).contains(matrices.count), matrices.allSatisfy({ $0.columns == k }) else {
+            for (m, y) in zip(matrices, outputs) { m.multiply(x, rows: nx, into: y) }
+            return
+        }
+        let types = matrices.map { Int32($0.type.rawValue) }
+        let bases: [UnsafeRawPointer?] = matrices.map { $0.base }
+        let rowBytes = matrices.map(\.rowBytes), ns = matrices.map(\.rows)
+        let ys: [UnsafeMutablePointer<Float>?] = outputs
+        _ = withExtendedLifetime(matrices) {
+            loupe_quant_matmul_many(Int32(matrices.count), types, bases, rowBytes, ns, k, x, nx, k, ys, ns)
         }
     }
 

@@ -223,8 +223,9 @@ extension HFDecoder {
         let embed = try view(L.embed, v, d)
         let unembed = L.tiedEmbeddings ? embed : try view(L.unembed, v, d)
         let exec = ExecutionWeights(blocks: blocks, embedding: .quantized(embed, scale: L.embedScale), unembed: .quantized(unembed))
+        let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
         return try HookedTransformer(config: c, vectors: vectors, exec: exec) {
-            try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: L, config: c)
+            try HFDecoder.convert(try Checkpoint(gguf: GGUFFile(path: path)), layout: L, config: c)
         }
     }
 }

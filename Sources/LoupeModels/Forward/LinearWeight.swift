@@ -120,3 +120,40 @@ func linear(_ x: [Float], rows: Int, k: Int, weight: LinearWeight, n: Int, bias:
         }
     }
 }
+
+/// `outs[i] = x · weights[i] + biases[i]` for weights that are all quantized, in one pool pass (q, k, v;
+/// gate, up). Returns false, doing nothing, when a weight is dense or there are too many rows for the
+/// direct path; the caller then runs `linear` on each.
+func quantizedProducts(_ x: [Float], rows: Int, weights: [LinearWeight], widths: [Int], biases: [[Float]?],
+                       into outs: inout [[Float]], fresh: Bool) -> Bool {
+    guard rows <= QuantizedMatrix.directRowLimit else { return false }
+    var matrices: [QuantizedMatrix] = []
+    for w in weights {
+        guard case .quantized(let q) = w else { return false }
+        matrices.append(q)
+    }
+    // One buffer for all outputs (rows ≤ directRowLimit: a few thousand floats), then one copy each.
+    let offsets = widths.indices.map { i in widths[..<i].reduce(0, +) * rows }
+    var all = uninitializedFloats(widths.reduce(0, +) * rows)
+    x.withUnsafeBufferPointer { xp in
+        all.withUnsafeMutableBufferPointer { ap in
+            QuantizedMatrix.multiply(matrices, xp.baseAddress!, rows: rows, into: offsets.map { ap.baseAddress! + $0 })
+        }
+    }
+    for i in outs.indices {
+        prepare(&outs[i], rows * widths[i], fresh: fresh)
+        outs[i].withUnsafeMutableBufferPointer { op in
+            all.withUnsafeBufferPointer { op.baseAddress!.update(from: $0.baseAddress! + offsets[i], count: rows * widths[i]) }
+        }
+    }
+    for i in outs.indices {
+        guard let bias = biases[i], bias.contains(where: { $0 != 0 }) else { continue }
+        let n = widths[i]
+        outs[i].withUnsafeMutableBufferPointer { op in
+            bias.withUnsafeBufferPointer { bp in
+                for r in 0..<rows { Kernels.add(op.baseAddress! + r * n, bp.baseAddress!, count: n) }
+            }
+        }
+    }
+    return true
+}

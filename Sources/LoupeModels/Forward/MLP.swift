@@ -17,10 +17,19 @@ extension HookedTransformer {
         let mats = exec.blocks[l]
         if let wGate = mats.gate {
             // As TransformerLens's GatedMLP: post = act(x·W_gate) * (x·W_in) + b_in.
-            linear(ws.normed, rows: rows, k: d, weight: wGate, n: dMLP, bias: nil, into: &ws.mlpPre, fresh: ws.caching)
+            var up: [Float]
+            var gateUp = [ws.mlpPre, []]
+            ws.mlpPre = []
+            if quantizedProducts(ws.normed, rows: rows, weights: [wGate, mats.up], widths: [dMLP, dMLP], biases: [nil, nil],
+                                 into: &gateUp, fresh: ws.caching) {
+                (ws.mlpPre, up) = (gateUp[0], gateUp[1])
+            } else {
+                ws.mlpPre = gateUp[0]
+                linear(ws.normed, rows: rows, k: d, weight: wGate, n: dMLP, bias: nil, into: &ws.mlpPre, fresh: ws.caching)
+                up = uninitializedFloats(rows * dMLP)
+                linear(ws.normed, rows: rows, k: d, weight: mats.up, n: dMLP, bias: nil, into: &up)
+            }
             try runner.visit(.mlpPre(l), &ws.mlpPre, shape: [batch, pos, dMLP])
-            var up = uninitializedFloats(rows * dMLP)
-            linear(ws.normed, rows: rows, k: d, weight: mats.up, n: dMLP, bias: nil, into: &up)
             try runner.visit(.mlpPreLinear(l), &up, shape: [batch, pos, dMLP])
             post = ws.mlpPre
             ws.mlpPre = []   // post is now the only owner: the activation runs in place, no copy
