@@ -169,6 +169,26 @@ public struct SafetensorsFile: Sendable {
     /// The tensor names, sorted.
     public var names: [String] { entries.keys.sorted() }
 
+    /// A 2-D F32, F16 or BF16 tensor as a matrix read in place (no copy): row-major `[rows, columns]`,
+    /// which for a PyTorch linear layer (`[out, in]`) is a row per output feature. Nil for other dtypes or
+    /// ranks (read those with `tensor(_:)`).
+    public func matrix(_ name: String) throws -> QuantizedMatrix? {
+        guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, name: name) }
+        let type: GGMLType
+        switch e.dtype {
+        case .F32: type = .F32
+        case .F16: type = .F16
+        case .BF16: type = .BF16
+        default: return nil
+        }
+        guard e.shape.count == 2, e.shape[1] % 32 == 0, e.shape[0] > 0, let base = file.bytes.baseAddress else { return nil }
+        #if _endian(big)
+        return nil
+        #else
+        return QuantizedMatrix(type: type, rows: e.shape[0], columns: e.shape[1], base: base + dataStart + e.begin, owner: file)
+        #endif
+    }
+
     /// A tensor converted to Float32.
     public func tensor(_ name: String) throws -> Tensor {
         guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, name: name) }

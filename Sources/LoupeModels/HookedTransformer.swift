@@ -91,8 +91,9 @@ public struct HookedTransformer: Sendable {
         source = WeightSource(dequantize)
     }
 
-    /// Whether the forward pass reads quantized weights in place.
-    public var isQuantized: Bool { exec.isQuantized }
+    /// Whether the forward pass reads its matrices in place from the mapped file (a GGUF's quantized
+    /// blocks, a folder's safetensors), rather than from float32 copies.
+    public var readsWeightsInPlace: Bool { exec.readsWeightsInPlace }
 
     /// Every hook point this model runs, in forward order (`hook_result` when `includeResult`).
     public func hookNames(includeResult: Bool = false) -> [HookName] {

@@ -27,8 +27,9 @@ public struct LoadedModel: Sendable {
 public enum ModelLoader {
     /// Loads a model folder: `config.json` and `model.safetensors` (GPT-2 or Llama family), and a tokenizer from
     /// `tokenizer.json`, `vocab.json` + `merges.txt`, or `encoder.json` + `vocab.bpe`; the bundled GPT-2
-    /// tokenizer when the folder has none. A GGUF file runs from its quantized weights in place unless
-    /// `dequantize` (see `load(gguf:dequantize:)`).
+    /// tokenizer when the folder has none. Weights are read in place from the mapped files — a GGUF's
+    /// quantized blocks, a folder's F32/F16/BF16 safetensors (families with separate q/k/v and gate/up
+    /// matrices) — unless `dequantize` (then converted to float32 copies at load, the reference path).
     public static func load(path: String, dequantize: Bool = false) throws -> LoadedModel {
         let dir = URL(fileURLWithPath: path)
         var isDir: ObjCBool = false
@@ -63,12 +64,25 @@ public enum ModelLoader {
                first != family.hfClass, first.hasSuffix("ForCausalLM") || first.hasSuffix("LMHeadModel") {
                 throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is \(family.hfClass), but architectures says \(first)")
             }
-            (config, weights) = try family.load(reader, try Checkpoint(folder: dir))
+            let layout: DecoderLayout
+            (config, layout) = try family.describe(reader)
+            let ckpt = try Checkpoint(folder: dir)
+            // Matrices read in place from the mapped safetensors (no copy) unless asked for float32 copies,
+            // or the layout packs several projections into one matrix (then converted).
+            if !dequantize, let model = try HFDecoder.inPlaceModel(ckpt, layout: layout, config: config,
+                                                                   reload: { try Checkpoint(folder: dir) }) {
+                return try finishFolder(model: model, config: config, dir: dir, path: path)
+            }
+            weights = try HFDecoder.convert(ckpt, layout: layout, config: config)
         } else {
             let supported = Architecture.all.flatMap(\.modelTypes).joined(separator: ", ")
             throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is not supported (supported: \(supported))")
         }
-        let model = try HookedTransformer(config: config, weights: weights)
+        return try finishFolder(model: try HookedTransformer(config: config, weights: weights), config: config, dir: dir, path: path)
+    }
+
+    /// A folder's model with its tokenizer and chat template.
+    private static func finishFolder(model: HookedTransformer, config: ModelConfig, dir: URL, path: String) throws -> LoadedModel {
         let tokenizer = try loadTokenizer(in: dir, gpt2Fallback: config.architecture == "GPT2LMHeadModel")
         if let tokenizer, tokenizer.vocabSize > config.dVocab {
             throw ModelError.invalidConfig("the tokenizer has \(tokenizer.vocabSize) tokens but the model only \(config.dVocab)")

@@ -29,8 +29,8 @@ enum SmolLM2Dequantized {
 
     @Test func loadsQuantizedByDefault() throws {
         let (q, r, _) = try Self.models()
-        #expect(q.isQuantized)
-        #expect(!r.isQuantized)
+        #expect(q.readsWeightsInPlace)
+        #expect(!r.readsWeightsInPlace)
     }
 
     @Test func logitsAndEveryHookPointMatchTheDequantizedPath() throws {
@@ -86,5 +86,31 @@ enum SmolLM2Dequantized {
             }
             #expect(same, "\(a.name)")
         }
+    }
+}
+
+/// Hugging Face folders read their safetensors matrices in place too (F32/F16/BF16 rows, no copy at load)
+/// when the family keeps q, k, v, gate and up as separate matrices; packed layouts are converted.
+@Suite struct SafetensorsInPlaceTests {
+    static let zoo = Fixtures.directory.appendingPathComponent("zoo")
+
+    @Test(arguments: [("llama3", true), ("mistral", true), ("qwen2", true), ("qwen3", true), ("gemma3", true),
+                      ("phi3", false), ("pythia", false)])
+    func familiesReadInPlaceWhereTheLayoutAllows(family: String, inPlace: Bool) throws {
+        let dir = Self.zoo.appendingPathComponent(family).path
+        let model = try ModelLoader.load(path: dir).model
+        #expect(model.readsWeightsInPlace == inPlace, "\(family)")
+        let reference = try ModelLoader.load(path: dir, dequantize: true).model
+        #expect(!reference.readsWeightsInPlace)
+        let ids = [[1, 5, 9, 33, 2, 17, 8, 40]]
+        let (a, ca) = try model.runWithCache(.tokens(ids))
+        let (b, cb) = try reference.runWithCache(.tokens(ids))
+        #expect(a.maxAbsDifference(b) < 1e-5, "\(family): logits differ by \(a.maxAbsDifference(b))")
+        for name in cb.names {
+            let x = try #require(ca[name]), y = try #require(cb[name])
+            #expect(x.maxAbsDifference(y) < 1e-4, "\(family) \(name)")
+        }
+        // The float32 weights on request are the converted ones, bit for bit.
+        #expect(model.weights == reference.weights)
     }
 }

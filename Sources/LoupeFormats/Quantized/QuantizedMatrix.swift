@@ -1,9 +1,10 @@
 // A weight matrix read in place from a memory-mapped file: `rows` rows (output features) of `columns`
-// elements (input features) in a ggml type — PyTorch's `[out, in]` layout, as GGUF and safetensors store
-// linear layers. Nothing is copied or dequantized at load; products decode blocks as they go
+// elements (input features) in a ggml type (F32, F16 and BF16 included: safetensors matrices are views
+// too) — PyTorch's `[out, in]` layout, as GGUF and safetensors store linear layers. Nothing is copied or dequantized at load; products decode blocks as they go
 // (CKernels/quant.c), so a model costs its file size in memory, not four bytes a parameter.
 
 import CKernels
+import Foundation
 import LoupeTensor
 
 /// A `[rows, columns]` matrix of ggml-typed rows inside a mapped file.
@@ -41,6 +42,12 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// Bytes the matrix occupies.
     public var byteCount: Int { rows * rowBytes }
 
+    /// Whether `other` holds the same type, shape and bytes.
+    public func hasSameContents(as other: QuantizedMatrix) -> Bool {
+        type == other.type && rows == other.rows && columns == other.columns
+            && (base == other.base || memcmp(base, other.base, byteCount) == 0)
+    }
+
     /// `y[r, o] = Σᵢ x[r, i] · W[o, i]` for `nx` activation rows `x` (`[nx, columns]`, contiguous) into
     /// `y` (`[nx, rows]`, row stride `ldy`, default `rows`); float32 activations throughout.
     public func multiply(_ x: UnsafePointer<Float>, rows nx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
@@ -48,6 +55,12 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let t = Int32(type.rawValue)
         if nx <= Self.directRowLimit {
             _ = loupe_quant_matmul(t, base, rowBytes, rows, columns, x, nx, columns, y, ldy)
+            return
+        }
+        // Float32 rows need no decoding: one GEMM straight from the mapping.
+        if type == .F32, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+            BLAS.sgemm(transB: true, m: nx, n: rows, k: columns, a: x, lda: columns,
+                       b: base.assumingMemoryBound(to: Float.self), ldb: columns, c: y, ldc: ldy)
             return
         }
         // Tiles of about 4 MB of float32 weights: dequantized in parallel, then one GEMM each.

@@ -14,34 +14,35 @@ public struct Architecture: Sendable {
     public let features: String
     /// Also loadable from GGUF (llama.cpp's arch name), when it is.
     public let gguf: String?
-    let load: @Sendable (HFConfigReader, Checkpoint) throws -> (ModelConfig, TransformerWeights)
+    /// The config and where the weights are, from a folder's config.json.
+    let describe: @Sendable (HFConfigReader) throws -> (ModelConfig, DecoderLayout)
 
     /// Every family, in the order `loupe models` lists them.
     public static let all: [Architecture] = [
         Architecture(hfClass: "GPT2LMHeadModel", modelTypes: ["gpt2"], examples: "GPT-2, DistilGPT-2",
                      features: "LayerNorm, learned positions, GELU MLP", gguf: nil,
-                     load: { r, _ in throw ModelError.unsupported("\(r.path): GPT-2 is read by its own loader") }),
+                     describe: { r in throw ModelError.unsupported("\(r.path): GPT-2 is read by its own loader") }),
         Architecture(hfClass: "LlamaForCausalLM", modelTypes: ["llama"], examples: "Llama 2/3, SmolLM2, TinyLlama",
                      features: "RMSNorm, rotary (llama3/linear scaling), GQA, SwiGLU", gguf: "llama",
-                     load: { try LlamaFamily.load($0, $1, variant: .llama) }),
+                     describe: { try LlamaFamily.describe($0, variant: .llama) }),
         Architecture(hfClass: "MistralForCausalLM", modelTypes: ["mistral"], examples: "Mistral 7B",
                      features: "Llama block with sliding-window attention", gguf: nil,
-                     load: { try LlamaFamily.load($0, $1, variant: .mistral) }),
+                     describe: { try LlamaFamily.describe($0, variant: .mistral) }),
         Architecture(hfClass: "Qwen2ForCausalLM", modelTypes: ["qwen2"], examples: "Qwen2, Qwen2.5",
                      features: "Llama block with q/k/v biases", gguf: nil,
-                     load: { try LlamaFamily.load($0, $1, variant: .qwen2) }),
+                     describe: { try LlamaFamily.describe($0, variant: .qwen2) }),
         Architecture(hfClass: "Qwen3ForCausalLM", modelTypes: ["qwen3"], examples: "Qwen3",
                      features: "QK-norm, explicit head_dim", gguf: nil,
-                     load: { try LlamaFamily.load($0, $1, variant: .qwen3) }),
+                     describe: { try LlamaFamily.describe($0, variant: .qwen3) }),
         Architecture(hfClass: "Gemma3ForCausalLM", modelTypes: ["gemma3_text"], examples: "Gemma 3 270M, 1B",
                      features: "(1+w) RMSNorm before and after, QK-norm, GeGLU, local/global layers", gguf: "gemma3",
-                     load: { try Gemma3.load($0, $1) }),
+                     describe: { try Gemma3.describe($0) }),
         Architecture(hfClass: "GPTNeoXForCausalLM", modelTypes: ["gpt_neox"], examples: "Pythia, GPT-NeoX-20B",
                      features: "parallel attention + MLP, partial rotary, LayerNorm with biases", gguf: nil,
-                     load: { try GPTNeoX.load($0, $1) }),
+                     describe: { try GPTNeoX.describe($0) }),
         Architecture(hfClass: "Phi3ForCausalLM", modelTypes: ["phi3"], examples: "Phi-3 mini, Phi-4 mini",
                      features: "fused qkv and gate_up projections, partial rotary", gguf: nil,
-                     load: { try Phi3.load($0, $1) }),
+                     describe: { try Phi3.describe($0) }),
     ]
 
     /// The family of a config: by `model_type`, else by the first of `architectures`.

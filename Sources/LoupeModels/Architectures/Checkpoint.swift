@@ -12,29 +12,49 @@ final class Checkpoint {
     /// The tensors there are, with their shapes.
     private let shapes: [String: [Int]]
     private let read: (String) throws -> Tensor
+    /// A matrix read in place, when the source can give one (nil: not viewable).
+    private let view: (String) throws -> QuantizedMatrix?
     private var taken: Set<String> = []
     /// The folder or file, for messages.
     let path: String
 
-    /// Any source of named tensors (a GGUF file, dequantized on read).
-    init(path: String, shapes: [String: [Int]], read: @escaping (String) throws -> Tensor) {
+    /// Any source of named tensors (a GGUF file, dequantized on read), and of matrices read in place.
+    init(path: String, shapes: [String: [Int]], read: @escaping (String) throws -> Tensor,
+         view: @escaping (String) throws -> QuantizedMatrix? = { _ in nil }) {
         self.path = path
         self.shapes = shapes
         self.read = read
+        self.view = view
+    }
+
+    /// A matrix read in place from the mapped file, `[rows, columns]`; nil when this tensor cannot be
+    /// (a dtype or type the kernels do not read).
+    /// - Throws: `ModelError.missingWeight`, or `.weightShape` for other dimensions.
+    func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> QuantizedMatrix? {
+        guard let known = shapes[name] else { throw ModelError.missingWeight(name: name, file: path) }
+        guard known == [rows, columns] else { throw ModelError.weightShape(name: name, expected: [rows, columns], found: known) }
+        return try view(name)
     }
 
     /// The tensors of a GGUF file, dequantized on read.
     convenience init(gguf: GGUFFile) throws {
         var shapes: [String: [Int]] = [:]
         for info in gguf.tensorInfos { shapes[info.name] = info.shape }
-        self.init(path: gguf.path, shapes: shapes) { try gguf.tensor($0) }
+        self.init(path: gguf.path, shapes: shapes, read: { try gguf.tensor($0) }, view: { name in
+            QuantizedMatrix.supports(try gguf.info(name).type) ? try gguf.matrix(name) : nil
+        })
     }
 
     private convenience init(path: String, files: [String: SafetensorsFile]) {
-        self.init(path: path, shapes: Dictionary(uniqueKeysWithValues: files.map { ($0.key, $0.value.entries[$0.key]?.shape ?? []) })) { name in
-            guard let file = files[name] else { throw ModelError.missingWeight(name: name, file: path) }
-            return try file.tensor(name)
-        }
+        self.init(path: path, shapes: Dictionary(uniqueKeysWithValues: files.map { ($0.key, $0.value.entries[$0.key]?.shape ?? []) }),
+                  read: { name in
+                      guard let file = files[name] else { throw ModelError.missingWeight(name: name, file: path) }
+                      return try file.tensor(name)
+                  },
+                  view: { name in
+                      guard let file = files[name] else { throw ModelError.missingWeight(name: name, file: path) }
+                      return try file.matrix(name)
+                  })
     }
 
     /// Opens the weights of a model folder.

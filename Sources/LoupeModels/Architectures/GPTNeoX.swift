@@ -7,7 +7,7 @@
 // mlp.dense_h_to_4h, mlp.dense_4h_to_h, gpt_neox.final_layer_norm, embed_out.
 
 enum GPTNeoX {
-    static func load(_ r: HFConfigReader, _ ckpt: Checkpoint) throws -> (ModelConfig, TransformerWeights) {
+    static func describe(_ r: HFConfigReader) throws -> (ModelConfig, DecoderLayout) {
         let d = try r.int("hidden_size"), h = try r.int("num_attention_heads")
         guard d > 0, h > 0, d % h == 0 else {
             throw ModelError.invalidConfig("\(r.path): hidden_size (\(d)) must be a positive multiple of num_attention_heads (\(h))")
@@ -43,6 +43,6 @@ enum GPTNeoX {
         layout.oBias = bias
         layout.mlpBias = true
         layout.tiedEmbeddings = tied
-        return (config, try HFDecoder.convert(ckpt, layout: layout, config: config))
+        return (config, layout)
     }
 }

@@ -11,7 +11,7 @@
 import Foundation
 
 enum Gemma3 {
-    static func load(_ r: HFConfigReader, _ ckpt: Checkpoint) throws -> (ModelConfig, TransformerWeights) {
+    static func describe(_ r: HFConfigReader) throws -> (ModelConfig, DecoderLayout) {
         let s = try r.sizes(contextDefault: 131_072)
         let act = try r.activation("hidden_activation", default: "gelu_pytorch_tanh",
                                    allowed: ["gelu_pytorch_tanh": .geluNew, "gelu_new": .geluNew, "gelu": .gelu])
@@ -56,6 +56,6 @@ enum Gemma3 {
         layout.oBias = attentionBias
         layout.tiedEmbeddings = tied
         layout.embedScale = Float(Double(s.dModel).squareRoot())
-        return (config, try HFDecoder.convert(ckpt, layout: layout, config: config))
+        return (config, layout)
     }
 }

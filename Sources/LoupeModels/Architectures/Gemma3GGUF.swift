@@ -19,10 +19,16 @@ extension Gemma3 {
         return (config, try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: layout, config: config))
     }
 
-    /// A gemma3 GGUF file as a model that runs from its quantized weights in place.
+    /// A gemma3 GGUF file as a model that runs from its quantized weights in place (or converted, when
+    /// a tensor's type cannot be read in place).
     static func quantizedModel(gguf: GGUFFile) throws -> HookedTransformer {
         let (config, layout) = try ggufLayout(gguf)
-        return try HFDecoder.quantizedModel(gguf, layout: layout, config: config)
+        let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
+        if let model = try HFDecoder.inPlaceModel(try Checkpoint(gguf: gguf), layout: layout, config: config,
+                                                  reload: { try Checkpoint(gguf: GGUFFile(path: path)) }) {
+            return model
+        }
+        return try HookedTransformer(config: config, weights: try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: layout, config: config))
     }
 
     /// The config of a gemma3 GGUF file and where its weights are.

@@ -2,6 +2,7 @@
 // weight and how it is packed; `HFDecoder.convert` turns a checkpoint into TransformerLens's canonical
 // layout (`TransformerWeights`). A family file reads its config and fills in a layout — nothing more.
 
+import Foundation
 import LoupeFormats
 import LoupeTensor
 
@@ -187,45 +188,49 @@ enum HFDecoder {
 }
 
 extension HFDecoder {
-    /// A model that multiplies by the GGUF file's matrices in place (quantized, memory-mapped), with its
-    /// norms and biases converted as `convert` does; `HookedTransformer.weights` is `convert`'s result,
-    /// made on first use. Fused q/k/v or gate/up layouts are not supported in place.
-    static func quantizedModel(_ gguf: GGUFFile, layout L: DecoderLayout, config c: ModelConfig) throws -> HookedTransformer {
+    /// A model that multiplies by the checkpoint's matrices in place (views into the mapped GGUF or
+    /// safetensors files: quantized blocks, or F32/F16/BF16 rows), with its norms and biases converted as
+    /// `convert` does; `HookedTransformer.weights` is `convert` of `reload()`, made on first use. Nil when
+    /// the layout packs q/k/v or gate/up into one matrix, or a matrix's type cannot be read in place:
+    /// the caller then converts.
+    static func inPlaceModel(_ ckpt: Checkpoint, layout L: DecoderLayout, config c: ModelConfig,
+                             reload: @escaping @Sendable () throws -> Checkpoint) throws -> HookedTransformer? {
         let (d, h, kv, dh, m, v) = (c.dModel, c.nHeads, c.nKeyValueHeads, c.dHead, c.dMLP, c.dVocab)
-        let vectors = try convert(try Checkpoint(gguf: gguf), layout: L, config: c, vectorsOnly: true)
-        func view(_ name: String, _ rows: Int, _ columns: Int) throws -> QuantizedMatrix {
-            let q = try gguf.matrix(name)
-            guard q.rows == rows, q.columns == columns else {
-                throw ModelError.weightShape(name: name, expected: [rows, columns], found: [q.rows, q.columns])
-            }
-            return q
-        }
+        guard case .separate(let q, let k, let vName, let o) = L.attention else { return nil }
         var blocks: [ExecutionWeights.Block] = []
         for l in 0..<c.nLayers {
             let p = L.layerPrefix(l)
-            guard case .separate(let q, let k, let vName, let o) = L.attention else {
-                throw ModelError.unsupported("\(gguf.path): fused q/k/v cannot run in place yet; load it dequantized")
-            }
-            let (up, gate, down): (QuantizedMatrix, QuantizedMatrix?, QuantizedMatrix)
+            guard let wq = try ckpt.matrix(p + q + ".weight", h * dh, d), let wk = try ckpt.matrix(p + k + ".weight", kv * dh, d),
+                  let wv = try ckpt.matrix(p + vName + ".weight", kv * dh, d), let wo = try ckpt.matrix(p + o + ".weight", d, h * dh)
+            else { return nil }
+            let (up, gate, down): (QuantizedMatrix?, QuantizedMatrix?, QuantizedMatrix?)
             switch L.mlp {
             case .gated(let g, let u, let dn):
-                (up, gate, down) = (try view(p + u + ".weight", m, d), try view(p + g + ".weight", m, d), try view(p + dn + ".weight", d, m))
+                (up, gate, down) = (try ckpt.matrix(p + u + ".weight", m, d), try ckpt.matrix(p + g + ".weight", m, d),
+                                    try ckpt.matrix(p + dn + ".weight", d, m))
+                if gate == nil { return nil }
             case .plain(let u, let dn):
-                (up, gate, down) = (try view(p + u + ".weight", m, d), nil, try view(p + dn + ".weight", d, m))
+                (up, gate, down) = (try ckpt.matrix(p + u + ".weight", m, d), nil, try ckpt.matrix(p + dn + ".weight", d, m))
             case .fusedGateUp:
-                throw ModelError.unsupported("\(gguf.path): a fused gate/up matrix cannot run in place yet; load it dequantized")
+                return nil
             }
-            blocks.append(ExecutionWeights.Block(
-                q: .quantized(try view(p + q + ".weight", h * dh, d)), k: .quantized(try view(p + k + ".weight", kv * dh, d)),
-                v: .quantized(try view(p + vName + ".weight", kv * dh, d)), o: .quantized(try view(p + o + ".weight", d, h * dh)),
-                up: .quantized(up), gate: gate.map { .quantized($0) }, down: .quantized(down)))
+            guard let up, let down else { return nil }
+            blocks.append(ExecutionWeights.Block(q: .quantized(wq), k: .quantized(wk), v: .quantized(wv), o: .quantized(wo),
+                                                 up: .quantized(up), gate: gate.map { .quantized($0) }, down: .quantized(down)))
         }
-        let embed = try view(L.embed, v, d)
-        let unembed = L.tiedEmbeddings ? embed : try view(L.unembed, v, d)
+        let tiedCopy = L.tiedEmbeddings && ckpt.contains(L.unembed)
+        guard let embed = try ckpt.matrix(L.embed, v, d),
+              let unembed = L.tiedEmbeddings && !tiedCopy ? embed : try ckpt.matrix(L.unembed, v, d) else { return nil }
+        if tiedCopy {
+            // A tied checkpoint that still carries a copy of the embedding: it must be the same matrix.
+            guard embed.hasSameContents(as: unembed) else {
+                throw ModelError.invalidConfig("\(ckpt.path): tie_word_embeddings is true but \(L.unembed) differs from \(L.embed)")
+            }
+        }
+        let vectors = try convert(ckpt, layout: L, config: c, vectorsOnly: true)
         let exec = ExecutionWeights(blocks: blocks, embedding: .quantized(embed, scale: L.embedScale), unembed: .quantized(unembed))
-        let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
         return try HookedTransformer(config: c, vectors: vectors, exec: exec) {
-            try HFDecoder.convert(try Checkpoint(gguf: GGUFFile(path: path)), layout: L, config: c)
+            try HFDecoder.convert(try reload(), layout: L, config: c)
         }
     }
 }

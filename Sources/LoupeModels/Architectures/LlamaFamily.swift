@@ -18,7 +18,7 @@ enum LlamaFamily {
         }
     }
 
-    static func load(_ r: HFConfigReader, _ ckpt: Checkpoint, variant: Variant) throws -> (ModelConfig, TransformerWeights) {
+    static func describe(_ r: HFConfigReader, variant: Variant) throws -> (ModelConfig, DecoderLayout) {
         let s = try r.sizes(contextDefault: 2048)
         let act = try r.activation("hidden_act", default: "silu", allowed: ["silu": .silu, "swish": .silu])
         try r.require("mlp_bias", isOneOf: [false], because: "TransformerLens's gated MLP has no gate or up biases")
@@ -54,6 +54,6 @@ enum LlamaFamily {
         layout.oBias = attentionBias && variant != .qwen2
         layout.tiedEmbeddings = tied
         if variant == .qwen3 { layout.qNorm = "self_attn.q_norm"; layout.kNorm = "self_attn.k_norm" }
-        return (config, try HFDecoder.convert(ckpt, layout: layout, config: config))
+        return (config, layout)
     }
 }

@@ -3,7 +3,7 @@
 // `partial_rotary_factor`; sliding-window attention when `sliding_window` is set.
 
 enum Phi3 {
-    static func load(_ r: HFConfigReader, _ ckpt: Checkpoint) throws -> (ModelConfig, TransformerWeights) {
+    static func describe(_ r: HFConfigReader) throws -> (ModelConfig, DecoderLayout) {
         let s = try r.sizes(contextDefault: 4096)
         let act = try r.activation("hidden_act", default: "silu", allowed: ["silu": .silu, "swish": .silu])
         let rope = try r.rope(defaultTheta: 10000)
@@ -32,6 +32,6 @@ enum Phi3 {
         layout.qkvBias = attentionBias
         layout.oBias = attentionBias
         layout.tiedEmbeddings = tied
-        return (config, try HFDecoder.convert(ckpt, layout: layout, config: config))
+        return (config, layout)
     }
 }

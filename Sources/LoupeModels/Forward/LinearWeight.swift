@@ -62,8 +62,8 @@ struct ExecutionWeights: Sendable {
     /// d_model → d_vocab
     var unembed: LinearWeight
 
-    /// Whether any matrix is read quantized.
-    var isQuantized: Bool {
+    /// Whether the matrices are read in place from a mapped file.
+    var readsWeightsInPlace: Bool {
         if case .quantized = unembed { return true }
         return blocks.contains { if case .quantized = $0.q { return true } else { return false } }
     }
