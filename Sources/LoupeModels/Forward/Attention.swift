@@ -17,13 +17,8 @@ extension HookedTransformer {
         try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln1W, b: block.ln1B,
                       scaleHook: .ln1Scale(l), normHook: .ln1Normalized(l), batch: batch, pos: pos, runner: &runner)
         let mats = exec.blocks[l]
-        var qkv = [ws.q, ws.k, ws.v]
-        (ws.q, ws.k, ws.v) = ([], [], [])   // the outputs are written without a copy-on-write
-        if quantizedProducts(ws.normed, rows: rows, weights: [mats.q, mats.k, mats.v], widths: [h * dh, kvh * dh, kvh * dh],
-                             biases: [block.bQ.scalars, block.bK.scalars, block.bV.scalars], into: &qkv, fresh: ws.caching) {
-            (ws.q, ws.k, ws.v) = (qkv[0], qkv[1], qkv[2])
-        } else {
-            (ws.q, ws.k, ws.v) = (qkv[0], qkv[1], qkv[2])
+        if !projectInPlace(ws.normed, rows: rows, [mats.q, mats.k, mats.v], widths: [h * dh, kvh * dh, kvh * dh],
+                           biases: [block.bQ.scalars, block.bK.scalars, block.bV.scalars], into: &ws.q, &ws.k, &ws.v, fresh: ws.caching) {
             linear(ws.normed, rows: rows, k: d, weight: mats.q, n: h * dh, bias: block.bQ.scalars, into: &ws.q, fresh: ws.caching)
             linear(ws.normed, rows: rows, k: d, weight: mats.k, n: kvh * dh, bias: block.bK.scalars, into: &ws.k, fresh: ws.caching)
             linear(ws.normed, rows: rows, k: d, weight: mats.v, n: kvh * dh, bias: block.bV.scalars, into: &ws.v, fresh: ws.caching)

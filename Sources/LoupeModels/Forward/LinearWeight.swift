@@ -121,11 +121,11 @@ func linear(_ x: [Float], rows: Int, k: Int, weight: LinearWeight, n: Int, bias:
     }
 }
 
-/// `outs[i] = x · weights[i] + biases[i]` for weights that are all quantized, in one pool pass (q, k, v;
-/// gate, up). Returns false, doing nothing, when a weight is dense or there are too many rows for the
-/// direct path; the caller then runs `linear` on each.
-func quantizedProducts(_ x: [Float], rows: Int, weights: [LinearWeight], widths: [Int], biases: [[Float]?],
-                       into outs: inout [[Float]], fresh: Bool) -> Bool {
+/// `out_i = x · weights[i] + biases[i]` for two or three weights read in place, in one pool pass (q, k, v;
+/// gate, up). Returns false, doing nothing, when a weight is a float32 copy or there are too many rows for
+/// the direct path; the caller then runs `linear` on each.
+func projectInPlace(_ x: [Float], rows: Int, _ weights: [LinearWeight], widths: [Int], biases: [[Float]?],
+                    into a: inout [Float], _ b: inout [Float], _ c: inout [Float], fresh: Bool) -> Bool {
     guard rows <= QuantizedMatrix.directRowLimit else { return false }
     var matrices: [QuantizedMatrix] = []
     for w in weights {
@@ -140,20 +140,26 @@ func quantizedProducts(_ x: [Float], rows: Int, weights: [LinearWeight], widths:
             QuantizedMatrix.multiply(matrices, xp.baseAddress!, rows: rows, into: offsets.map { ap.baseAddress! + $0 })
         }
     }
-    for i in outs.indices {
-        prepare(&outs[i], rows * widths[i], fresh: fresh)
-        outs[i].withUnsafeMutableBufferPointer { op in
-            all.withUnsafeBufferPointer { op.baseAddress!.update(from: $0.baseAddress! + offsets[i], count: rows * widths[i]) }
-        }
-    }
-    for i in outs.indices {
-        guard let bias = biases[i], bias.contains(where: { $0 != 0 }) else { continue }
+    func take(_ i: Int, _ out: inout [Float]) {
         let n = widths[i]
-        outs[i].withUnsafeMutableBufferPointer { op in
+        prepare(&out, rows * n, fresh: fresh)
+        out.withUnsafeMutableBufferPointer { op in
+            all.withUnsafeBufferPointer { op.baseAddress!.update(from: $0.baseAddress! + offsets[i], count: rows * n) }
+            guard let bias = biases[i], bias.contains(where: { $0 != 0 }) else { return }
             bias.withUnsafeBufferPointer { bp in
                 for r in 0..<rows { Kernels.add(op.baseAddress! + r * n, bp.baseAddress!, count: n) }
             }
         }
     }
+    take(0, &a)
+    take(1, &b)
+    if weights.count > 2 { take(2, &c) }
     return true
+}
+
+/// Two outputs: gate and up.
+func projectInPlace(_ x: [Float], rows: Int, _ weights: [LinearWeight], widths: [Int], biases: [[Float]?],
+                    into a: inout [Float], _ b: inout [Float], fresh: Bool) -> Bool {
+    var unused: [Float] = []
+    return projectInPlace(x, rows: rows, weights, widths: widths, biases: biases, into: &a, &b, &unused, fresh: fresh)
 }

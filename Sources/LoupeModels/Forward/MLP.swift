@@ -17,14 +17,9 @@ extension HookedTransformer {
         let mats = exec.blocks[l]
         if let wGate = mats.gate {
             // As TransformerLens's GatedMLP: post = act(x·W_gate) * (x·W_in) + b_in.
-            var up: [Float]
-            var gateUp = [ws.mlpPre, []]
-            ws.mlpPre = []
-            if quantizedProducts(ws.normed, rows: rows, weights: [wGate, mats.up], widths: [dMLP, dMLP], biases: [nil, nil],
-                                 into: &gateUp, fresh: ws.caching) {
-                (ws.mlpPre, up) = (gateUp[0], gateUp[1])
-            } else {
-                ws.mlpPre = gateUp[0]
+            var up: [Float] = []
+            if !projectInPlace(ws.normed, rows: rows, [wGate, mats.up], widths: [dMLP, dMLP], biases: [nil, nil],
+                               into: &ws.mlpPre, &up, fresh: ws.caching) {
                 linear(ws.normed, rows: rows, k: d, weight: wGate, n: dMLP, bias: nil, into: &ws.mlpPre, fresh: ws.caching)
                 up = uninitializedFloats(rows * dMLP)
                 linear(ws.normed, rows: rows, k: d, weight: mats.up, n: dMLP, bias: nil, into: &up)
