@@ -43,62 +43,38 @@ extension Llama {
         return config
     }
 
+    /// Where llama.cpp's converter puts a llama model's tensors: token_embd, blk.{l}.{attn_norm, attn_q,
+    /// attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}, output_norm, output (tied when
+    /// absent). q and k rows come permuted for interleaved rotary pairs (`.rotaryInterleaved` in the config).
+    static func ggufLayout(_ gguf: GGUFFile) -> DecoderLayout {
+        var layout = DecoderLayout()
+        layout.embed = "token_embd.weight"
+        layout.finalNorm = "output_norm"
+        layout.unembed = "output.weight"
+        layout.layerPrefix = { "blk.\($0)." }
+        layout.attention = .separate(q: "attn_q", k: "attn_k", v: "attn_v", o: "attn_output")
+        layout.mlp = .gated(gate: "ffn_gate", up: "ffn_up", down: "ffn_down")
+        layout.norm1 = "attn_norm"
+        layout.norm2 = "ffn_norm"
+        layout.tiedEmbeddings = !gguf.hasTensor("output.weight")
+        layout.buffers = ["rope_freqs.weight"]   // llama 3's precomputed frequencies: the config has them
+        return layout
+    }
+
     /// Canonical weights from a GGUF llama file, dequantized.
     public static func weights(from gguf: GGUFFile, config c: ModelConfig) throws -> TransformerWeights {
-        try convert(config: c, source: gguf.path, names: Names.gguf) { name, shape in
-            guard gguf.hasTensor(name) else { return nil }
-            let info = try gguf.info(name)
-            guard info.shape == shape else { throw ModelError.weightShape(name: name, expected: shape, found: info.shape) }
-            return try gguf.tensor(name)
-        }
+        try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: ggufLayout(gguf), config: c)
     }
-}
 
-extension Llama {
     /// A model that runs from the file's weights in place: every matrix a view into the mapping (no copy,
-    /// no dequantization), norms read as float32. `HookedTransformer.weights` dequantizes on first use.
+    /// no dequantization), norms read as float32; converted when a tensor's type cannot be read in place.
     public static func quantizedModel(from gguf: GGUFFile, config c: ModelConfig) throws -> HookedTransformer {
-        let (d, h, kv, dh, m, v) = (c.dModel, c.nHeads, c.nKeyValueHeads, c.dHead, c.dMLP, c.dVocab)
-        let names = Names.gguf
-        func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> QuantizedMatrix {
-            guard gguf.hasTensor(name) else { throw ModelError.missingWeight(name: name, file: gguf.path) }
-            let info = try gguf.info(name)
-            guard info.shape == [rows, columns] else {
-                throw ModelError.weightShape(name: name, expected: [rows, columns], found: info.shape)
-            }
-            return try gguf.matrix(name)
+        let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
+        if let model = try HFDecoder.inPlaceModel(try Checkpoint(gguf: gguf), layout: ggufLayout(gguf), config: c,
+                                                  reload: { try Checkpoint(gguf: GGUFFile(path: path)) }) {
+            return model
         }
-        func vector(_ name: String, _ n: Int) throws -> Tensor {
-            guard gguf.hasTensor(name) else { throw ModelError.missingWeight(name: name, file: gguf.path) }
-            let info = try gguf.info(name)
-            guard info.shape == [n] else { throw ModelError.weightShape(name: name, expected: [n], found: info.shape) }
-            return try gguf.tensor(name)
-        }
-        let none = Tensor(zeros: [0])
-        var blocks: [ExecutionWeights.Block] = []
-        var vectors: [BlockWeights] = []
-        for l in 0..<c.nLayers {
-            let n = { names.layer(l, $0) }
-            blocks.append(ExecutionWeights.Block(
-                q: .quantized(try matrix(n("q"), h * dh, d)), k: .quantized(try matrix(n("k"), kv * dh, d)),
-                v: .quantized(try matrix(n("v"), kv * dh, d)), o: .quantized(try matrix(n("o"), d, h * dh)),
-                up: .quantized(try matrix(n("up"), m, d)), gate: .quantized(try matrix(n("gate"), m, d)),
-                down: .quantized(try matrix(n("down"), d, m))))
-            vectors.append(BlockWeights(
-                ln1W: try vector(n("norm1"), d), ln1B: nil,
-                wQ: none, bQ: Tensor(zeros: [h, dh]), wK: none, bK: Tensor(zeros: [kv, dh]), wV: none, bV: Tensor(zeros: [kv, dh]),
-                wO: none, bO: Tensor(zeros: [d]), ln2W: try vector(n("norm2"), d), ln2B: nil,
-                wIn: none, bIn: Tensor(zeros: [m]), wGate: nil, wOut: none, bOut: Tensor(zeros: [d])))
-        }
-        let embed = try matrix(names.embed, v, d)
-        let unembed = gguf.hasTensor(names.unembed) ? try matrix(names.unembed, v, d) : embed   // tied when absent
-        let exec = ExecutionWeights(blocks: blocks, embedding: .quantized(embed, scale: nil), unembed: .quantized(unembed))
-        let small = TransformerWeights(wE: none, wPos: nil, blocks: vectors, lnFinalW: try vector(names.finalNorm, d),
-                                       lnFinalB: nil, wU: none, bU: Tensor(zeros: [v]))
-        // The closure keeps the path, not the parsed file: its metadata (the vocabulary, the merges) is not
-        // held for the model's lifetime on the chance that someone asks for float32 weights.
-        let path = gguf.path
-        return try HookedTransformer(config: c, vectors: small, exec: exec) { try Llama.weights(from: GGUFFile(path: path), config: c) }
+        return try HookedTransformer(config: c, weights: try weights(from: gguf, config: c))
     }
 }
 
