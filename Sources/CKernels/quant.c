@@ -110,9 +110,11 @@ INLINE void scale_min_k4(const uint8_t *q, int s, float *sc, float *mn) {
     }
 }
 
-INLINE void decode_q4_k(const uint8_t *restrict b, float *restrict y) {
+/// Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; Q5_K's fifth bits (`qh`, NULL for Q4_K)
+/// sit between the scales and the low nibbles.
+INLINE void decode_q45_k(const uint8_t *restrict b, float *restrict y, int five_bits) {
     const float d = f16(b), dmin = f16(b + 2);
-    const uint8_t *scales = b + 4, *qs = b + 16;
+    const uint8_t *scales = b + 4, *qh = b + 16, *qs = five_bits ? b + 48 : b + 16;
     for (int g = 0; g < 4; g++) {
         float sc1, m1, sc2, m2;
         scale_min_k4(scales, 2 * g, &sc1, &m1);
@@ -121,31 +123,16 @@ INLINE void decode_q4_k(const uint8_t *restrict b, float *restrict y) {
         const uint8_t *q = qs + 32 * g;
         float *out = y + 64 * g;
         for (int l = 0; l < 32; l++) {
-            out[l] = d1 * (float)(q[l] & 0x0F) - dm1;
-            out[l + 32] = d2 * (float)(q[l] >> 4) - dm2;
-        }
-    }
-}
-
-INLINE void decode_q5_k(const uint8_t *restrict b, float *restrict y) {
-    const float d = f16(b), dmin = f16(b + 2);
-    const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + 48;
-    for (int g = 0; g < 4; g++) {
-        float sc1, m1, sc2, m2;
-        scale_min_k4(scales, 2 * g, &sc1, &m1);
-        scale_min_k4(scales, 2 * g + 1, &sc2, &m2);
-        const float d1 = d * sc1, dm1 = dmin * m1, d2 = d * sc2, dm2 = dmin * m2;
-        const uint8_t *q = qs + 32 * g;
-        float *out = y + 64 * g;
-        const int s1 = 2 * g, s2 = 2 * g + 1;
-        for (int l = 0; l < 32; l++) {
-            const int lo = (q[l] & 0x0F) | ((qh[l] >> s1) & 1) << 4;
-            const int hi = (q[l] >> 4) | ((qh[l] >> s2) & 1) << 4;
+            const int lo = (q[l] & 0x0F) | (five_bits ? ((qh[l] >> (2 * g)) & 1) << 4 : 0);
+            const int hi = (q[l] >> 4) | (five_bits ? ((qh[l] >> (2 * g + 1)) & 1) << 4 : 0);
             out[l] = d1 * (float)lo - dm1;
             out[l + 32] = d2 * (float)hi - dm2;
         }
     }
 }
+
+INLINE void decode_q4_k(const uint8_t *restrict b, float *restrict y) { decode_q45_k(b, y, 0); }
+INLINE void decode_q5_k(const uint8_t *restrict b, float *restrict y) { decode_q45_k(b, y, 1); }
 
 INLINE void decode_q6_k(const uint8_t *restrict b, float *restrict y) {
     const float d = f16(b + 208);

@@ -47,18 +47,7 @@ extension Llama {
     /// attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}, output_norm, output (tied when
     /// absent). q and k rows come permuted for interleaved rotary pairs (`.rotaryInterleaved` in the config).
     static func ggufLayout(_ gguf: GGUFFile) -> DecoderLayout {
-        var layout = DecoderLayout()
-        layout.embed = "token_embd.weight"
-        layout.finalNorm = "output_norm"
-        layout.unembed = "output.weight"
-        layout.layerPrefix = { "blk.\($0)." }
-        layout.attention = .separate(q: "attn_q", k: "attn_k", v: "attn_v", o: "attn_output")
-        layout.mlp = .gated(gate: "ffn_gate", up: "ffn_up", down: "ffn_down")
-        layout.norm1 = "attn_norm"
-        layout.norm2 = "ffn_norm"
-        layout.tiedEmbeddings = !gguf.hasTensor("output.weight")
-        layout.buffers = ["rope_freqs.weight"]   // llama 3's precomputed frequencies: the config has them
-        return layout
+        DecoderLayout.llamaCpp(tiedEmbeddings: !gguf.hasTensor("output.weight"))
     }
 
     /// Canonical weights from a GGUF llama file, dequantized.

@@ -70,22 +70,12 @@ extension Gemma3 {
             slidingRope: window == nil ? nil : ModelConfig.Rope(base: 10_000),
             qkNorm: true, postNorms: true, attnScale: 1 / Float(dh).squareRoot())
         try config.validate()
-        var layout = DecoderLayout()
-        layout.embed = "token_embd.weight"
-        layout.finalNorm = "output_norm"
-        layout.unembed = "output.weight"
-        layout.layerPrefix = { "blk.\($0)." }
-        layout.attention = .separate(q: "attn_q", k: "attn_k", v: "attn_v", o: "attn_output")
-        layout.mlp = .gated(gate: "ffn_gate", up: "ffn_up", down: "ffn_down")
-        layout.norm1 = "attn_norm"
-        layout.norm2 = "ffn_norm"
+        var layout = DecoderLayout.llamaCpp(tiedEmbeddings: !gguf.hasTensor("output.weight"))
         layout.postAttentionNorm = "post_attention_norm"
         layout.postMLPNorm = "post_ffw_norm"
         layout.qNorm = "attn_q_norm"
         layout.kNorm = "attn_k_norm"
-        layout.tiedEmbeddings = !gguf.hasTensor("output.weight")
         layout.embedScale = Float(Double(d).squareRoot())
-        layout.buffers = ["rope_freqs.weight"]
         return (config, layout)
     }
 }

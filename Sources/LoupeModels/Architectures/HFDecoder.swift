@@ -56,6 +56,24 @@ struct DecoderLayout: Sendable {
     var embedScale: Float? = nil
     /// The unembedding is the embedding matrix (no `lm_head.weight` in the checkpoint).
     var tiedEmbeddings = false
+    /// The names llama.cpp's converter gives a decoder's tensors in a GGUF file (token_embd,
+    /// blk.{l}.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down},
+    /// output_norm, output — tied when absent); architectures add their own (Gemma's extra norms).
+    static func llamaCpp(tiedEmbeddings: Bool) -> DecoderLayout {
+        var layout = DecoderLayout()
+        layout.embed = "token_embd.weight"
+        layout.finalNorm = "output_norm"
+        layout.unembed = "output.weight"
+        layout.layerPrefix = { "blk.\($0)." }
+        layout.attention = .separate(q: "attn_q", k: "attn_k", v: "attn_v", o: "attn_output")
+        layout.mlp = .gated(gate: "ffn_gate", up: "ffn_up", down: "ffn_down")
+        layout.norm1 = "attn_norm"
+        layout.norm2 = "ffn_norm"
+        layout.tiedEmbeddings = tiedEmbeddings
+        layout.buffers = ["rope_freqs.weight"]   // llama 3's precomputed rotary frequencies: the config has them
+        return layout
+    }
+
     /// Buffers some checkpoints carry that are not weights.
     var buffers: [String] = ["rotary_emb.inv_freq", "attention.bias", "attention.masked_bias"]
 }
