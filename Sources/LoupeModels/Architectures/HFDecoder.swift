@@ -233,8 +233,8 @@ extension HFDecoder {
                 return nil
             }
             guard let up, let down else { return nil }
-            blocks.append(ExecutionWeights.Block(q: .quantized(wq), k: .quantized(wk), v: .quantized(wv), o: .quantized(wo),
-                                                 up: .quantized(up), gate: gate.map { .quantized($0) }, down: .quantized(down)))
+            blocks.append(ExecutionWeights.Block(q: .mapped(wq), k: .mapped(wk), v: .mapped(wv), o: .mapped(wo),
+                                                 up: .mapped(up), gate: gate.map { .mapped($0) }, down: .mapped(down)))
         }
         let tiedCopy = L.tiedEmbeddings && ckpt.contains(L.unembed)
         guard let embed = try ckpt.matrix(L.embed, v, d),
@@ -246,7 +246,7 @@ extension HFDecoder {
             }
         }
         let vectors = try convert(ckpt, layout: L, config: c, vectorsOnly: true)
-        let exec = ExecutionWeights(blocks: blocks, embedding: .quantized(embed, scale: L.embedScale), unembed: .quantized(unembed))
+        let exec = ExecutionWeights(blocks: blocks, embedding: .mapped(embed, scale: L.embedScale), unembed: .mapped(unembed))
         return try HookedTransformer(config: c, vectors: vectors, exec: exec) {
             try HFDecoder.convert(try reload(), layout: L, config: c)
         }

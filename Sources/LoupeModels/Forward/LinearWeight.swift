@@ -1,6 +1,7 @@
 // The matrices the forward pass multiplies by, as it multiplies them: float32 arrays laid out for
-// `x · W`, or quantized rows read in place from a memory-mapped GGUF file (`x · Wᵀ`). Activations are
-// float32 either way, so every hook point sees the same values (up to summation order).
+// `x · W`, or rows read in place from a memory-mapped file (`x · Wᵀ`): a GGUF's quantized blocks or a
+// safetensors file's F32/F16/BF16 rows. Activations are float32 either way, so every hook point sees the
+// same values (up to summation order).
 //
 // Legend: rows (activation rows, batch · pos), k (input features), n (output features).
 
@@ -11,14 +12,14 @@ import LoupeTensor
 enum LinearWeight: Sendable {
     /// `[k, n]` row-major: `out = x · W`.
     case dense([Float])
-    /// `n` rows of `k` ggml-typed elements: `out = x · Wᵀ`, decoded as it is read.
-    case quantized(QuantizedMatrix)
+    /// `n` rows of `k` ggml-typed elements in a mapped file: `out = x · Wᵀ`, decoded as it is read.
+    case mapped(QuantizedMatrix)
 
-    /// The matrix as `[k, n]` float32 (a copy for quantized weights: for the rare per-head paths).
+    /// The matrix as `[k, n]` float32 (a copy for mapped weights: for the rare per-head paths).
     func denseKN(k: Int, n: Int) -> [Float] {
         switch self {
         case .dense(let w): return w
-        case .quantized(let q):
+        case .mapped(let q):
             let rows = q.dequantized(rows: 0..<q.rows)   // [n, k]
             var out = uninitializedFloats(k * n)
             for o in 0..<n { for i in 0..<k { out[i * n + o] = rows[o * k + i] } }
@@ -27,18 +28,18 @@ enum LinearWeight: Sendable {
     }
 }
 
-/// The token embedding: a `[d_vocab, d_model]` float32 table or quantized rows (times `scale` where the
+/// The token embedding: a `[d_vocab, d_model]` float32 table or rows in a mapped file (times `scale` where the
 /// architecture scales embeddings, as Gemma does by sqrt(d_model)).
 enum EmbeddingTable: Sendable {
     case dense([Float])
-    case quantized(QuantizedMatrix, scale: Float?)
+    case mapped(QuantizedMatrix, scale: Float?)
 
     /// Row `id` into `out` (`d` floats).
     func lookup(_ id: Int, d: Int, into out: UnsafeMutablePointer<Float>) {
         switch self {
         case .dense(let table):
             table.withUnsafeBufferPointer { t in out.update(from: t.baseAddress! + id * d, count: d) }
-        case .quantized(let q, let scale):
+        case .mapped(let q, let scale):
             q.row(id, into: out)
             if let s = scale { for j in 0..<d { out[j] *= s } }
         }
@@ -64,8 +65,8 @@ struct ExecutionWeights: Sendable {
 
     /// Whether the matrices are read in place from a mapped file.
     var readsWeightsInPlace: Bool {
-        if case .quantized = unembed { return true }
-        return blocks.contains { if case .quantized = $0.q { return true } else { return false } }
+        if case .mapped = unembed { return true }
+        return blocks.contains { if case .mapped = $0.q { return true } else { return false } }
     }
 
     /// The float32 weights as the forward pass reads them (Q, K and V packed for one GEMM each).
@@ -106,7 +107,7 @@ func linear(_ x: [Float], rows: Int, k: Int, weight: LinearWeight, n: Int, bias:
     switch weight {
     case .dense(let w):
         linear(x, rows: rows, k: k, weight: w, n: n, bias: bias, into: &out, fresh: fresh)
-    case .quantized(let q):
+    case .mapped(let q):
         prepare(&out, rows * n, fresh: fresh)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
@@ -129,7 +130,7 @@ func projectInPlace(_ x: [Float], rows: Int, _ weights: [LinearWeight], widths: 
     guard rows <= QuantizedMatrix.directRowLimit else { return false }
     var matrices: [QuantizedMatrix] = []
     for w in weights {
-        guard case .quantized(let q) = w else { return false }
+        guard case .mapped(let q) = w else { return false }
         matrices.append(q)
     }
     // One buffer for all outputs (rows ≤ directRowLimit: a few thousand floats), then one copy each.
