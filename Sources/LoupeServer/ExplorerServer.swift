@@ -22,13 +22,7 @@ public struct ExplorerServer: Sendable {
         lane = ComputeLane(maxPending: configuration.limits.maxPendingRequests)
         jobs = JobManager(lane: lane, maxActive: configuration.limits.maxActiveJobs, maxKept: configuration.limits.maxKeptJobs)
         page = try Page.load()
-        if !ExplorerConfiguration.isLoopback(configuration.host) && (configuration.token ?? "").isEmpty {
-            throw APIError(.internalServerError, "binding to \(configuration.host) opens the API to the network: "
-                           + "give a token (--token or LOUPE_TOKEN) that every request must carry")
-        }
-        if let token = configuration.token, token.count < 16 || token.contains(where: { $0.isWhitespace }) {
-            throw APIError(.internalServerError, "the token must be at least 16 characters without spaces")
-        }
+        try ExplorerConfiguration.checkAccess(host: configuration.host, token: configuration.token)
         for name in configuration.preload where !configuration.models.contains(where: { $0.name == name }) {
             throw APIError.notFound("cannot preload '\(name)': the server offers \(configuration.models.map(\.name).joined(separator: ", "))")
         }
@@ -262,5 +256,19 @@ struct Page: Sendable {
             return (try? json(["error": "no file '\(name)'"], status: .notFound)) ?? Response(status: .notFound)
         }
         return Response(status: .ok, headers: [.contentType: file.type, .cacheControl: "no-cache"], body: .init(byteBuffer: file.body))
+    }
+}
+
+extension ExplorerConfiguration {
+    /// Refuses an address other than loopback without a token (the API would be open to the network), and
+    /// a token shorter than 16 characters or with spaces. (`loupe serve` checks this before anything starts.)
+    public static func checkAccess(host: String, token: String?) throws {
+        if !isLoopback(host) && (token ?? "").isEmpty {
+            throw APIError(.internalServerError, "binding to \(host) opens the API to the network: "
+                           + "give a token (--token or LOUPE_TOKEN) that every request must carry")
+        }
+        if let token, token.count < 16 || token.contains(where: { $0.isWhitespace }) {
+            throw APIError(.internalServerError, "the token must be at least 16 characters without spaces")
+        }
     }
 }

@@ -45,6 +45,16 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         guard maxJobs >= 1 else { throw ValidationError("--max-jobs must be at least 1") }
         guard idleTimeout > 0, idleTimeout <= 3600 else { throw ValidationError("--idle-timeout must be 0…3600 seconds, found \(idleTimeout)") }
+        do {
+            try ExplorerConfiguration.checkAccess(host: host, token: resolvedToken)
+        } catch let error as APIError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// --token, else a non-empty LOUPE_TOKEN.
+    var resolvedToken: String? {
+        token ?? ProcessInfo.processInfo.environment["LOUPE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func run() async throws {
@@ -56,16 +66,12 @@ struct Serve: AsyncParsableCommand {
         }
         let models = ExplorerModel.catalog(extra: model.filter { FileManager.default.fileExists(atPath: $0) })
         let preload = model.map { m in models.first { $0.location == m || $0.name == m }?.name ?? m }
-        let token = token ?? ProcessInfo.processInfo.environment["LOUPE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        let server: ExplorerServer
-        do {
-            server = try ExplorerServer(configuration: ExplorerConfiguration(
-                host: host, port: port, models: models, preload: preload,
-                limits: ExplorerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxActiveJobs: maxJobs),
-                token: token, allowedHosts: allowHost, idleTimeout: idleTimeout))
-        } catch let error as APIError {
-            throw ValidationError(error.message)
-        }
+        let token = resolvedToken
+        // Errors from here on are about models (a preload the server does not offer): "Error: …", no usage.
+        let server = try ExplorerServer(configuration: ExplorerConfiguration(
+            host: host, port: port, models: models, preload: preload,
+            limits: ExplorerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxActiveJobs: maxJobs),
+            token: token, allowedHosts: allowHost, idleTimeout: idleTimeout))
         let host = self.host
         try await server.run { port in
             let shown = host.contains(":") ? "[\(host)]" : host
