@@ -55,15 +55,12 @@ extension Llama {
         try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: ggufLayout(gguf), config: c)
     }
 
-    /// A model that runs from the file's weights in place: every matrix a view into the mapping (no copy,
-    /// no dequantization), norms read as float32; converted when a tensor's type cannot be read in place.
-    public static func quantizedModel(from gguf: GGUFFile, config c: ModelConfig) throws -> HookedTransformer {
+    /// A llama GGUF file's model: every matrix a view into the mapping (no copy, no dequantization), norms
+    /// read as float32 — or, with `dequantize` or a tensor type the kernels cannot read, float32 copies.
+    public static func model(from gguf: GGUFFile, config c: ModelConfig, dequantize: Bool = false) throws -> HookedTransformer {
         let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
-        if let model = try HFDecoder.inPlaceModel(try Checkpoint(gguf: gguf), layout: ggufLayout(gguf), config: c,
-                                                  reload: { try Checkpoint(gguf: GGUFFile(path: path)) }) {
-            return model
-        }
-        return try HookedTransformer(config: c, weights: try weights(from: gguf, config: c))
+        return try HFDecoder.model(try Checkpoint(gguf: gguf), layout: ggufLayout(gguf), config: c, dequantize: dequantize,
+                                   reload: { try Checkpoint(gguf: GGUFFile(path: path)) })
     }
 }
 
@@ -75,17 +72,8 @@ extension ModelLoader {
         let file = try GGUFFile(path: path)
         let model: HookedTransformer
         switch try file.string("general.architecture") {
-        case "gemma3":
-            if dequantize {
-                let (config, weights) = try Gemma3.load(gguf: file)
-                model = try HookedTransformer(config: config, weights: weights)
-            } else {
-                model = try Gemma3.quantizedModel(gguf: file)
-            }
-        default:
-            let config = try Llama.config(from: file)
-            model = dequantize ? try HookedTransformer(config: config, weights: try Llama.weights(from: file, config: config))
-                : try Llama.quantizedModel(from: file, config: config)
+        case "gemma3": model = try Gemma3.model(gguf: file, dequantize: dequantize)
+        default: model = try Llama.model(from: file, config: try Llama.config(from: file), dequantize: dequantize)
         }
         let tokenizer = file.has("tokenizer.ggml.tokens") ? try BPETokenizer(gguf: file) : nil
         return LoadedModel(model: model, tokenizer: tokenizer, source: path,

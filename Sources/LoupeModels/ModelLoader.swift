@@ -66,14 +66,11 @@ public enum ModelLoader {
             }
             let layout: DecoderLayout
             (config, layout) = try family.describe(reader)
-            let ckpt = try Checkpoint(folder: dir)
             // Matrices read in place from the mapped safetensors (no copy) unless asked for float32 copies,
             // or the layout packs several projections into one matrix (then converted).
-            if !dequantize, let model = try HFDecoder.inPlaceModel(ckpt, layout: layout, config: config,
-                                                                   reload: { try Checkpoint(folder: dir) }) {
-                return try finishFolder(model: model, config: config, dir: dir, path: path)
-            }
-            weights = try HFDecoder.convert(ckpt, layout: layout, config: config)
+            let model = try HFDecoder.model(try Checkpoint(folder: dir), layout: layout, config: config, dequantize: dequantize,
+                                            reload: { try Checkpoint(folder: dir) })
+            return try finishFolder(model: model, config: config, dir: dir, path: path)
         } else {
             let supported = Architecture.all.flatMap(\.modelTypes).joined(separator: ", ")
             throw ModelError.invalidConfig("\(configURL.path): model_type '\(type ?? "none")' is not supported (supported: \(supported))")

@@ -18,7 +18,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Threads for BLAS and Loupe's kernels.", transform: Count.positive)
     var threads: Int = 2
 
-    @Flag(name: .long, help: "GGUF: run the float32-dequantized weights instead of the quantized ones in place.")
+    @Flag(name: .long, help: "Run float32 copies of the weights instead of the file's weights in place.")
     var dequantize = false
 
     func run() throws {

@@ -24,7 +24,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for BLAS and Loupe's kernels (default: 2).", transform: Count.positive)
     var threads: Int = 2
 
-    @Flag(name: .long, help: "GGUF: dequantize every weight to float32 at load (the reference path; 4 bytes a parameter) instead of running the quantized weights in place.")
+    @Flag(name: .long, help: "Make float32 copies of the weights at load (the reference path; 4 bytes a parameter) instead of running the file's weights in place (a GGUF's quantized blocks, a folder's safetensors).")
     var dequantize = false
 
     func load() throws -> LoadedModel {

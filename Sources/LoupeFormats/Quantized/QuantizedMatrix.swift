@@ -1,7 +1,8 @@
 // A weight matrix read in place from a memory-mapped file: `rows` rows (output features) of `columns`
 // elements (input features) in a ggml type (F32, F16 and BF16 included: safetensors matrices are views
-// too) — PyTorch's `[out, in]` layout, as GGUF and safetensors store linear layers. Nothing is copied or dequantized at load; products decode blocks as they go
-// (CKernels/quant.c), so a model costs its file size in memory, not four bytes a parameter.
+// too) — PyTorch's `[out, in]` layout, as GGUF and safetensors store linear layers. Nothing is copied or
+// dequantized at load; products decode blocks as they go (CKernels/quant.c), so a model costs its file
+// size in memory, not four bytes a parameter.
 
 import CKernels
 import Foundation
@@ -28,8 +29,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// The types products can read in place.
     public static func supports(_ type: GGMLType) -> Bool { loupe_quant_supported(Int32(type.rawValue)) != 0 }
 
-    /// A view of `rows` rows of `columns` elements at `base`, which `owner` keeps mapped.
-    /// - Throws: `GGUFError.unsupportedGGMLType`-like errors are the caller's: this checks only the layout.
+    /// A view of `rows` rows of `columns` elements at `base`, which `owner` keeps mapped. The caller has
+    /// checked the type, the shape and that the data lies inside the mapping.
     init(type: GGMLType, rows: Int, columns: Int, base: UnsafeRawPointer, owner: AnyObject) {
         self.type = type
         self.rows = rows
@@ -78,8 +79,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Several products with the same activations `x` (`[nx, columns]`, shared `columns`), each into its
-    /// own output (`[nx, rows]`): q, k and v, or gate and up, in one pass of the thread pool (and, on the
-    /// integer path, one quantization of `x`). Up to `directRowLimit` rows; above, one product at a time.
+    /// own output (`[nx, rows]`): q, k and v, or gate and up, in one pass of the thread pool. Up to
+    /// `directRowLimit` rows; above, one product at a time.
     public static func multiply(_ matrices: [QuantizedMatrix], _ x: UnsafePointer<Float>, rows nx: Int,
                                 into outputs: [UnsafeMutablePointer<Float>]) {
         precondition(matrices.count == outputs.count, "one output per matrix")

@@ -31,8 +31,7 @@ final class Checkpoint {
     /// (a dtype or type the kernels do not read).
     /// - Throws: `ModelError.missingWeight`, or `.weightShape` for other dimensions.
     func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> QuantizedMatrix? {
-        guard let known = shapes[name] else { throw ModelError.missingWeight(name: name, file: path) }
-        guard known == [rows, columns] else { throw ModelError.weightShape(name: name, expected: [rows, columns], found: known) }
+        try check(name, [rows, columns])
         return try view(name)
     }
 
@@ -115,9 +114,14 @@ final class Checkpoint {
     /// Checks that a tensor exists with the given shape and marks it used, without reading it (a matrix
     /// the forward pass reads in place).
     func claim(_ name: String, _ shape: [Int]) throws {
+        try check(name, shape)
+        taken.insert(name)
+    }
+
+    /// Fails unless the checkpoint has the tensor with this shape.
+    private func check(_ name: String, _ shape: [Int]) throws {
         guard let known = shapes[name] else { throw ModelError.missingWeight(name: name, file: path) }
         guard known == shape else { throw ModelError.weightShape(name: name, expected: shape, found: known) }
-        taken.insert(name)
     }
 
     /// A tensor of the given shape.

@@ -13,22 +13,12 @@ import LoupeFormats
 import LoupeTensor
 
 extension Gemma3 {
-    /// Config and weights of a gemma3 GGUF file, dequantized to float32.
-    static func load(gguf: GGUFFile) throws -> (ModelConfig, TransformerWeights) {
-        let (config, layout) = try ggufLayout(gguf)
-        return (config, try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: layout, config: config))
-    }
-
-    /// A gemma3 GGUF file as a model that runs from its quantized weights in place (or converted, when
-    /// a tensor's type cannot be read in place).
-    static func quantizedModel(gguf: GGUFFile) throws -> HookedTransformer {
+    /// A gemma3 GGUF file's model: quantized weights read in place, or (`dequantize`) float32 copies.
+    static func model(gguf: GGUFFile, dequantize: Bool) throws -> HookedTransformer {
         let (config, layout) = try ggufLayout(gguf)
         let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
-        if let model = try HFDecoder.inPlaceModel(try Checkpoint(gguf: gguf), layout: layout, config: config,
-                                                  reload: { try Checkpoint(gguf: GGUFFile(path: path)) }) {
-            return model
-        }
-        return try HookedTransformer(config: config, weights: try HFDecoder.convert(try Checkpoint(gguf: gguf), layout: layout, config: config))
+        return try HFDecoder.model(try Checkpoint(gguf: gguf), layout: layout, config: config, dequantize: dequantize,
+                                   reload: { try Checkpoint(gguf: GGUFFile(path: path)) })
     }
 
     /// The config of a gemma3 GGUF file and where its weights are.

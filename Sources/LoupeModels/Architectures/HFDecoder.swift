@@ -206,6 +206,15 @@ enum HFDecoder {
 }
 
 extension HFDecoder {
+    /// The model a checkpoint holds: read in place (`inPlaceModel`) unless `dequantize` or the layout or
+    /// a type does not allow it, else converted to float32 copies. `reload` reopens the checkpoint for the
+    /// float32 weights an in-place model makes on request.
+    static func model(_ ckpt: Checkpoint, layout L: DecoderLayout, config c: ModelConfig, dequantize: Bool,
+                      reload: @escaping @Sendable () throws -> Checkpoint) throws -> HookedTransformer {
+        if !dequantize, let model = try inPlaceModel(ckpt, layout: L, config: c, reload: reload) { return model }
+        return try HookedTransformer(config: c, weights: try convert(ckpt, layout: L, config: c))
+    }
+
     /// A model that multiplies by the checkpoint's matrices in place (views into the mapped GGUF or
     /// safetensors files: quantized blocks, or F32/F16/BF16 rows), with its norms and biases converted as
     /// `convert` does; `HookedTransformer.weights` is `convert` of `reload()`, made on first use. Nil when

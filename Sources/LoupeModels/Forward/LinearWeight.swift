@@ -112,13 +112,17 @@ func linear(_ x: [Float], rows: Int, k: Int, weight: LinearWeight, n: Int, bias:
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 q.multiply(xp.baseAddress!, rows: rows, into: op.baseAddress!)
-                if let bias, bias.contains(where: { $0 != 0 }) {
-                    bias.withUnsafeBufferPointer { bp in
-                        for r in 0..<rows { Kernels.add(op.baseAddress! + r * n, bp.baseAddress!, count: n) }
-                    }
-                }
+                addBias(bias, to: op.baseAddress!, rows: rows, n: n)
             }
         }
+    }
+}
+
+/// `out[r, :] += bias` for each of `rows` rows of width `n`; nothing for no bias or an all-zero one.
+private func addBias(_ bias: [Float]?, to out: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+    guard let bias, bias.contains(where: { $0 != 0 }) else { return }
+    bias.withUnsafeBufferPointer { bp in
+        for r in 0..<rows { Kernels.add(out + r * n, bp.baseAddress!, count: n) }
     }
 }
 
@@ -146,10 +150,7 @@ func projectInPlace(_ x: [Float], rows: Int, _ weights: [LinearWeight], widths: 
         prepare(&out, rows * n, fresh: fresh)
         out.withUnsafeMutableBufferPointer { op in
             all.withUnsafeBufferPointer { op.baseAddress!.update(from: $0.baseAddress! + offsets[i], count: rows * n) }
-            guard let bias = biases[i], bias.contains(where: { $0 != 0 }) else { return }
-            bias.withUnsafeBufferPointer { bp in
-                for r in 0..<rows { Kernels.add(op.baseAddress! + r * n, bp.baseAddress!, count: n) }
-            }
+            addBias(biases[i], to: op.baseAddress!, rows: rows, n: n)
         }
     }
     take(0, &a)
