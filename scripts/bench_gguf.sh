@@ -9,13 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${LOUPE_SHARED:-$(cd .. && pwd)/shared}
 THREADS=${THREADS:-2}
-swift build -c release --product loupe >/dev/null 2>&1
-GGUF=${1:-$(.build/release/loupe fetch smollm2-135m 2>/dev/null | tail -1)}
+BIN=$(scripts/build-release)
+GGUF=${1:-$("$BIN" fetch smollm2-135m 2>/dev/null | tail -1)}
 ROUNDS=${2:-3}
 PY=${LLAMA_PY:-$("$SHARED/peer/setup-llamacpp.sh" | tail -1)}
 TEXT="$SHARED/data/corpora/lee-news.txt"
 for r in $(seq "$ROUNDS"); do
-  /usr/bin/time -f "%M" -o /tmp/loupe-bench-rss .build/release/loupe bench --model "$GGUF" --threads "$THREADS" \
+  /usr/bin/time -f "%M" -o /tmp/loupe-bench-rss "$BIN" bench --model "$GGUF" --threads "$THREADS" \
       --workloads load,prompt128,generate64,generate64_hooked 2>/dev/null > /tmp/loupe-bench-ours
   echo "loupe $(cat /tmp/loupe-bench-ours) $(cat /tmp/loupe-bench-rss)"
   /usr/bin/time -f "%M" -o /tmp/loupe-bench-rss "$PY" scripts/bench_llamacpp.py "$GGUF" "$TEXT" "$THREADS" 2>/dev/null > /tmp/loupe-bench-peer

@@ -20,8 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-nice -n 10 swift build -c release --product loupe
-BIN="$(swift build -c release --show-bin-path)/loupe"
+BIN=$(nice -n 10 scripts/build-release)
 LOG=$(mktemp)
 "$BIN" serve --host 127.0.0.1 --port "$PORT" --model "$MODEL" >"$LOG" 2>&1 &
 SERVER=$!

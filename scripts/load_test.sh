@@ -11,8 +11,7 @@ PORT=${PORT:-18474}
 SECONDS_EACH=${SECONDS_EACH:-15}
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
-nice -n 10 swift build -c release --product loupe
-BIN="$(swift build -c release --show-bin-path)/loupe"
+BIN=$(nice -n 10 scripts/build-release)
 "$BIN" serve --host 127.0.0.1 --port "$PORT" --model "$MODEL" >/dev/null 2>&1 &
 SERVER=$!
 WORK=$(mktemp -d)

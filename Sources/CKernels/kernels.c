@@ -2,6 +2,15 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void loupe_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
 
 #if defined(__x86_64__) && defined(__linux__)
 #define KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))

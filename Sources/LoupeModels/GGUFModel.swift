@@ -29,7 +29,7 @@ extension Llama {
             throw ModelError.unsupported("\(gguf.path): rope scaling '\(scaling)' is not supported")
         }
         let vocab = try gguf.optionalInt("\(arch).vocab_size")
-            ?? (gguf.has("tokenizer.ggml.tokens") ? try gguf.stringArray("tokenizer.ggml.tokens").count : try gguf.info("token_embd.weight").shape[0])
+            ?? (gguf.has("tokenizer.ggml.tokens") ? try gguf.arrayCount("tokenizer.ggml.tokens") : try gguf.info("token_embd.weight").shape[0])
         let config = ModelConfig(
             architecture: "LlamaForCausalLM (GGUF)", nLayers: try gguf.int("\(arch).block_count"), dModel: d, nHeads: h,
             dHead: dh, dMLP: try gguf.int("\(arch).feed_forward_length"), dVocab: vocab,

@@ -1,6 +1,7 @@
 // Loading a model from disk: a Hugging Face folder (config.json + model.safetensors + tokenizer files).
 
 import Foundation
+import CKernels
 import LoupeFormats
 import LoupeTensor
 
@@ -31,6 +32,13 @@ public enum ModelLoader {
     /// quantized blocks, a folder's F32/F16/BF16 safetensors (families with separate q/k/v and gate/up
     /// matrices) — unless `dequantize` (then converted to float32 copies at load, the reference path).
     public static func load(path: String, dequantize: Bool = false) throws -> LoadedModel {
+        // Loading builds large transient tables (a 49k–262k-token vocabulary's strings, a GGUF's metadata
+        // arrays); hand their memory back rather than keep it resident for the life of the model.
+        defer { loupe_release_free_memory() }
+        return try open(path: path, dequantize: dequantize)
+    }
+
+    private static func open(path: String, dequantize: Bool) throws -> LoadedModel {
         let dir = URL(fileURLWithPath: path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) else {

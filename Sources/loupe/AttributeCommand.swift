@@ -17,7 +17,7 @@ struct Attribute: ParsableCommand {
     @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
     @Option(name: .long, help: "Wrong token: attribute logit[answer] − logit[wrong].") var wrong: String?
     @Option(name: .long, help: "Position (default: the last).") var position: Int?
-    @Option(name: .long, help: "Heads to list.", transform: Count.nonNegative) var top: Int = 10
+    @Option(name: .long, parsing: .unconditional, help: "Heads to list.", transform: Count.nonNegative) var top: Int = 10
     @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var figures: FigureOptions
 

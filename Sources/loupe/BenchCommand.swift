@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Comma-separated: \(Benchmark.allWorkloads.joined(separator: ",")).")
     var workloads: String = Benchmark.allWorkloads.joined(separator: ",")
 
-    @Option(name: .long, help: "Threads for BLAS and Loupe's kernels.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Threads for BLAS and Loupe's kernels.", transform: Count.positive)
     var threads: Int = 2
 
     @Flag(name: .long, help: "Run float32 copies of the weights instead of the file's weights in place.")

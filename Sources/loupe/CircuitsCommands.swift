@@ -21,8 +21,8 @@ struct Circuits: ParsableCommand {
     @Option(name: .long, help: "For ov and qk: comma-separated source words (each read as \" word\").") var tokens: String?
     @Option(name: .long, help: "For qk: add the positional embedding of this query position (models with W_pos).") var queryPosition: Int?
     @Option(name: .long, help: "For qk: add the positional embedding of this key position.") var keyPosition: Int?
-    @Option(name: .long, help: "For ov: tokens to show per source.", transform: Count.nonNegative) var top: Int = 5
-    @Option(name: .long, help: "For composition: pairs to list per mode.", transform: Count.nonNegative) var pairs: Int = 10
+    @Option(name: .long, parsing: .unconditional, help: "For ov: tokens to show per source.", transform: Count.nonNegative) var top: Int = 5
+    @Option(name: .long, parsing: .unconditional, help: "For composition: pairs to list per mode.", transform: Count.nonNegative) var pairs: Int = 10
     @Option(name: .long, help: "For composition with --svg/--png: the mode drawn (q, k or v); --html draws all three.") var mode: CompositionMode = .k
     @Flag(name: .long, help: "Print JSON (composition: {\"q\": [L][H][L][H], \"k\": …, \"v\": …}).") var json = false
     @OptionGroup var figures: FigureOptions
@@ -133,9 +133,9 @@ struct PCA: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Text to analyse.") var prompt: String?
     @Option(name: .long, help: "A UTF-8 text file to analyse.") var text: String?
-    @Option(name: .long, help: "Only the first N characters of the file.", transform: Count.nonNegative) var chars: Int?
-    @Option(name: .long, help: "Tokens per forward pass.", transform: Count.positive) var window: Int = 128
-    @Option(name: .long, help: "Stop after this many positions.", transform: Count.positive) var maxPositions: Int = 2000
+    @Option(name: .long, parsing: .unconditional, help: "Only the first N characters of the file.", transform: Count.nonNegative) var chars: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Tokens per forward pass.", transform: Count.positive) var window: Int = 128
+    @Option(name: .long, parsing: .unconditional, help: "Stop after this many positions.", transform: Count.positive) var maxPositions: Int = 2000
     @Flag(name: .long, help: "Print JSON.") var json = false
 
     struct Output: Encodable {
@@ -184,13 +184,13 @@ struct Neurons: ParsableCommand {
         abstract: "MLP neurons as key→value memories: value vectors through the unembedding, memory-management neurons, max-activating examples.")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .long, help: "The layer.", transform: Count.nonNegative) var layer: Int
+    @Option(name: .long, parsing: .unconditional, help: "The layer.", transform: Count.nonNegative) var layer: Int
     @Option(name: .long, help: "Comma-separated neurons to show (default: the most negative input/output cosines).") var neurons: String?
     @Option(name: .long, help: "A UTF-8 text to find max-activating examples in.") var text: String?
-    @Option(name: .long, help: "Only the first N characters of the text.", transform: Count.nonNegative) var chars: Int?
-    @Option(name: .long, help: "Neurons to list, and tokens or examples per neuron.", transform: Count.nonNegative) var top: Int = 5
+    @Option(name: .long, parsing: .unconditional, help: "Only the first N characters of the text.", transform: Count.nonNegative) var chars: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Neurons to list, and tokens or examples per neuron.", transform: Count.nonNegative) var top: Int = 5
     @Option(name: .long, help: "Read max-activating examples from an index built by `loupe neuron-index`.") var db: String?
-    @Option(name: .long, help: "With --html and --text: tokens of the text shown with each neuron's activations.", transform: Count.nonNegative) var showTokens: Int = 200
+    @Option(name: .long, parsing: .unconditional, help: "With --html and --text: tokens of the text shown with each neuron's activations.", transform: Count.nonNegative) var showTokens: Int = 200
     @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var figures: FigureOptions
 
@@ -273,12 +273,12 @@ struct NeuronIndex: ParsableCommand {
         discussion: "Run it again with the same arguments to resume after an interruption; finished windows are kept. Read the examples with `loupe neurons --db PATH`.")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .long, help: "The layer.", transform: Count.nonNegative) var layer: Int
+    @Option(name: .long, parsing: .unconditional, help: "The layer.", transform: Count.nonNegative) var layer: Int
     @Option(name: .long, parsing: .singleValue, help: "A UTF-8 text file (repeat for several; they are joined in order).") var text: [String]
     @Option(name: .long, help: "The SQLite file to build or resume.") var db: String
-    @Option(name: .long, help: "Examples kept per neuron.", transform: Count.positive) var k: Int = 10
-    @Option(name: .long, help: "Context tokens kept either side.", transform: Count.nonNegative) var context: Int = 8
-    @Option(name: .long, help: "Tokens per forward pass (default: 128, or the model's context if shorter).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Examples kept per neuron.", transform: Count.positive) var k: Int = 10
+    @Option(name: .long, parsing: .unconditional, help: "Context tokens kept either side.", transform: Count.nonNegative) var context: Int = 8
+    @Option(name: .long, parsing: .unconditional, help: "Tokens per forward pass (default: 128, or the model's context if shorter).", transform: Count.positive)
     var window: Int?
 
     func run() throws {

@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "A UTF-8 text file.")
     var text: String
 
-    @Option(name: .long, help: "Only the first N characters of the file.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Only the first N characters of the file.", transform: Count.nonNegative)
     var chars: Int?
 
     @Flag(name: .long, help: "Print JSON.")

@@ -15,13 +15,13 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Wrap --prompt in the model's chat template as a user message (instruct models).")
     var chat = false
 
-    @Option(name: .long, help: "How many tokens to generate at most.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "How many tokens to generate at most.", transform: Count.nonNegative)
     var maxTokens: Int = 32
 
     @Option(name: .long, help: "Sampling temperature; 0 is greedy.")
     var temperature: Float = 0
 
-    @Option(name: .long, help: "Sample only from the k most likely tokens (0: all).", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Sample only from the k most likely tokens (0: all).", transform: Count.nonNegative)
     var topK: Int = 0
 
     @Option(name: .long, help: "Sample only from the smallest set of tokens with probability ≥ p.")

@@ -20,13 +20,13 @@ struct Heads: ParsableCommand {
     @Option(name: .long, help: "Comma-separated token ids to score the heads on.")
     var ids: String?
 
-    @Option(name: .long, help: "Length of the random sequence of the induction test.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Length of the random sequence of the induction test.", transform: Count.positive)
     var length: Int = 50
 
     @Option(name: .long, help: "Seed of the induction test.")
     var seed: UInt64 = 0
 
-    @Option(name: .long, help: "Heads to list per pattern.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Heads to list per pattern.", transform: Count.nonNegative)
     var top: Int = 5
 
     @Flag(name: .long, help: "Score mode abs (1 − mean |pattern − detection| · n) instead of mul (share of attention).")

@@ -6,7 +6,7 @@ struct HooksCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Positions to show shapes for.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Positions to show shapes for.", transform: Count.positive)
     var pos: Int = 1
 
     func run() throws {

@@ -20,7 +20,7 @@ struct Lens: ParsableCommand {
     @Option(name: .long, help: "A token to follow through the layers (id or single-token text).")
     var target: String?
 
-    @Option(name: .long, help: "Top tokens to show per layer.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Top tokens to show per layer.", transform: Count.nonNegative)
     var topK: Int = 3
 
     @Flag(name: .long, help: "Also read the residual between attention and MLP (resid_mid).")

@@ -192,8 +192,8 @@ struct Trace: ParsableCommand {
     @Option(name: .long, help: "The subject: text inside the prompt whose tokens get noise.") var subject: String
     @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
     @Option(name: .long, help: "What is restored: the residual stream, or windows of MLP or attention outputs.") var kind: TraceKind = .resid
-    @Option(name: .long, help: "Blocks restored together for mlp and attn.", transform: Count.positive) var window: Int = 10
-    @Option(name: .long, help: "Noise samples to average.", transform: Count.positive) var samples: Int = 5
+    @Option(name: .long, parsing: .unconditional, help: "Blocks restored together for mlp and attn.", transform: Count.positive) var window: Int = 10
+    @Option(name: .long, parsing: .unconditional, help: "Noise samples to average.", transform: Count.positive) var samples: Int = 5
     @Option(name: .long, help: "Noise standard deviation (default: 3× the embedding's).") var noise: Float?
     @Option(name: .long, help: "Seed of the noise.") var seed: UInt64 = 0
     @Flag(name: .long, help: "Print JSON: {kind, window, subject, clean, corrupted, restored: [layer][pos]}.") var json = false

@@ -19,7 +19,7 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .long, help: "The HTML file to write.") var out: String
     @Option(name: .long, help: "Answer token for attribution (id or single-token text; default: the top prediction).") var answer: String?
     @Option(name: .long, help: "Wrong token: attribute logit[answer] − logit[wrong].") var wrong: String?
-    @Option(name: .long, help: "Predictions to list, and lens candidates per cell.", transform: Count.nonNegative) var topK: Int = 10
+    @Option(name: .long, parsing: .unconditional, help: "Predictions to list, and lens candidates per cell.", transform: Count.nonNegative) var topK: Int = 10
 
     func run() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1, found \(topK)") }

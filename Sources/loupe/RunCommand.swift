@@ -10,7 +10,7 @@ struct Run: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var input: PromptOptions
 
-    @Option(name: .long, help: "How many next-token candidates to show.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "How many next-token candidates to show.", transform: Count.nonNegative)
     var topK: Int = 10
 
     @Option(name: .long, help: "Write the [pos, d_vocab] float32 logits to this .npy file.")

@@ -37,35 +37,35 @@ struct TrainSAE: ParsableCommand {
     var corpus: [String]
     @Option(name: .long, help: "topk or standard (ReLU with an L1 penalty).")
     var architecture: SAEArchitecture = .topk
-    @Option(name: .long, help: "Number of features.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Number of features.", transform: Count.positive)
     var dSae: Int = 4096
-    @Option(name: .long, help: "Active features per token (topk).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Active features per token (topk).", transform: Count.positive)
     var k: Int = 32
     @Option(name: .long, help: "L1 coefficient (standard).")
     var l1: Float = 5
-    @Option(name: .long, help: "Training activations (steps = tokens / batch).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Training activations (steps = tokens / batch).", transform: Count.positive)
     var tokens: Int = 1_000_000
-    @Option(name: .long, help: "Activations per step.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Activations per step.", transform: Count.positive)
     var batch: Int = 1024
     @Option(name: .long) var lr: Float = 4e-4
-    @Option(name: .long, help: "Tokens per window.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Tokens per window.", transform: Count.positive)
     var context: Int = 128
-    @Option(name: .long, help: "Rows in the shuffle buffer (default: 16 × batch).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Rows in the shuffle buffer (default: 16 × batch).", transform: Count.positive)
     var buffer: Int?
-    @Option(name: .long, help: "A feature silent for this many steps is dead.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "A feature silent for this many steps is dead.", transform: Count.positive)
     var deadWindow: Int = 200
-    @Option(name: .long, help: "Resample dead features every this many steps (0: never).", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Resample dead features every this many steps (0: never).", transform: Count.nonNegative)
     var resampleEvery: Int = 0
-    @Option(name: .long, help: "Use at most this many corpus tokens.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Use at most this many corpus tokens.", transform: Count.nonNegative)
     var maxCorpusTokens: Int?
-    @Option(name: .long, help: "Harvest at most this many activations once, keep them in memory and cycle through them.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Harvest at most this many activations once, keep them in memory and cycle through them.", transform: Count.nonNegative)
     var storeActivations: Int?
-    @Option(name: .long, help: "Held-out windows for the cross-entropy evaluation.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Held-out windows for the cross-entropy evaluation.", transform: Count.positive)
     var evalWindows: Int = 16
     @Option(name: .long) var seed: UInt64 = 0
     @Option(name: .long, help: "Folder for the SAE and its checkpoints.")
     var out: String
-    @Option(name: .long, transform: Count.nonNegative) var checkpointEvery: Int = 200
+    @Option(name: .long, parsing: .unconditional, transform: Count.nonNegative) var checkpointEvery: Int = 200
     @Flag(name: .long, help: "Continue the run checkpointed in --out.")
     var resume = false
     @Flag(name: .long, help: "Draw progress bars even when standard error is not a terminal (for logs).")
@@ -153,23 +153,23 @@ struct Features: ParsableCommand {
     var corpus: [String] = []
     @Option(name: .long, help: "A feature to show (repeatable).")
     var feature: [Int] = []
-    @Option(name: .long, help: "Features to show when none is given (the most frequent).", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Features to show when none is given (the most frequent).", transform: Count.nonNegative)
     var count: Int = 5
-    @Option(name: .long, help: "Examples per feature.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Examples per feature.", transform: Count.nonNegative)
     var top: Int = 8
-    @Option(name: .long, help: "Tokens per window when reading the corpus.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Tokens per window when reading the corpus.", transform: Count.positive)
     var context: Int = 128
-    @Option(name: .long, help: "Read at most this many corpus tokens.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Read at most this many corpus tokens.", transform: Count.nonNegative)
     var maxCorpusTokens: Int = 50_000
     @Option(name: .long, help: "A prompt to run with the SAE spliced in.")
     var prompt: String?
-    @Option(name: .long, help: "Feature to remove on --prompt.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Feature to remove on --prompt.", transform: Count.nonNegative)
     var ablate: Int?
-    @Option(name: .long, help: "Feature to add on --prompt.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Feature to add on --prompt.", transform: Count.nonNegative)
     var steer: Int?
     @Option(name: .long, help: "Steering scale.")
     var scale: Float = 10
-    @Option(name: .long, help: "Greedy tokens to generate on --prompt.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Greedy tokens to generate on --prompt.", transform: Count.nonNegative)
     var generate: Int = 0
     @Option(name: .long, help: "A .safetensors file of activations (e.g. from `loupe cache`): encode its tensor named as the SAE's hook (or its only tensor) and write feature_acts and sae_out to --encode-out.")
     var encode: String?

@@ -27,16 +27,16 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "A model to offer and load at start: a known name, a .gguf file or a folder (repeatable).")
     var model: [String] = []
 
-    @Option(name: .long, help: "BLAS threads.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "BLAS threads.", transform: Count.positive)
     var threads: Int = 2
 
-    @Option(name: .long, help: "Most tokens in a prompt (the model's context may be lower).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Most tokens in a prompt (the model's context may be lower).", transform: Count.positive)
     var maxPromptTokens: Int = 256
 
-    @Option(name: .long, help: "Largest request body in bytes.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Largest request body in bytes.", transform: Count.positive)
     var maxBodyBytes: Int = 64 * 1024
 
-    @Option(name: .long, help: "Patching jobs queued or running at once.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Patching jobs queued or running at once.", transform: Count.positive)
     var maxJobs: Int = 2
 
     func validate() throws {

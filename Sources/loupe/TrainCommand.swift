@@ -22,13 +22,13 @@ struct TrainTokenizer: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files, one text each.")
     var corpus: [String]
 
-    @Option(name: .long, help: "Vocabulary size: 256 byte tokens + learned tokens + special tokens.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Vocabulary size: 256 byte tokens + learned tokens + special tokens.", transform: Count.positive)
     var vocabSize: Int
 
     @Option(name: .long, help: "Output folder (created if missing).")
     var out: String
 
-    @Option(name: .long, help: "Pairs seen fewer times are never merged.", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Pairs seen fewer times are never merged.", transform: Count.nonNegative)
     var minFrequency: Int = 2
 
     @Option(name: .long, help: "A special token (repeatable; default <|endoftext|>).")

@@ -12,7 +12,7 @@ import LoupeTraining
 
 /// Options every toy task shares.
 struct ToyTrainingOptions: ParsableArguments {
-    @Option(name: .long, help: "Training steps (default: the task's).", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Training steps (default: the task's).", transform: Count.nonNegative)
     var steps: Int?
 
     @Option(name: .long, help: "Random seed (initialization, data, dropout).")
@@ -24,7 +24,7 @@ struct ToyTrainingOptions: ParsableArguments {
     @Option(name: .long, help: "Folder for checkpoints and the trained model (TransformerLens layout; loads with --model).")
     var out: String?
 
-    @Option(name: .long, help: "Save a checkpoint every N steps (with --out).", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Save a checkpoint every N steps (with --out).", transform: Count.nonNegative)
     var checkpointEvery: Int = 500
 
     @Flag(name: .long, help: "Continue the run checkpointed in --out.")
@@ -39,7 +39,7 @@ struct ToyTrainingOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON object (with accuracy and seconds) as the last line.")
     var json = false
 
-    @Option(name: .long, help: "BLAS threads.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "BLAS threads.", transform: Count.positive)
     var threads: Int = 2
 
     func validate() throws {
@@ -209,7 +209,7 @@ struct TrainInduction: ParsableCommand {
         abstract: "Induction: a 2-layer attention-only model on repeated random segments; head detectors, K-composition, and a 1-layer contrast.")
     @OptionGroup var options: ToyTrainingOptions
 
-    @Option(name: .long, help: "Layers (2 forms induction heads; 1 is the contrast that cannot).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Layers (2 forms induction heads; 1 is the contrast that cannot).", transform: Count.positive)
     var layers: Int = 2
 
     @Flag(name: .long, help: "Also train the 1-layer model the same way and compare.")
@@ -257,22 +257,22 @@ struct TrainLM: ParsableCommand {
     var corpus: [String]
     @Option(name: .long, help: "A folder with tokenizer.json to use instead of training one.")
     var tokenizer: String?
-    @Option(name: .long, help: "Vocabulary size of the tokenizer to train.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Vocabulary size of the tokenizer to train.", transform: Count.positive)
     var vocabSize: Int = 4096
-    @Option(name: .long, transform: Count.positive) var layers: Int = 2
-    @Option(name: .long, transform: Count.positive) var dModel: Int = 192
-    @Option(name: .long, transform: Count.positive) var heads: Int = 6
-    @Option(name: .long, help: "MLP width (0 with --attn-only).", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, transform: Count.positive) var layers: Int = 2
+    @Option(name: .long, parsing: .unconditional, transform: Count.positive) var dModel: Int = 192
+    @Option(name: .long, parsing: .unconditional, transform: Count.positive) var heads: Int = 6
+    @Option(name: .long, parsing: .unconditional, help: "MLP width (0 with --attn-only).", transform: Count.nonNegative)
     var dMLP: Int = 768
     @Flag(name: .long, help: "Attention-only blocks.")
     var attnOnly = false
-    @Option(name: .long, help: "Context length (the model's n_ctx).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Context length (the model's n_ctx).", transform: Count.positive)
     var ctx: Int = 256
-    @Option(name: .long, help: "Training window length (default: --ctx).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Training window length (default: --ctx).", transform: Count.positive)
     var window: Int?
-    @Option(name: .long, help: "Sequences per batch.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Sequences per batch.", transform: Count.positive)
     var batch: Int = 16
-    @Option(name: .long, transform: Count.nonNegative) var steps: Int = 3000
+    @Option(name: .long, parsing: .unconditional, transform: Count.nonNegative) var steps: Int = 3000
     @Option(name: .long) var lr: Float = 2e-3
     @Option(name: .long) var dropout: Float = 0
     @Option(name: .long) var seed: UInt64 = 0
@@ -282,12 +282,12 @@ struct TrainLM: ParsableCommand {
     var repeatFraction: Double = 0
     @Option(name: .long, help: "Start from this model folder's weights (same shape and tokenizer) instead of a random initialization.")
     var initFrom: String?
-    @Option(name: .long, transform: Count.nonNegative) var checkpointEvery: Int = 250
+    @Option(name: .long, parsing: .unconditional, transform: Count.nonNegative) var checkpointEvery: Int = 250
     @Flag(name: .long, help: "Continue the run checkpointed in --out.")
     var resume = false
     @Option(name: .long, help: "Also write the float16 model and its tokenizer here.")
     var export: String?
-    @Option(name: .long, transform: Count.positive) var threads: Int = 2
+    @Option(name: .long, parsing: .unconditional, transform: Count.positive) var threads: Int = 2
     @Flag(name: .long, help: "Print one JSON object as the last line.")
     var json = false
 

@@ -31,21 +31,21 @@ struct TrainTunedLens: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files to train on.")
     var corpus: [String]
-    @Option(name: .long, help: "Read only the first N characters of each file (default: all).", transform: Count.nonNegative)
+    @Option(name: .long, parsing: .unconditional, help: "Read only the first N characters of each file (default: all).", transform: Count.nonNegative)
     var chars: Int?
     @Option(name: .long, help: "Output lens file (.safetensors).")
     var out: String
-    @Option(name: .long, transform: Count.nonNegative) var steps: Int = 100
-    @Option(name: .long, help: "Windows per step.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, transform: Count.nonNegative) var steps: Int = 100
+    @Option(name: .long, parsing: .unconditional, help: "Windows per step.", transform: Count.positive)
     var batch: Int = 2
-    @Option(name: .long, help: "Tokens per window.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Tokens per window.", transform: Count.positive)
     var context: Int = 128
     @Option(name: .long, help: "AdamW learning rate (warmup, cosine decay to a tenth).")
     var lr: Float = 1e-3
     @Option(name: .long, help: "Weight decay on the translators' matrices (towards the identity).")
     var weightDecay: Float = 1e-3
     @Option(name: .long) var seed: UInt64 = 0
-    @Option(name: .long, transform: Count.nonNegative) var checkpointEvery: Int = 5
+    @Option(name: .long, parsing: .unconditional, transform: Count.nonNegative) var checkpointEvery: Int = 5
     @Flag(name: .long, help: "Continue from OUT.checkpoint.")
     var resume = false
     @Flag(name: .long, help: "Print JSON.")
@@ -112,9 +112,9 @@ struct LensEval: ParsableCommand {
     var corpus: [String]
     @Option(name: .long, help: "A tuned lens (from `loupe train tuned-lens`).")
     var tuned: String?
-    @Option(name: .long, help: "Tokens to evaluate on.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Tokens to evaluate on.", transform: Count.positive)
     var tokens: Int = 2048
-    @Option(name: .long, help: "Tokens per window.", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Tokens per window.", transform: Count.positive)
     var context: Int = 128
     @Flag(name: .long, help: "Print JSON.")
     var json = false

@@ -11,6 +11,9 @@ import Testing
         ["neurons", "--layer", "0", "--top=-1"],
         ["neurons", "--layer", "0", "--top", "-1"],
         ["neurons", "--layer=-1"],
+        ["neurons", "--layer", "-1"],
+        ["generate", "--prompt", "a", "--max-tokens", "-5"],
+        ["circuits", "composition", "--pairs", "-1"],
         ["attribute", "--prompt", "a", "--answer", "b", "--top=-1"],
         ["circuits", "composition", "--pairs=-1"],
         ["features", "--sae", "s", "--corpus", "c", "--count=-1"],
@@ -35,10 +38,10 @@ import Testing
             Issue.record("\(args) parsed as \(type(of: command))")
         } catch {
             let message = Loupe.message(for: error)
-            // `--top -1` reads "-1" as an option, so the value is missing; `--top=-1` reaches the check.
-            let spacedNegative = args.contains("-1") && !args.contains { $0.contains("=") }
-            #expect(message.contains("expected a count of 0 or more") || message.contains("expected a size of 1 or more")
-                    || (spacedNegative && message.contains("Missing value for '--top <top>'")), "\(args): \(message)")
+            // Count options take the next word whatever it looks like, so `--top -1` reaches the check as
+            // `--top=-1` does (argument-parser would otherwise read "-1" as an option and say a value is missing).
+            #expect(message.contains("expected a count of 0 or more") || message.contains("expected a size of 1 or more"),
+                    "\(args): \(message)")
         }
     }
 
@@ -51,6 +54,13 @@ import Testing
             Issue.record("--top five parsed")
         } catch {
             #expect(Loupe.message(for: error).contains("expected a whole number, found \"five\""))
+        }
+        // The word after a count option is its value, even one spelled like an option.
+        do {
+            _ = try Loupe.parseAsRoot(["neurons", "--layer", "1", "--top", "--json"])
+            Issue.record("--top --json parsed")
+        } catch {
+            #expect(Loupe.message(for: error).contains("expected a whole number, found \"--json\""))
         }
     }
 }

@@ -57,6 +57,11 @@ import Testing
         #expect(Self.id("\u{00E9}") != Self.id("e\u{0301}"))
         #expect(try t.decodeBytes([Self.id("e\u{0301}")]) == Array("e\u{0301}".utf8))
         #expect(try t.decodeBytes([Self.id("\u{00E9}")]) == Array("\u{00E9}".utf8))
+        // Looked up and spelled by bytes too.
+        #expect(t.id(for: "\u{00E9}") == Self.id("\u{00E9}"))
+        #expect(t.id(for: "e\u{0301}") == Self.id("e\u{0301}"))
+        #expect(try Array(t.spelling(Self.id("e\u{0301}")).utf8) == Array("e\u{0301}".utf8))
+        #expect(try Array(t.spelling(Self.id("\u{00E9}")).utf8) == Array("\u{00E9}".utf8))
     }
 
     /// A space followed by a combining mark is one Swift Character; it is still a "▁", not a byte.
@@ -80,6 +85,8 @@ import Testing
     }
 
     @Test func aTokenListedTwiceIsAnError() throws {
-        #expect(throws: TokenizerError.self) { try Self.tokenizer(extra: [("ll", -7)]) }
+        #expect(throws: TokenizerError.invalidVocab(reason: "token \"ll\" is listed twice, as ids \(Self.id("ll")) and \(Self.twoSpaces + 1)")) {
+            try Self.tokenizer(extra: [("ll", -7)])
+        }
     }
 }

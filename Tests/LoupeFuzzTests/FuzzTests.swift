@@ -95,6 +95,24 @@ enum Fuzz {
         #expect(outcome.errors > 0)
     }
 
+    /// Whole GGUF models: a tiny Llama GGUF with its own byte-level BPE tokenizer, mutated, then loaded as a user's
+    /// file is (metadata → config → tokenizer → weights read in place), text encoded, a forward pass run.
+    @Test func ggufModels() throws {
+        let dir = try Fuzz.scratch("gguf-model")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let seed = try Fuzz.bytes(Fuzz.fixtures.appendingPathComponent("gguf/llama-tiny.gguf"))
+        let path = dir.appendingPathComponent("case.gguf")
+        let outcome = Fuzz.run("gguf-model") { i, m in
+            try Fuzz.write(m.mutate(bytes: seed), path)
+            let loaded = try ModelLoader.load(path: path.path)
+            let ids = loaded.tokenizer?.encodeForModel("the cat<|endoftext|> sat\u{1F99C}") ?? [0, 1, 2]
+            _ = try loaded.tokenizer?.decode(ids)
+            _ = try loaded.model.run([Array(ids.prefix(8))])
+        }
+        #expect(outcome.errors > 0)
+        #expect(outcome.values > 0, "some mutations (in weights) must still load and run")
+    }
+
     /// Model folders: a mutated config.json next to real weights of each family (and mutated weights).
     @Test func modelFolders() throws {
         let dir = try Fuzz.scratch("config")

@@ -113,4 +113,26 @@ enum SmolLM2Dequantized {
         // The float32 weights on request are the converted ones, bit for bit.
         #expect(model.weights == reference.weights)
     }
+
+    /// The tiny Llama GGUF of the fuzz harness (`scripts/make_tiny_gguf.py`: F16 embedding, Q8_0 attention, Q4_1
+    /// gate/up, Q4_0 down, its own BPE tokenizer): the in-place path equals the dequantized one, and the
+    /// tokenizer read from the file merges as its merges say.
+    @Test func tinyGGUFWithItsOwnTokenizer() throws {
+        let path = Fixtures.directory.appendingPathComponent("gguf/llama-tiny.gguf").path
+        let loaded = try ModelLoader.load(path: path)
+        let reference = try ModelLoader.load(path: path, dequantize: true).model
+        #expect(loaded.model.readsWeightsInPlace)
+        let tok = try loaded.requireTokenizer()
+        // " the" and " cat" are learned merges: one token each; the control token is matched literally.
+        let ids = tok.encode("the cat sat<|endoftext|>")
+        #expect(try ids.map { try tok.spelling($0) } == ["the", "\u{120}cat", "\u{120}sat", "<|endoftext|>"])
+        #expect(try tok.decode(ids) == "the cat sat<|endoftext|>")
+        let (a, ca) = try loaded.model.runWithCache(.tokens([ids]))
+        let (b, cb) = try reference.runWithCache(.tokens([ids]))
+        #expect(QuantizedExecutionTests.relativeDifference(a, b) < 1e-3, "logits differ by \(QuantizedExecutionTests.relativeDifference(a, b))")
+        for name in cb.names {
+            let x = try #require(ca[name]), y = try #require(cb[name])
+            #expect(QuantizedExecutionTests.relativeDifference(x, y) < 1e-3, "\(name)")
+        }
+    }
 }

@@ -33,5 +33,8 @@ void loupe_layer_norm_rows(const float *x, float *out, long rows, long n, float 
                            const float *w, const float *b, float *scales);
 /// RMSNorm of each row: scale = sqrt(mean(x^2) + eps), x / scale * w (w may be NULL).
 void loupe_rms_norm_rows(const float *x, float *out, long rows, long n, float eps, const float *w, float *scales);
+/// Returns memory that malloc holds free to the system (glibc's malloc_trim; nothing elsewhere). Loading keeps
+/// large transient tables (a tokenizer's strings, a file's metadata) that would otherwise stay resident.
+void loupe_release_free_memory(void);
 #include "CQuant.h"
 #endif

@@ -48,6 +48,13 @@ extension GGUFFile {
         return out
     }
 
+    /// The number of elements of an array value, of any element type.
+    public func arrayCount(_ key: String) throws -> Int {
+        let v = try value(key)
+        guard case .array(_, let items) = v else { throw wrongType(key, "array", v) }
+        return items.count
+    }
+
     /// An array of any one integer type, as `[Int]`.
     public func intArray(_ key: String) throws -> [Int] {
         let v = try value(key)

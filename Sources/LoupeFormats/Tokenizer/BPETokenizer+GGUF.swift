@@ -48,19 +48,14 @@ extension BPETokenizer {
                 reason: "\(tokenTypes.count) token types for \(tokens.count) tokens; expected one type per token")
         }
 
-        var vocab: [String: Int] = [:], special: [String: Int] = [:], added: [String: Int] = [:]
-        vocab.reserveCapacity(tokens.count)
-        var firstID: [String: Int] = [:]
-        firstID.reserveCapacity(tokens.count)
+        var entries: [VocabularyEntry] = []
+        entries.reserveCapacity(tokens.count)
         for (id, token) in tokens.enumerated() {
-            if let other = firstID.updateValue(id, forKey: token) {
-                throw TokenizerError.invalidVocab(reason: "token \"\(token)\" is listed twice, as ids \(other) and \(id)")
-            }
             let rawType = tokenTypes?[id] ?? GGUFTokenType.normal.rawValue
             switch rawType == 0 ? .normal : GGUFTokenType(rawValue: rawType) {
-            case .normal, .unused, .byte: vocab[token] = id
-            case .unknown, .control: special[token] = id
-            case .userDefined: added[token] = id
+            case .normal, .unused, .byte: entries.append(VocabularyEntry(spelling: token, id: id, kind: .model))
+            case .unknown, .control: entries.append(VocabularyEntry(spelling: token, id: id, kind: .special))
+            case .userDefined: entries.append(VocabularyEntry(spelling: token, id: id, kind: .added))
             case nil: throw Self.unknownTokenType(token, id: id, type: rawType)
             }
         }
@@ -83,8 +78,8 @@ extension BPETokenizer {
             throw TokenizerError.invalidVocab(reason: "addBOS is set but there is no BOS id")
         }
 
-        try self.init(vocab: vocab, merges: pairs, specialTokens: special, addedTokens: added,
-                      unknownToken: unknownID, preTokenizer: entry.preTokenizer, ignoresMerges: entry.ignoresMerges)
+        try self.init(entries: entries, merges: pairs, unknownToken: unknownID, preTokenizer: entry.preTokenizer,
+                      ignoresMerges: entry.ignoresMerges, sentencePiece: nil, uniqueSpellings: true)
         self.bosID = bosID
         self.eosID = eosID
         addsBOS = addBOS
@@ -120,42 +115,34 @@ extension BPETokenizer {
             }
         }
         if addBOS && bosID == nil { throw TokenizerError.invalidVocab(reason: "addBOS is set but there is no BOS id") }
-        var vocab: [String: Int] = [:], special: [String: Int] = [:], added: [String: Int] = [:]
-        // Tokens canonically equal to an earlier one (a different byte sequence Swift's String calls equal):
-        // spelled and decoded, reached by encoding through their bytes, but not by `id(for:)`.
-        var aliases: [(String, Int)] = []
-        var pieces: [[UInt8]: Int32] = [:]
+        var entries: [VocabularyEntry] = []
+        entries.reserveCapacity(tokens.count)
+        var pieces = ByteStringTable(capacity: tokens.count)
         var byteTokens = [Int32](repeating: -1, count: 256)
-        vocab.reserveCapacity(tokens.count)
-        pieces.reserveCapacity(tokens.count)
-        var seen: [[UInt8]: Int] = [:]
-        seen.reserveCapacity(tokens.count)
         for (id, token) in tokens.enumerated() {
-            if let other = seen.updateValue(id, forKey: Array(token.utf8)) {
-                throw TokenizerError.invalidVocab(reason: "token \"\(token)\" is listed twice, as ids \(other) and \(id)")
-            }
             let rawType = tokenTypes?[id] ?? GGUFTokenType.normal.rawValue
             switch rawType == 0 ? .normal : GGUFTokenType(rawValue: rawType) {
             case .normal, .unused:
-                if vocab[token] == nil { vocab[token] = id } else { aliases.append((token, id)) }
-                pieces[Array(token.utf8)] = Int32(id)
+                entries.append(VocabularyEntry(spelling: token, id: id, kind: .model))
+                pieces.updateValue(Int32(id), for: token)
             case .byte:
-                vocab[token] = id
+                entries.append(VocabularyEntry(spelling: token, id: id, kind: .model))
                 guard let b = SentencePieceModel.byteValue(token) else {
                     throw TokenizerError.invalidVocab(reason: "byte token \"\(token)\" (id \(id)) is not spelled <0xAB>")
                 }
                 byteTokens[Int(b)] = Int32(id)
-            case .unknown, .control: special[token] = id
+            case .unknown, .control: entries.append(VocabularyEntry(spelling: token, id: id, kind: .special))
             case .userDefined:
                 // Matched in the text as Hugging Face does, after "▁" and " " are made one (see `encode`).
-                added[SentencePieceModel.replacingScalar("\u{2581}", with: " ", in: token)] = id
+                let text = SentencePieceModel.replacingScalar("\u{2581}", with: " ", in: token)
+                entries.append(VocabularyEntry(spelling: text, id: id, kind: .added))
             case nil: throw Self.unknownTokenType(token, id: id, type: rawType)
             }
         }
         let model = SentencePieceModel(pieces: pieces, scores: scores, byteTokens: byteTokens,
                                        unknownID: unknownID.map { Int32($0) }, addSpacePrefix: addSpacePrefix)
-        try self.init(vocab: vocab, merges: [], specialTokens: special, addedTokens: added, unknownToken: unknownID,
-                      preTokenizer: .gpt2, ignoresMerges: false, sentencePiece: model, aliases: aliases)
+        try self.init(entries: entries, merges: [], unknownToken: unknownID, preTokenizer: .gpt2, ignoresMerges: false,
+                      sentencePiece: model, uniqueSpellings: true)
         self.bosID = bosID
         self.eosID = eosID
         addsBOS = addBOS

@@ -41,10 +41,12 @@ public struct BPETokenizer: Sendable {
     /// Whether `encodeForModel` puts `bosID` first, as the model expects its input.
     public var addsBOS: Bool
 
-    /// Token spelling → id, for model tokens, special and added tokens.
-    private let ids: [String: Int]
-    /// `spellings[id]`: the token as the vocabulary spells it; nil for an unused id.
-    private let spellings: [String?]
+    /// Token spelling (its UTF-8 bytes) → id, for model tokens, special and added tokens.
+    private let ids: ByteStringTable
+    /// The spelling of token `id` is `spellingBytes[spellingOffsets[id]..<spellingOffsets[id + 1]]`; an unused
+    /// id has an empty one (no token is empty).
+    private let spellingBytes: [UInt8]
+    private let spellingOffsets: [Int32]
     /// The bytes of token `id` are `tokenBytes[byteOffsets[id]..<byteOffsets[id + 1]]`.
     private let tokenBytes: [UInt8]
     private let byteOffsets: [Int32]
@@ -57,8 +59,8 @@ public struct BPETokenizer: Sendable {
     private let literals: LiteralTokenMatcher
     /// Whether some byte has no one-byte token (so merged output may hold -1 symbols to replace).
     private let lacksBytes: Bool
-    /// Vocabulary tokens by their bytes, when `ignoresMerges`.
-    private let wholeTokens: WholeTokenTable?
+    /// Vocabulary tokens by their bytes (the text they stand for), when `ignoresMerges`.
+    private let wholeTokens: ByteStringTable?
     /// Set for SentencePiece-style vocabularies (GGUF `tokenizer.ggml.model = "llama"`): text is encoded by
     /// score-ordered merges over characters with byte fallback, not by byte-level BPE.
     let sentencePiece: SentencePieceModel?
@@ -83,63 +85,83 @@ public struct BPETokenizer: Sendable {
         addedTokens: [String: Int] = [:], unknownToken: Int? = nil,
         preTokenizer: PreTokenizer = .gpt2, ignoresMerges: Bool = false
     ) throws {
-        try self.init(vocab: vocab, merges: merges, specialTokens: specialTokens, addedTokens: addedTokens,
-                      unknownToken: unknownToken, preTokenizer: preTokenizer, ignoresMerges: ignoresMerges,
-                      sentencePiece: nil, aliases: [])
+        var entries = vocab.map { VocabularyEntry(spelling: $0.key, id: $0.value, kind: .model) }
+        entries += specialTokens.map { VocabularyEntry(spelling: $0.key, id: $0.value, kind: .special) }
+        entries += addedTokens.map { VocabularyEntry(spelling: $0.key, id: $0.value, kind: .added) }
+        try self.init(entries: entries, merges: merges, unknownToken: unknownToken, preTokenizer: preTokenizer,
+                      ignoresMerges: ignoresMerges, sentencePiece: nil, uniqueSpellings: false)
     }
 
-    /// The designated initializer; `sentencePiece` switches encoding and token bytes to SentencePiece's;
-    /// `aliases` are model tokens canonically equal to a `vocab` entry (decodable, not looked up by spelling).
-    init(
-        vocab: [String: Int], merges: [(String, String)], specialTokens: [String: Int],
-        addedTokens: [String: Int], unknownToken: Int?, preTokenizer: PreTokenizer, ignoresMerges: Bool,
-        sentencePiece: SentencePieceModel?, aliases: [(String, Int)]
-    ) throws {
-        var spellingOf: [Int: String] = [:]
-        spellingOf.reserveCapacity(vocab.count + specialTokens.count + addedTokens.count)
-        var literalIDs: Set<Int> = []
-        func register(_ token: String, _ id: Int, literal: Bool) throws {
-            guard id >= 0, id < Int(Int32.max) else {
-                throw TokenizerError.invalidVocab(reason: "token \"\(token)\" has id \(id), outside 0..<\(Int32.max)")
-            }
-            guard !token.isEmpty else { throw TokenizerError.invalidVocab(reason: "an empty token has id \(id)") }
-            if let other = spellingOf[id], other.unicodeScalars.elementsEqual(token.unicodeScalars) == false {
-                let pair = [other, token].sorted()
-                throw TokenizerError.invalidVocab(reason: "id \(id) is used by both \"\(pair[0])\" and \"\(pair[1])\"")
-            }
-            spellingOf[id] = token
-            if literal { literalIDs.insert(id) }
-        }
-        for (token, id) in vocab { try register(token, id, literal: false) }
-        for (token, id) in aliases { try register(token, id, literal: false) }
-        for (token, id) in specialTokens { try register(token, id, literal: true) }
-        for (token, id) in addedTokens { try register(token, id, literal: true) }
-        if let unknownToken, spellingOf[unknownToken] == nil {
-            throw TokenizerError.invalidVocab(reason: "the unknown-token id \(unknownToken) names no token")
-        }
+    /// One token of a vocabulary, for the designated initializer.
+    struct VocabularyEntry {
+        enum Kind { case model, special, added }
+        /// As the vocabulary spells it (the byte alphabet, or SentencePiece's "▁" and `<0xAB>`); special and
+        /// added tokens as their text.
+        let spelling: String
+        let id: Int
+        /// Model tokens merge and decode through the alphabet; special tokens are matched literally when
+        /// encoding with `allowSpecial`, added tokens always.
+        let kind: Kind
+    }
 
+    /// The designated initializer. Spellings are compared and looked up by their UTF-8 bytes, never as Swift
+    /// `String`s (which compare up to canonical equivalence). `sentencePiece` switches encoding and token bytes
+    /// to SentencePiece's. With `uniqueSpellings` (a GGUF token list), two entries with one spelling are an
+    /// error; otherwise a special or added token may share a model token's spelling and takes its place in
+    /// `id(for:)`.
+    init(
+        entries: [VocabularyEntry], merges: [(String, String)], unknownToken: Int?, preTokenizer: PreTokenizer,
+        ignoresMerges: Bool, sentencePiece: SentencePieceModel?, uniqueSpellings: Bool
+    ) throws {
         // Tables below are sized by the largest id: it must be about the number of entries (a few holes are
         // allowed), so that one lying id cannot ask for gigabytes.
-        let size = (spellingOf.keys.max() ?? -1) + 1
-        let limit = 2 * spellingOf.count + 1024
-        if size > limit, let (id, token) = spellingOf.max(by: { $0.key < $1.key }) {
+        var largest: VocabularyEntry?
+        for entry in entries {
+            guard entry.id >= 0, entry.id < Int(Int32.max) else {
+                throw TokenizerError.invalidVocab(reason: "token \"\(entry.spelling)\" has id \(entry.id), outside 0..<\(Int32.max)")
+            }
+            guard !entry.spelling.isEmpty else { throw TokenizerError.invalidVocab(reason: "an empty token has id \(entry.id)") }
+            if entry.id > largest?.id ?? -1 { largest = entry }
+        }
+        let size = (largest?.id ?? -1) + 1
+        let limit = 2 * entries.count + 1024
+        if size > limit, let largest {
             throw TokenizerError.invalidVocab(
-                reason: "token \"\(token)\" has id \(id), far beyond the \(spellingOf.count) entries "
+                reason: "token \"\(largest.spelling)\" has id \(largest.id), far beyond the \(entries.count) entries "
                     + "(ids must run from 0 to about the vocabulary size; at most \(limit - 1) here)")
         }
         vocabSize = size
-        var spellings = [String?](repeating: nil, count: size)
-        for (id, token) in spellingOf { spellings[id] = token }
-        self.spellings = spellings
 
-        // Model tokens decode through the byte alphabet (a character outside it stands for its own UTF-8);
-        // special and added tokens decode to their text.
-        var bytes: [UInt8] = []
+        // One spelling per id; an id of a special or added token is matched literally.
+        var entryOfID = [Int32](repeating: -1, count: size)
+        var isLiteral = [Bool](repeating: false, count: size)
+        for (k, entry) in entries.enumerated() {
+            let prior = Int(entryOfID[entry.id])
+            if prior >= 0, !entries[prior].spelling.utf8.elementsEqual(entry.spelling.utf8) {
+                let pair = [entries[prior].spelling, entry.spelling].sorted()
+                throw TokenizerError.invalidVocab(reason: "id \(entry.id) is used by both \"\(pair[0])\" and \"\(pair[1])\"")
+            }
+            entryOfID[entry.id] = Int32(k)
+            if entry.kind != .model { isLiteral[entry.id] = true }
+        }
+        if let unknownToken, !(0..<size).contains(unknownToken) || entryOfID[unknownToken] < 0 {
+            throw TokenizerError.invalidVocab(reason: "the unknown-token id \(unknownToken) names no token")
+        }
+
+        // Spellings, and the bytes each token stands for: model tokens decode through the byte alphabet (a
+        // character outside it stands for its own UTF-8) or SentencePiece's spelling; special and added tokens
+        // decode to their text.
+        var spellingBytes: [UInt8] = [], bytes: [UInt8] = []
+        spellingBytes.reserveCapacity(size * 8)
         bytes.reserveCapacity(size * 8)
+        var spellingOffsets = [Int32](repeating: 0, count: size + 1)
         var offsets = [Int32](repeating: 0, count: size + 1)
         for id in 0..<size {
-            if let token = spellings[id] {
-                if literalIDs.contains(id) {
+            let k = Int(entryOfID[id])
+            if k >= 0 {
+                let token = entries[k].spelling
+                spellingBytes.append(contentsOf: token.utf8)
+                if isLiteral[id] {
                     bytes.append(contentsOf: token.utf8)
                 } else if sentencePiece != nil {
                     bytes.append(contentsOf: SentencePieceModel.bytes(of: token, isByteToken: true))
@@ -149,58 +171,97 @@ public struct BPETokenizer: Sendable {
                     }
                 }
             }
+            spellingOffsets[id + 1] = Int32(spellingBytes.count)
             offsets[id + 1] = Int32(bytes.count)
         }
+        self.spellingBytes = spellingBytes
+        self.spellingOffsets = spellingOffsets
         tokenBytes = bytes
         byteOffsets = offsets
 
-        var ids = vocab
-        for (token, id) in specialTokens { ids[token] = id }
-        for (token, id) in addedTokens { ids[token] = id }
-        self.ids = ids
-        self.specialTokens = specialTokens
-        endOfText = ids["<|endoftext|>"]
-        unknownID = unknownToken.map { Int32($0) }
+        // Model tokens first: the one-byte tokens and merges are looked up among them alone.
+        var ids = ByteStringTable(capacity: entries.count)
+        func enter(_ entry: VocabularyEntry) throws {
+            if let prior = ids.updateValue(Int32(entry.id), for: entry.spelling), uniqueSpellings, Int(prior) != entry.id {
+                throw TokenizerError.invalidVocab(
+                    reason: "token \"\(entry.spelling)\" is listed twice, as ids \(min(Int(prior), entry.id)) and \(max(Int(prior), entry.id))")
+            }
+        }
+        for entry in entries where entry.kind == .model { try enter(entry) }
 
-        byteTokens = ByteLevelAlphabet.scalars.map { scalar in vocab[String(scalar)].map { Int32($0) } ?? -1 }
+        byteTokens = ByteLevelAlphabet.scalars.map { scalar in ids.lookup(String(scalar)) ?? -1 }
         lacksBytes = byteTokens.contains(-1)
 
         var table = MergeTable(capacity: merges.count)
+        var joined: [UInt8] = []
         for (rank, (left, right)) in merges.enumerated() {
             let merge = left + " " + right
-            guard let l = vocab[left] else { throw TokenizerError.mergeTokenNotInVocab(rank: rank, merge: merge, token: left) }
-            guard let r = vocab[right] else { throw TokenizerError.mergeTokenNotInVocab(rank: rank, merge: merge, token: right) }
-            guard let m = vocab[left + right] else {
+            guard let l = ids.lookup(left) else { throw TokenizerError.mergeTokenNotInVocab(rank: rank, merge: merge, token: left) }
+            guard let r = ids.lookup(right) else { throw TokenizerError.mergeTokenNotInVocab(rank: rank, merge: merge, token: right) }
+            joined.removeAll(keepingCapacity: true)
+            joined.append(contentsOf: left.utf8)
+            joined.append(contentsOf: right.utf8)
+            guard let m = ids.lookup(joined) else {
                 throw TokenizerError.mergeTokenNotInVocab(rank: rank, merge: merge, token: left + right)
             }
-            table.insertIfAbsent(left: Int32(l), right: Int32(r), rank: Int32(rank), merged: Int32(m))
+            table.insertIfAbsent(left: l, right: r, rank: Int32(rank), merged: m)
         }
         self.merges = table
 
-        var entries = specialTokens.map { LiteralTokenMatcher.Entry(text: $0.key, id: $0.value, isSpecial: true) }
-        entries += addedTokens.map { LiteralTokenMatcher.Entry(text: $0.key, id: $0.value, isSpecial: false) }
-        literals = LiteralTokenMatcher(entries)
+        wholeTokens = ignoresMerges ? Self.wholeTokenTable(entries) : nil
+
+        for entry in entries where entry.kind == .special { try enter(entry) }
+        for entry in entries where entry.kind == .added { try enter(entry) }
+        self.ids = ids
+
+        var special: [String: Int] = [:]
+        var literalEntries: [LiteralTokenMatcher.Entry] = []
+        for entry in entries where entry.kind != .model {
+            if entry.kind == .special { special[entry.spelling] = entry.id }
+            literalEntries.append(LiteralTokenMatcher.Entry(text: entry.spelling, id: entry.id, isSpecial: entry.kind == .special))
+        }
+        specialTokens = special
+        literals = LiteralTokenMatcher(literalEntries)
+        endOfText = ids.lookup("<|endoftext|>").map { Int($0) }
+        unknownID = unknownToken.map { Int32($0) }
 
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
-        wholeTokens = ignoresMerges ? WholeTokenTable(vocab: vocab) : nil
         self.sentencePiece = sentencePiece
         bosID = nil
         eosID = nil
         addsBOS = false
     }
 
+    /// Model tokens keyed on the bytes they stand for, for `ignoresMerges` (Hugging Face's `ignore_merges`: a
+    /// piece found whole in the vocabulary is one token). Only spellings wholly in the byte alphabet are
+    /// entered, and only those of two bytes or more (a one-byte piece is its byte token already).
+    private static func wholeTokenTable(_ entries: [VocabularyEntry]) -> ByteStringTable {
+        var table = ByteStringTable(capacity: entries.count)
+        var tokenBytes: [UInt8] = []
+        for entry in entries where entry.kind == .model {
+            tokenBytes.removeAll(keepingCapacity: true)
+            var inAlphabet = true
+            for scalar in entry.spelling.unicodeScalars {
+                guard let b = ByteLevelAlphabet.byte(for: scalar) else { inAlphabet = false; break }
+                tokenBytes.append(b)
+            }
+            if inAlphabet, tokenBytes.count > 1 { table.updateValue(Int32(entry.id), for: tokenBytes) }
+        }
+        return table
+    }
+
     // MARK: Lookup
 
     /// The id of a token spelled as in the vocabulary (`"Ġthe"`, `"<|endoftext|>"`), or nil.
-    public func id(for token: String) -> Int? { ids[token] }
+    public func id(for token: String) -> Int? { ids.lookup(token).map { Int($0) } }
 
     /// The token as the vocabulary spells it (`"Ġthe"` for id 262).
     public func spelling(_ id: Int) throws -> String {
-        guard id >= 0, id < vocabSize, let token = spellings[id] else {
+        guard id >= 0, id < vocabSize, spellingOffsets[id] < spellingOffsets[id + 1] else {
             throw TokenizerError.unknownTokenID(id, vocabSize: vocabSize)
         }
-        return token
+        return String(decoding: spellingBytes[Int(spellingOffsets[id])..<Int(spellingOffsets[id + 1])], as: UTF8.self)
     }
 
     /// The text of one token (`" the"` for id 262); a token holding part of a UTF-8 sequence shows U+FFFD.
@@ -216,7 +277,7 @@ public struct BPETokenizer: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(ids.count * 4)
         for id in ids {
-            guard id >= 0, id < vocabSize, spellings[id] != nil else {
+            guard id >= 0, id < vocabSize, spellingOffsets[id] < spellingOffsets[id + 1] else {
                 throw TokenizerError.unknownTokenID(id, vocabSize: vocabSize)
             }
             out.append(contentsOf: tokenBytes[Int(byteOffsets[id])..<Int(byteOffsets[id + 1])])

@@ -11,7 +11,7 @@ import Foundation
 struct SentencePieceModel: Sendable {
     /// Normal (and unused) tokens by their UTF-8 bytes (not by `String`: Swift compares strings up to
     /// canonical equivalence, and vocabularies hold distinct tokens that are canonically equal).
-    let pieces: [[UInt8]: Int32]
+    let pieces: ByteStringTable
     /// Score of each id (higher merges first).
     let scores: [Float]
     /// `byteTokens[b]`: the id of `<0xBB>`, or -1.
@@ -61,7 +61,7 @@ struct SentencePieceModel: Sendable {
         func consider(_ l: Int, _ r: Int) {
             guard l >= 0, r < n else { return }
             let merged = text[l] + text[r]
-            if let id = pieces[merged] { heap.push(Bigram(score: scores[Int(id)], left: l, right: r, merged: merged)) }
+            if let id = pieces.lookup(merged) { heap.push(Bigram(score: scores[Int(id)], left: l, right: r, merged: merged)) }
         }
         for i in 0..<(n - 1) { consider(i, i + 1) }
         while let best = heap.pop() {
@@ -78,7 +78,7 @@ struct SentencePieceModel: Sendable {
         }
         var i = 0
         while i < n {
-            if let id = pieces[text[i]] {
+            if let id = pieces.lookup(text[i]) {
                 out.append(id)
             } else {
                 for b in text[i] {

@@ -46,7 +46,7 @@ extension Gemma3 {
         guard pattern > 0 else { throw ModelError.invalidConfig("\(gguf.path): sliding_window_pattern must be positive") }
         let types: [ModelConfig.AttentionKind]? = window == nil ? nil : (0..<layers).map { ($0 + 1) % pattern == 0 ? .full : .sliding }
         let vocab = try gguf.optionalInt("\(a).vocab_size")
-            ?? (gguf.has("tokenizer.ggml.tokens") ? try gguf.stringArray("tokenizer.ggml.tokens").count : try gguf.info("token_embd.weight").shape[0])
+            ?? (gguf.has("tokenizer.ggml.tokens") ? try gguf.arrayCount("tokenizer.ggml.tokens") : try gguf.info("token_embd.weight").shape[0])
         let config = ModelConfig(
             architecture: "Gemma3ForCausalLM (GGUF)", nLayers: layers, dModel: d, nHeads: h, dHead: dh,
             dMLP: try gguf.int("\(a).feed_forward_length"), dVocab: vocab,
