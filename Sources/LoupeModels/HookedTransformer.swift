@@ -229,6 +229,18 @@ public struct HookedTransformer: Sendable {
         return ids[0]
     }
 
+    /// A caution when `value` (text given as a token) is probably not the token meant: a word written without
+    /// its leading space ("Mary") whose spaced form (" Mary") is one token too and the commoner one — learned
+    /// earlier, so a lower id in a byte-level BPE vocabulary. Inside a sentence a word takes the spaced token;
+    /// the bare one occurs only at the start of a text or after a newline or quote. Nil for ids and otherwise.
+    public func tokenCaution(_ value: String) -> String? {
+        guard Int(value) == nil, let first = value.unicodeScalars.first, !first.properties.isWhitespace,
+              tokenizer != nil, let bare = try? singleToken(value), let spaced = try? singleToken(" " + value),
+              spaced < bare else { return nil }
+        return "\(value.quotedForDisplay) is token \(bare), the word without a leading space; inside a sentence "
+            + "the word is \((" " + value).quotedForDisplay) (token \(spaced)), the more common one"
+    }
+
     /// Text inputs as token ids.
     func resolve(_ input: ModelInput) throws -> ModelInput {
         if case .text(let text) = input { return .tokens([try toTokens(text)]) }

@@ -2,14 +2,23 @@
 
 import ArgumentParser
 import Foundation
+import LoupeFormats
 import LoupeInterp
 import LoupeModels
 import LoupeRender
 import LoupeTensor
 
-/// A token given on the command line: an id, or text that must be exactly one token.
+/// A token given on the command line: an id, or text that must be exactly one token. Says on stderr which
+/// token it resolved to, with a caution when a word lacks the leading space it has inside a sentence.
 func singleToken(_ value: String, _ option: String, _ loaded: LoadedModel) throws -> Int {
-    do { return try loaded.model.singleToken(value) } catch let error as ModelError { throw ValidationError("\(option): \(error)") }
+    let id: Int
+    do { id = try loaded.model.singleToken(value) } catch let error as ModelError { throw ValidationError("\(option): \(error)") }
+    let text = (try? loaded.model.toStrings([id]).first) ?? nil
+    FileHandle.standardError.write(Data("\(option) \((text ?? "<\(id)>").quotedForDisplay) = token \(id)\n".utf8))
+    if let caution = loaded.model.tokenCaution(value) {
+        FileHandle.standardError.write(Data("warning: \(option): \(caution); give \((" " + value).quotedForDisplay) if that is the one meant\n".utf8))
+    }
+    return id
 }
 
 /// A `[rows, columns]` grid of numbers with labels, for terminal tables: each number on its colour

@@ -18,7 +18,7 @@ struct Loupe: AsyncParsableCommand {
 
 /// Where the model comes from.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A model: a known name (see `loupe models`; default: austen, which ships with Loupe), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
+    @Option(name: .long, help: "A model: a known name (see `loupe models`; austen ships with Loupe), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
     var model: String = ModelRegistry.defaultModel
 
     @Option(name: .long, parsing: .unconditional, help: "Threads for BLAS and Loupe's kernels (default: 2).", transform: Count.positive)

@@ -40,7 +40,7 @@ struct Run: ParsableCommand {
             Output.Candidate(rank: i + 1, id: p.id, token: loaded.tokenText(p.id), probability: p.probability, logit: p.logit)
         }
         if json {
-            try printJSON(Output(model: loaded.source, tokens: tokens, tokenStrings: tokens.map(loaded.tokenText), topK: candidates))
+            try printJSON(Output(model: modelOptions.model, tokens: tokens, tokenStrings: tokens.map(loaded.tokenText), topK: candidates))
             return
         }
         print("model   \(modelOptions.model) (\(loaded.summary))")
