@@ -3,6 +3,7 @@
 // dequantized to float32 in the canonical layout (`dequantize: true`, the reference path).
 
 import Foundation
+import CKernels
 import LoupeFormats
 import LoupeTensor
 
@@ -58,9 +59,18 @@ extension Llama {
     /// A llama GGUF file's model: every matrix a view into the mapping (no copy, no dequantization), norms
     /// read as float32 — or, with `dequantize` or a tensor type the kernels cannot read, float32 copies.
     public static func model(from gguf: GGUFFile, config c: ModelConfig, dequantize: Bool = false) throws -> HookedTransformer {
-        let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
-        return try HFDecoder.model(try Checkpoint(gguf: gguf), layout: ggufLayout(gguf), config: c, dequantize: dequantize,
-                                   reload: { try Checkpoint(gguf: GGUFFile(path: path)) })
+        try HFDecoder.model(gguf: gguf, layout: ggufLayout(gguf), config: c, dequantize: dequantize)
+    }
+}
+
+extension HFDecoder {
+    /// A GGUF file's model for `layout` (`model(_:layout:config:dequantize:reload:)`): the float32 weights an
+    /// in-place model makes on request are read from the file reopened by its path, not from the parsed file,
+    /// whose metadata need not live as long as the model.
+    static func model(gguf: GGUFFile, layout: DecoderLayout, config: ModelConfig, dequantize: Bool) throws -> HookedTransformer {
+        let path = gguf.path
+        return try model(try Checkpoint(gguf: gguf), layout: layout, config: config, dequantize: dequantize,
+                         reload: { try Checkpoint(gguf: GGUFFile(path: path)) })
     }
 }
 
@@ -69,6 +79,11 @@ extension ModelLoader {
     /// quantized, unless `dequantize` (then every tensor is dequantized to float32 at
     /// load, the reference path: four bytes a parameter).
     public static func load(gguf path: String, dequantize: Bool = false) throws -> LoadedModel {
+        defer { loupe_release_free_memory() }   // as `load(path:)`: the metadata arrays and tokenizer tables
+        return try openGGUF(path, dequantize: dequantize)
+    }
+
+    static func openGGUF(_ path: String, dequantize: Bool) throws -> LoadedModel {
         let file = try GGUFFile(path: path)
         let model: HookedTransformer
         switch try file.string("general.architecture") {

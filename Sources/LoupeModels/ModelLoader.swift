@@ -45,7 +45,7 @@ public enum ModelLoader {
             throw ModelError.missingFile(path: dir.path, what: "model folder")
         }
         guard isDir.boolValue else {
-            if isGGUF(path) { return try load(gguf: path, dequantize: dequantize) }
+            if isGGUF(path) { return try openGGUF(path, dequantize: dequantize) }
             throw ModelError.unsupported("\(dir.path) is neither a GGUF file nor a folder with config.json and model.safetensors")
         }
         let configURL = dir.appendingPathComponent("config.json")

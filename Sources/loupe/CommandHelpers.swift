@@ -13,8 +13,7 @@ import LoupeTensor
 func singleToken(_ value: String, _ option: String, _ loaded: LoadedModel) throws -> Int {
     let id: Int
     do { id = try loaded.model.singleToken(value) } catch let error as ModelError { throw ValidationError("\(option): \(error)") }
-    let text = (try? loaded.model.toStrings([id]).first) ?? nil
-    FileHandle.standardError.write(Data("\(option) \((text ?? "<\(id)>").quotedForDisplay) = token \(id)\n".utf8))
+    FileHandle.standardError.write(Data("\(option) \(loaded.tokenText(id).quotedForDisplay) = token \(id)\n".utf8))
     if let caution = loaded.model.tokenCaution(value) {
         FileHandle.standardError.write(Data("warning: \(option): \(caution); give \((" " + value).quotedForDisplay) if that is the one meant\n".utf8))
     }

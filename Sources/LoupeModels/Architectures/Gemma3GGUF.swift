@@ -16,9 +16,7 @@ extension Gemma3 {
     /// A gemma3 GGUF file's model: quantized weights read in place, or (`dequantize`) float32 copies.
     static func model(gguf: GGUFFile, dequantize: Bool) throws -> HookedTransformer {
         let (config, layout) = try ggufLayout(gguf)
-        let path = gguf.path   // not the parsed file: its metadata need not live as long as the model
-        return try HFDecoder.model(try Checkpoint(gguf: gguf), layout: layout, config: config, dequantize: dequantize,
-                                   reload: { try Checkpoint(gguf: GGUFFile(path: path)) })
+        return try HFDecoder.model(gguf: gguf, layout: layout, config: config, dequantize: dequantize)
     }
 
     /// The config of a gemma3 GGUF file and where its weights are.
