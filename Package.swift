@@ -66,13 +66,13 @@ let package = Package(
         .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
         .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender", "CZlib"]),
         .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
-        .testTarget(name: "LoupeCLITests", dependencies: ["loupe"]),
+        .testTarget(name: "LoupeCLITests", dependencies: ["loupe", "LoupeStore", "LoupeFormats"]),
         // Seeded input mutators and a raw HTTP client, shared by the fuzz and server tests.
         .target(name: "LoupeTestSupport", dependencies: ["LoupeServer"], path: "Tests/LoupeTestSupport"),
         .testTarget(name: "LoupeFuzzTests", dependencies: ["LoupeTestSupport", "LoupeFormats", "LoupeModels", "LoupeInterp",
                                                            "LoupeTraining", "LoupeStore", "LoupeServer"]),
         .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels", "LoupeTestSupport"]),
-        .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels",
+        .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats",
                                                            .product(name: "GRDB", package: "GRDB.swift")]),
         // The recipes of docs/library.md, compiled and run.
         .testTarget(name: "LoupeDocsTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeTensor"]),

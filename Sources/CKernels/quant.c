@@ -345,6 +345,7 @@ static struct {
     pthread_mutex_t mu;         // guards sleeping and the condition
     pthread_cond_t cv;
     _Atomic unsigned long epoch;
+    _Atomic unsigned long park;  // workers that have finished this epoch's job sleep at once instead of spinning
     _Atomic int sleepers;
     _Atomic int remaining;
     job_fn fn;
@@ -393,6 +394,7 @@ static void *worker_main(void *arg) {
             const long deadline = now_ns() + 1000000;   // spin 1 ms, then sleep
             for (int i = 1; (e = atomic_load_explicit(&pool.epoch, memory_order_acquire)) == seen; i++) {
                 cpu_relax();
+                if (atomic_load_explicit(&pool.park, memory_order_relaxed) == seen) break;
                 if ((i & 255) == 0 && now_ns() > deadline) break;
             }
             if (e == seen) {
@@ -420,6 +422,10 @@ static int default_threads(void) {
 #endif
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     return c > 0 ? (int)c : 1;
+}
+
+void loupe_pool_park(void) {
+    atomic_store_explicit(&pool.park, atomic_load(&pool.epoch), memory_order_relaxed);
 }
 
 void loupe_pool_set_threads(int n) {

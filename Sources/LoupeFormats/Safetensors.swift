@@ -189,6 +189,14 @@ public struct SafetensorsFile: Sendable {
         #endif
     }
 
+    /// A float64 tensor's values (row-major), exactly as stored.
+    public func doubles(_ name: String) throws -> [Double] {
+        guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, name: name) }
+        guard e.dtype == .F64 else { throw SafetensorsError.unsupportedDType(path: path, tensor: name, dtype: e.dtype.rawValue + " (expected F64)") }
+        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + e.begin)..<(dataStart + e.end)])
+        return (0..<e.shape.reduce(1, *)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+    }
+
     /// A tensor converted to Float32.
     public func tensor(_ name: String) throws -> Tensor {
         guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, name: name) }
@@ -228,28 +236,40 @@ public struct SafetensorsFile: Sendable {
 /// precision (values beyond ±65504 become ±∞). Names keep the given order.
 public func writeSafetensors(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
                              float16: Bool = false, to url: URL) throws {
+    try writeSafetensors(entries: tensors.map { name, t in
+        if float16 {
+            let halves = t.scalars.map { Float16($0).bitPattern.littleEndian }
+            return (name, .F16, t.shape, halves.withUnsafeBytes { Data($0) })
+        }
+        return (name, .F32, t.shape, t.scalars.withUnsafeBytes { Data($0) })
+    }, metadata: metadata, to: url)
+}
+
+/// Writes float64 arrays (sums that must merge without float32 rounding) as a safetensors file.
+public func writeSafetensors(doubles: [(name: String, shape: [Int], values: [Double])], metadata: [String: String] = [:],
+                             to url: URL) throws {
+    try writeSafetensors(entries: doubles.map { name, shape, values in
+        (name, .F64, shape, values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) })
+    }, metadata: metadata, to: url)
+}
+
+/// Writes raw little-endian tensor data of the given types, atomically; names keep the given order and the
+/// data starts 8-byte aligned, as the reference writer does.
+public func writeSafetensors(entries: [(name: String, dtype: SafetensorsDType, shape: [Int], data: Data)],
+                             metadata: [String: String] = [:], to url: URL) throws {
     var header: [String: Any] = [:]
     if !metadata.isEmpty { header["__metadata__"] = metadata }
     var offset = 0
-    let width = float16 ? 2 : 4
-    for (name, t) in tensors {
-        let bytes = t.count * width
-        header[name] = ["dtype": float16 ? "F16" : "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
-        offset += bytes
+    for (name, dtype, shape, data) in entries {
+        precondition(data.count == shape.reduce(1, *) * dtype.size, "\(name): \(data.count) bytes for \(shape) \(dtype)")
+        header[name] = ["dtype": dtype.rawValue, "shape": shape, "data_offsets": [offset, offset + data.count]] as [String: Any]
+        offset += data.count
     }
     var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-    // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
     while json.count % 8 != 0 { json.append(0x20) }
     var data = Data(capacity: 8 + json.count + offset)
     withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
     data.append(json)
-    for (_, t) in tensors {
-        if float16 {
-            let halves = t.scalars.map { Float16($0).bitPattern.littleEndian }
-            halves.withUnsafeBytes { data.append(contentsOf: $0) }
-        } else {
-            t.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
-        }
-    }
+    for entry in entries { data.append(entry.data) }
     try writeAtomically(data, to: url)
 }

@@ -215,15 +215,29 @@ enum Fuzz {
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = try ModelLoader.load(path: Fuzz.fixtures.appendingPathComponent("gpt2-tiny").path).model
         let seedPath = dir.appendingPathComponent("seed.sqlite")
-        let index = try NeuronExampleIndex(path: seedPath.path, model: model, layer: 0, corpus: "fuzz", k: 2, context: 1, window: 16)
-        try model.buildNeuronIndex(index, tokens: (0..<32).map { $0 * 31 % 50257 }, window: 16, context: 1)
+        // Three documents in two shards: the seed is shard 1/2 (documents 0 and 1).
+        let documents = [(0..<32).map { $0 * 31 % 50257 }, (0..<20).map { $0 * 17 % 50257 }, [5, 6, 7]]
+        let index = try NeuronExampleIndex(path: seedPath.path, model: model, layer: 0, corpus: CorpusIdentity(digest: "fuzz", documents: 3),
+                                           shard: try Shard(parsing: "1/2"), k: 2, context: 1, window: 16)
+        try model.buildNeuronIndex(index, document: { documents[$0] })
         let seed = try Fuzz.bytes(seedPath)
         let path = dir.appendingPathComponent("case.sqlite")
+        let other = dir.appendingPathComponent("shard2.sqlite").path
+        try model.buildNeuronIndex(try NeuronExampleIndex(path: other, model: model, layer: 0, corpus: CorpusIdentity(digest: "fuzz", documents: 3),
+                                                          shard: try Shard(parsing: "2/2"), k: 2, context: 1, window: 16),
+                                   document: { documents[$0] })
+        let merged = dir.appendingPathComponent("merged.sqlite").path
         _ = Fuzz.run("sqlite") { _, m in
             try? FileManager.default.removeItem(at: path)
             try Fuzz.write(m.mutate(bytes: seed), path)
+            // Read (neurons --db), merged with the other shard (loupe merge), resumed (neuron-index).
             let reader = try NeuronExampleIndex(openExisting: path.path, model: model, layer: 0)
             _ = try reader.allExamples()
+            try? FileManager.default.removeItem(atPath: merged)
+            try NeuronExampleIndex.merge(shards: [path.path, other], into: merged)
+            let writer = try NeuronExampleIndex(path: path.path, model: model, layer: 0, corpus: CorpusIdentity(digest: "fuzz", documents: 3),
+                                                shard: try Shard(parsing: "1/2"), k: 2, context: 1, window: 16)
+            try model.buildNeuronIndex(writer, document: { documents[$0] })
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LoupeFormats
 import LoupeInterp
 import LoupeModels
 import LoupeStore
@@ -12,20 +13,21 @@ import Testing
     func model() throws -> HookedTransformer { try ModelLoader.load(path: Self.fixture.path).model }
     func database() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("loupe-index-\(UUID().uuidString).sqlite").path }
     let tokens = (0..<100).map { ($0 * 7919 + 3) % 50257 }
+    let corpus = CorpusIdentity(digest: "test", documents: 1)
 
     /// A build interrupted after two windows and resumed from the database equals one uninterrupted build,
     /// and both equal the in-memory search.
     @Test func resumedBuildEqualsOneBuild() throws {
         let model = try model()
-        let oneShot = try NeuronExampleIndex(path: database(), model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
-        #expect(try model.buildNeuronIndex(oneShot, tokens: tokens, window: 16, context: 2, windowsPerCommit: 2) == 100)
+        let oneShot = try NeuronExampleIndex(path: database(), model: model, layer: 1, corpus: corpus, k: 3, context: 2, window: 16)
+        #expect(try model.buildNeuronIndex(oneShot, tokens: tokens, windowsPerCommit: 2).tokens == 100)
 
         let path = database()
-        let first = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
-        #expect(try model.buildNeuronIndex(first, tokens: tokens, window: 16, context: 2, windowsPerCommit: 2, maxWindows: 2) == 32)
-        let reopened = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
-        #expect(try reopened.nextToken() == 32)
-        try model.buildNeuronIndex(reopened, tokens: tokens, window: 16, context: 2, windowsPerCommit: 2)
+        let first = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: corpus, k: 3, context: 2, window: 16)
+        #expect(try model.buildNeuronIndex(first, tokens: tokens, windowsPerCommit: 2, maxWindows: 2).tokens == 32)
+        let reopened = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: corpus, k: 3, context: 2, window: 16)
+        #expect(reopened.manifest.nextPosition == 32 && reopened.manifest.nextDocument == 0 && !reopened.manifest.finished)
+        try model.buildNeuronIndex(reopened, tokens: tokens, windowsPerCommit: 2)
         #expect(try reopened.allExamples() == oneShot.allExamples())
 
         let memory = try model.maxActivatingExamples(layer: 1, neurons: [0, 17, 127], tokens: tokens, window: 16, k: 3, context: 2)
@@ -40,18 +42,18 @@ import Testing
     @Test func refusesAnotherModelOrOtherSettings() throws {
         let path = database()
         let model = try model()
-        _ = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
+        _ = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: corpus, k: 3, context: 2, window: 16)
         #expect(throws: IndexError.self) {
-            try NeuronExampleIndex(path: path, model: model.processed(), layer: 1, corpus: "test", k: 3, context: 2, window: 16)
+            try NeuronExampleIndex(path: path, model: model.processed(), layer: 1, corpus: corpus, k: 3, context: 2, window: 16)
         }
         #expect(throws: IndexError.self) {
-            try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "other", k: 3, context: 2, window: 16)
+            try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: CorpusIdentity(digest: "other", documents: 1), k: 3, context: 2, window: 16)
         }
         #expect(throws: InterpError.self) {
-            try NeuronExampleIndex(path: database(), model: model, layer: 5, corpus: "test", k: 3, context: 2, window: 16)
+            try NeuronExampleIndex(path: database(), model: model, layer: 5, corpus: corpus, k: 3, context: 2, window: 16)
         }
         #expect(throws: IndexError.self) {
-            try NeuronExampleIndex(path: "/nonexistent-dir/x.sqlite", model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
+            try NeuronExampleIndex(path: "/nonexistent-dir/x.sqlite", model: model, layer: 1, corpus: corpus, k: 3, context: 2, window: 16)
         }
     }
 
@@ -65,7 +67,7 @@ import Testing
         #expect(found[3]?.map(\.position) == inWindows[3]?.map(\.position) && found[3]?.count == 2)
         let path = database()
         #expect(throws: InterpError.self) {
-            try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 128)
+            try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: corpus, k: 3, context: 2, window: 128)
         }
         #expect(!FileManager.default.fileExists(atPath: path), "no database is left behind")
     }

@@ -3,6 +3,7 @@
 
 import Foundation
 import GRDB
+import LoupeFormats
 import LoupeModels
 import LoupeStore
 import Testing
@@ -11,6 +12,7 @@ import Testing
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/gpt2-tiny")
     static let tokens = (0..<48).map { ($0 * 7919 + 3) % 50257 }
+    static let corpus = CorpusIdentity(digest: "test", documents: 1)
 
     /// Each tampering, as SQL run on a finished index, with words its error must contain.
     static let tamperings: [(sql: String, says: String)] = [
@@ -26,23 +28,35 @@ import Testing
         ("UPDATE examples SET neuron = 'seven' WHERE rowid = 1", "neuron"),
         ("""
          CREATE TABLE loose AS SELECT * FROM examples; DROP TABLE examples;
-         CREATE TABLE examples (neuron, activation, position, context, focus);
+         CREATE TABLE examples (neuron, activation, document, position, context, focus);
          INSERT INTO examples SELECT * FROM loose; UPDATE examples SET position = NULL WHERE rowid = 1
          """, "position NULL"),
-        ("UPDATE meta SET value = 'x' WHERE key = 'next_token'", "next_token x"),
-        ("UPDATE meta SET value = '-4' WHERE key = 'next_token'", "next_token"),
-        ("UPDATE meta SET value = '999999' WHERE key = 'next_token'", "past the corpus"),
-        ("UPDATE meta SET value = '16' WHERE key = 'next_token'", "beyond the 16 tokens indexed"),
+        ("UPDATE examples SET document = 5 WHERE rowid = 1", "document 5, expected 0..<1"),
+        ("UPDATE meta SET value = 'x' WHERE key = 'next_position'", "next_position is \"x\""),
+        ("UPDATE meta SET value = '-4' WHERE key = 'next_position'", "next_position is \"-4\""),
+        ("UPDATE meta SET value = '99' WHERE key = 'next_document'", "outside the shard's documents"),
+        ("""
+         UPDATE meta SET value = '0' WHERE key IN ('next_document', 'finished');
+         UPDATE meta SET value = '999999' WHERE key = 'next_position'
+         """, "corpus or tokenizer has changed"),
+        ("""
+         UPDATE meta SET value = '0' WHERE key IN ('next_document', 'finished');
+         UPDATE meta SET value = '16' WHERE key = 'next_position'
+         """, "beyond the place indexed (document 0 token 16)"),
+        ("UPDATE meta SET value = 'maybe' WHERE key = 'finished'", "finished is \"maybe\""),
+        ("UPDATE meta SET value = '2/1' WHERE key = 'shard'", "does not describe a shard"),
+        ("UPDATE meta SET value = '1' WHERE key = 'format'", "index format 1"),
+        ("DELETE FROM meta WHERE key = 'format'; INSERT INTO meta VALUES ('settings', 'layer 1')", "earlier Loupe"),
         ("INSERT INTO examples SELECT * FROM examples WHERE neuron = 0", "more than k = 3"),
-        ("UPDATE meta SET value = 'zero' WHERE key = 'k'", "k"),
-        ("DELETE FROM meta WHERE key = 'next_token'", "next_token"),
+        ("UPDATE meta SET value = 'zero' WHERE key = 'k'", "meta k is \"zero\""),
+        ("DELETE FROM meta WHERE key = 'next_position'", "next_position is missing"),
         ("""
          CREATE TABLE m2 AS SELECT * FROM meta; DROP TABLE meta; CREATE TABLE meta (key, value);
          INSERT INTO meta SELECT * FROM m2; INSERT INTO meta VALUES ('model', 'again')
          """, "stored twice"),
         ("""
          CREATE TABLE m2 AS SELECT * FROM meta; DROP TABLE meta; CREATE TABLE meta (key, value);
-         INSERT INTO meta SELECT * FROM m2; UPDATE meta SET value = NULL WHERE key = 'settings'
+         INSERT INTO meta SELECT * FROM m2; UPDATE meta SET value = NULL WHERE key = 'shard'
          """, "not text"),
     ]
 
@@ -52,8 +66,8 @@ import Testing
         let model = try ModelLoader.load(path: Self.fixture.path).model
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-tamper-\(UUID().uuidString).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let index = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
-        try model.buildNeuronIndex(index, tokens: Self.tokens, window: 16, context: 2)
+        let index = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: Self.corpus, k: 3, context: 2, window: 16)
+        try model.buildNeuronIndex(index, tokens: Self.tokens)
         try DatabaseQueue(path: path).write { try $0.execute(sql: sql) }
 
         // Reading it (as `neurons --db` and the explorer do), then resuming it (as `neuron-index` does).
@@ -62,8 +76,8 @@ import Testing
             let reader = try NeuronExampleIndex(openExisting: path, model: model, layer: 1)
             _ = try reader.allExamples()
             _ = try reader.examples(neuron: 0)
-            let writer = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: "test", k: 3, context: 2, window: 16)
-            try model.buildNeuronIndex(writer, tokens: Self.tokens, window: 16, context: 2)
+            let writer = try NeuronExampleIndex(path: path, model: model, layer: 1, corpus: Self.corpus, k: 3, context: 2, window: 16)
+            try model.buildNeuronIndex(writer, tokens: Self.tokens)
         } catch let error as IndexError {
             messages.append(error.description)
         }

@@ -27,6 +27,9 @@ int loupe_quant_dequantize_rows(int type, const void *w, long row_bytes, long r0
 
 /// Threads the pool runs on (the caller included); at least 1. Default: the CPUs this process may use.
 void loupe_pool_set_threads(int n);
+/// Sends the pool's idle workers to sleep now rather than after their usual brief spin: call it before
+/// work that other threads will run (a BLAS product), so spinning workers do not take their cores.
+void loupe_pool_park(void);
 int loupe_pool_threads(void);
 
 #endif

@@ -72,6 +72,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
             for o0 in stride(from: 0, to: rows, by: tileRows) {
                 let o1 = min(o0 + tileRows, rows)
                 _ = loupe_quant_dequantize_rows(t, base, rowBytes, o0, o1, columns, t0)
+                loupe_pool_park()   // BLAS's threads take the cores next: the pool's workers must not spin on them
                 BLAS.sgemm(transB: true, m: nx, n: o1 - o0, k: columns, a: x, lda: columns, b: t0, ldb: columns,
                            c: y + o0, ldc: ldy)
             }

@@ -60,24 +60,7 @@ public struct ActivationHarvester {
     /// The activations of `hook` on `windows` `[batch][pos]` (all the same length), as `[rows, d_in]`
     /// rows in window order, without position 0 of each window when `dropFirst`.
     public static func activations(model: HookedTransformer, hook: HookName, windows: [[Int]], dropFirst: Bool) throws -> Tensor {
-        var options = ForwardOptions()
-        // Run only the blocks up to the hook's (all of them for ln_final/unembed hooks).
-        if let layer = hook.layer, layer + 1 < model.config.nLayers {
-            options.stopAtLayer = layer + 1
-        } else if hook == .embed || hook == .posEmbed {
-            options.stopAtLayer = 0
-        }
-        let (_, cache) = try model.runWithCache(.tokens(windows), select: .names([hook]), options: options)
-        guard let acts = cache[hook] else { throw SAEError.invalid("the forward pass did not record \(hook)") }
-        let pos = windows.first?.count ?? 0
-        let d = acts.count / max(windows.count * pos, 1)   // [batch, pos, d_in…] flattened per position
-        guard dropFirst else { return Tensor(unchecked: [windows.count * pos, d], acts.scalars) }
-        var out = [Float]()
-        out.reserveCapacity(windows.count * (pos - 1) * d)
-        acts.scalars.withUnsafeBufferPointer { a in
-            for b in 0..<windows.count { out.append(contentsOf: a[((b * pos + 1) * d)..<((b + 1) * pos * d)]) }
-        }
-        return Tensor(unchecked: [windows.count * (pos - 1), d], out)
+        try model.hookRows(hook, windows: windows, dropFirst: dropFirst)
     }
 }
 
