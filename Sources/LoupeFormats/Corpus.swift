@@ -159,7 +159,7 @@ public final class Corpus: @unchecked Sendable {
         let d = documents[i]
         let bytes = UnsafeRawBufferPointer(rebasing: mapped[d.file].bytes[d.range])
         if d.line == 0 {
-            guard let text = String(validating: bytes, as: UTF8.self) else {
+            guard let text = String(data: Data(bytes), encoding: .utf8) else {
                 throw CorpusError.badDocument(source: source(of: i), reason: "not UTF-8 text")
             }
             return text
@@ -198,8 +198,8 @@ public final class Corpus: @unchecked Sendable {
         }
         var found: [String] = []
         while let relative = walker.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
-            if name.hasPrefix(".") { continue }
+            // Hidden files and anything inside hidden folders (.git, .ipynb_checkpoints) are not corpus.
+            if relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
             guard relative.hasSuffix(".txt") || relative.hasSuffix(".jsonl") else { continue }
             var isDir: ObjCBool = false
             let full = (folder as NSString).appendingPathComponent(relative)

@@ -32,6 +32,8 @@ public enum StatisticsError: Error, Equatable, CustomStringConvertible {
 @dynamicMemberLookup
 public struct ActivationStatistics: Sendable {
     public static let format = "loupe-activation-stats/1"
+    /// The widest hook whose outer products are kept: 16,384² float64 sums are 2 GB.
+    public static let maxOuterWidth = 16_384
 
     public let hook: String
     /// Values per position (the hook's trailing dimensions flattened).
@@ -74,9 +76,17 @@ public struct ActivationStatistics: Sendable {
             throw StatisticsError.invalid("window must be 1…\(model.config.nCtx) (the model's context), found \(window)")
         }
         guard corpus.documents >= 1 else { throw StatisticsError.invalid("a corpus has at least one document, found \(corpus.documents)") }
-        let probe = try model.hookRows(hook, windows: [[0]], dropFirst: false)
+        // One vector a position: a hook whose width changes with the window's length (attention patterns
+        // and scores, [head, query, key]) has no per-position moments.
+        let widths = try [[0], [0, 0]].map { try model.hookRows(hook, windows: [$0], dropFirst: false).shape[1] }
+        guard widths[0] == widths[1] else {
+            throw StatisticsError.invalid("\(hook) is not one vector per position (its width grows with the window: \(widths[0]), \(widths[1])); choose a residual, MLP or attention-output hook")
+        }
+        if outer, widths[0] > Self.maxOuterWidth {
+            throw StatisticsError.invalid("\(hook) is \(widths[0]) wide: its sum of outer products would take \(widths[0] * widths[0] * 8 / 1_000_000) MB; use --no-outer, or a narrower hook")
+        }
         self.hook = hook.description
-        width = probe.shape[1]
+        width = widths[0]
         self.window = window
         self.outer = outer
         record = ShardRecord(model: weightsFingerprint(of: model, layer: hook.layer ?? 0), corpus: corpus, shard: shard)
@@ -101,6 +111,7 @@ public struct ActivationStatistics: Sendable {
         sum = try file.doubles("sum")
         guard sum.count == width else { throw bad("sum has \(sum.count) values; width is \(width)") }
         if outer {
+            guard width <= Self.maxOuterWidth else { throw bad("width \(width) with outer products: wider than \(Self.maxOuterWidth)") }
             let (n, overflow) = width.multipliedReportingOverflow(by: width)
             sumOuter = try file.doubles("sum_outer")
             guard !overflow, sumOuter.count == n else { throw bad("sum_outer has \(sumOuter.count) values; expected width² = \(width)²") }
@@ -133,9 +144,15 @@ public struct ActivationStatistics: Sendable {
     }
 
     /// Adds `rows` (`[n, width]`): their sum, and Xᵀ X (one float32 product a window, added in float64).
-    mutating func add(_ rows: Tensor) {
+    mutating func add(_ rows: Tensor) throws {
         let n = rows.shape[0]
         guard n > 0 else { return }
+        guard rows.shape[1] == width else {
+            throw StatisticsError.invalid("\(hook) gave rows of \(rows.shape[1]) values; the statistics are \(width) wide")
+        }
+        if let i = rows.scalars.firstIndex(where: { !$0.isFinite }) {
+            throw StatisticsError.invalid("\(hook) has a non-finite activation (\(rows.scalars[i]) at row \(i / width)): the model overflows on this text")
+        }
         rows.scalars.withUnsafeBufferPointer { x in
             for r in 0..<n { for j in 0..<width { sum[j] += Double(x[r * width + j]) } }
             guard outer, let base = x.baseAddress else { return }
@@ -145,7 +162,6 @@ public struct ActivationStatistics: Sendable {
             }
             for i in 0..<(width * width) { sumOuter[i] += Double(product[i]) }
         }
-        record.tokens += n
     }
 
     /// Combines the finished shards of one job into `output` (which must not exist): counts and sums
@@ -157,9 +173,9 @@ public struct ActivationStatistics: Sendable {
             throw StatisticsError.merge("\(output) exists; give a new file for the merged statistics")
         }
         let shards = try paths.map { try ActivationStatistics(contentsOf: $0) }
-        let count: Int
+        let count: Int, tokens: Int
         do {
-            count = try ShardRecord.checkShardSet(zip(paths, shards).map { ($0, $1.record, $1.job) })
+            (count, tokens) = try ShardRecord.checkShardSet(zip(paths, shards).map { ($0, $1.record, $1.job) })
         } catch let e as ShardSetError {
             throw StatisticsError.merge(e.description)
         }
@@ -169,7 +185,7 @@ public struct ActivationStatistics: Sendable {
             for j in 0..<merged.sum.count { merged.sum[j] += s.sum[j] }
             for j in 0..<merged.sumOuter.count { merged.sumOuter[j] += s.sumOuter[j] }
         }
-        merged.record = ordered[0].record.merged(count: count, tokens: shards.reduce(0) { $0 + $1.count })
+        merged.record = ordered[0].record.merged(count: count, tokens: tokens)
         try merged.write(to: output)
         return merged
     }
@@ -211,8 +227,10 @@ extension HookedTransformer {
                 if let maxWindows, windows >= maxWindows { break outer }
                 let start = stats.record.nextPosition
                 let chunk = Array(tokens[start..<min(start + stats.window, tokens.count)])
-                stats.add(try hookRows(hook, windows: [chunk], dropFirst: false))
-                stats.record.nextPosition += chunk.count
+                guard stats.record.advance(by: chunk.count) else {
+                    throw StatisticsError.file(path: path, reason: "meta tokens \(stats.record.tokens) overflows when counting on; the file is damaged")
+                }
+                try stats.add(hookRows(hook, windows: [chunk], dropFirst: false))
                 windows += 1
                 uncommitted += 1
                 if uncommitted >= windowsPerCommit {

@@ -312,19 +312,23 @@ public final class NeuronExampleIndex {
     /// the shard. Returns them, by neuron.
     func checkedExamples() throws -> [Int: [StoredExample]] {
         let best = try allExamples()
-        let m = manifest
-        for (n, list) in best {
-            if list.count > m.k {
-                throw IndexError.database(path: path, reason: "neuron \(n) has \(list.count) examples stored, more than k = \(m.k)")
-            }
-            if let e = list.first(where: { !(m.firstDocument..<m.endDocument).contains($0.document) }) {
-                throw IndexError.database(path: path, reason: "neuron \(n) has an example in document \(e.document), outside the shard's documents \(m.firstDocument)..<\(m.endDocument)")
-            }
-            if let e = list.first(where: { ($0.document, $0.position) >= (m.nextDocument, m.nextPosition) }) {
-                throw IndexError.database(path: path, reason: "neuron \(n) has an example at document \(e.document) token \(e.position), beyond the place indexed (document \(m.nextDocument) token \(m.nextPosition))")
-            }
-        }
+        for (n, list) in best { _ = try checked(list, neuron: n) }
         return best
+    }
+
+    /// `list` (one neuron's examples), checked against the manifest.
+    func checked(_ list: [StoredExample], neuron n: Int) throws -> [StoredExample] {
+        let m = manifest
+        if list.count > m.k {
+            throw IndexError.database(path: path, reason: "neuron \(n) has \(list.count) examples stored, more than k = \(m.k)")
+        }
+        if let e = list.first(where: { $0.document < m.firstDocument || $0.document >= m.endDocument }) {
+            throw IndexError.database(path: path, reason: "neuron \(n) has an example in document \(e.document), outside the shard's documents \(m.firstDocument)..<\(m.endDocument)")
+        }
+        if let e = list.first(where: { ($0.document, $0.position) >= (m.nextDocument, m.nextPosition) }) {
+            throw IndexError.database(path: path, reason: "neuron \(n) has an example at document \(e.document) token \(e.position), beyond the place indexed (document \(m.nextDocument) token \(m.nextPosition))")
+        }
+        return list
     }
 
     /// Combines the finished shards of one job into `output` (which must not exist): every neuron's k best
@@ -338,15 +342,15 @@ public final class NeuronExampleIndex {
             throw IndexError.merge("\(output) exists; give a new file for the merged index")
         }
         let shards = try paths.map { try NeuronExampleIndex(openExisting: $0) }
-        let count: Int
+        let count: Int, tokens: Int
         do {
-            count = try ShardRecord.checkShardSet(shards.map { ($0.path, $0.manifest.record, $0.manifest.job) })
+            (count, tokens) = try ShardRecord.checkShardSet(shards.map { ($0.path, $0.manifest.record, $0.manifest.job) })
         } catch let e as ShardSetError {
             throw IndexError.merge(e.description)
         }
         let first = shards[0].manifest
         var merged = first
-        merged.record = first.record.merged(count: count, tokens: shards.reduce(0) { $0 + $1.manifest.tokens })
+        merged.record = first.record.merged(count: count, tokens: tokens)
 
         let temporary = output + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
         try? FileManager.default.removeItem(atPath: temporary)
@@ -363,7 +367,7 @@ public final class NeuronExampleIndex {
                 try writeMeta(merged, db)
                 // Neuron by neuron, so memory holds N·k examples at a time, whatever the layer's width.
                 for n in 0..<first.dMLP {
-                    let all = try shards.flatMap { try $0.examples(neuron: n) }
+                    let all = try shards.flatMap { try $0.checked($0.examples(neuron: n), neuron: n) }
                     for e in all.sorted(by: StoredExample.ranks).prefix(first.k) { try insert(e, db) }
                 }
             }
@@ -413,6 +417,9 @@ extension HookedTransformer {
                 let start = state.nextPosition
                 let chunk = Array(tokens[start..<min(start + window, tokens.count)])
                 let acts = try neuronActivations(layer: index.layer, tokens: chunk)   // [pos, d_mlp]
+                if let i = acts.scalars.firstIndex(where: { !$0.isFinite }) {
+                    throw InterpError.invalid("neuron \(i % m) is \(acts.scalars[i]) at document \(state.nextDocument) token \(start + i / m): the model overflows on this text, and an index keeps finite activations only")
+                }
                 for n in 0..<m {
                     var list = best[n] ?? []
                     let floor = list.count == k ? list.last?.activation ?? -Float.infinity : -Float.infinity
@@ -432,8 +439,9 @@ extension HookedTransformer {
                         changed.insert(n)
                     }
                 }
-                state.nextPosition += chunk.count
-                state.tokens += chunk.count
+                guard state.record.advance(by: chunk.count) else {
+                    throw IndexError.database(path: index.path, reason: "meta tokens \(state.tokens) overflows when counting on; the index is damaged")
+                }
                 windows += 1
                 uncommitted += 1
                 if uncommitted >= windowsPerCommit { try flush() }

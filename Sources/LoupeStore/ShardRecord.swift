@@ -59,13 +59,24 @@ public struct ShardRecord: Equatable, Sendable, Codable {
         finished = try fields.flag("finished")
         mergedFrom = try fields.count("merged_from")
         loupeVersion = try fields.text("loupe_version")
-        guard let parsed = try? Shard(parsing: shard), parsed.documents(of: documents) == firstDocument..<endDocument else {
+        // Bounds compared one by one: a range of stored numbers would trap when they are out of order.
+        let expected = (try? Shard(parsing: shard))?.documents(of: documents)
+        guard let expected, expected.lowerBound == firstDocument, expected.upperBound == endDocument else {
             throw bad("meta shard \(shard) with documents \(firstDocument)..<\(endDocument) does not describe a shard of \(documents) documents")
         }
-        guard (firstDocument...endDocument).contains(nextDocument), !(finished && nextDocument != endDocument) else {
+        guard nextDocument >= firstDocument, nextDocument <= endDocument, !(finished && nextDocument != endDocument) else {
             throw bad("meta next_document is \(nextDocument), outside the shard's documents \(firstDocument)...\(endDocument)"
                       + (finished ? " or short of its end for a finished shard" : ""))
         }
+    }
+
+    /// Records `n` more tokens done in the current document. False (and nothing changed) when the stored
+    /// count was so large that it overflows: a damaged file.
+    public mutating func advance(by n: Int) -> Bool {
+        let (t, o1) = tokens.addingReportingOverflow(n), (p, o2) = nextPosition.addingReportingOverflow(n)
+        guard !o1, !o2 else { return false }
+        (tokens, nextPosition) = (t, p)
+        return true
     }
 
     /// The record of a merge of `count` shards holding `tokens` tokens in all: the whole corpus, finished.
@@ -91,8 +102,9 @@ public struct ShardRecord: Equatable, Sendable, Codable {
     }
 
     /// Checks that `parts` are the N shards of one job, each once and finished, with the same model, corpus
-    /// and settings (`job`: a result kind's own settings as key/value pairs). Returns N.
-    public static func checkShardSet(_ parts: [(path: String, record: ShardRecord, job: [(String, String)])]) throws -> Int {
+    /// and settings (`job`: a result kind's own settings as key/value pairs). Returns N and the tokens of
+    /// all the shards together.
+    public static func checkShardSet(_ parts: [(path: String, record: ShardRecord, job: [(String, String)])]) throws -> (count: Int, tokens: Int) {
         guard let first = parts.first else { throw ShardSetError("give the shard results to merge") }
         var byIndex: [Int: String] = [:]
         var count = 0
@@ -123,7 +135,13 @@ public struct ShardRecord: Equatable, Sendable, Codable {
         guard missing.isEmpty else {
             throw ShardSetError("shard\(missing.count > 1 ? "s" : "") \(missing.map { "\($0)/\(count)" }.joined(separator: ", ")) missing: a merge needs all \(count)")
         }
-        return count
+        var tokens = 0
+        for (path, r, _) in parts {
+            let (sum, overflow) = tokens.addingReportingOverflow(r.tokens)
+            guard !overflow else { throw ShardSetError("\(path) claims \(r.tokens) tokens: the shards' total overflows; the file is damaged") }
+            tokens = sum
+        }
+        return (count, tokens)
     }
 }
 

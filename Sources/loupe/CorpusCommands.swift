@@ -54,7 +54,7 @@ final class ShardProgress {
     func update(document: Int, position: Int, length: Int, tokens: Int) {
         let i = document - first
         guard i >= 0, i < offsets.count else { return }
-        let within = i + 1 < offsets.count && length > 0 ? (offsets[i + 1] - offsets[i]) * position / length : 0
+        let within = i + 1 < offsets.count && length > 0 ? Int(Double(offsets[i + 1] - offsets[i]) * Double(position) / Double(length)) : 0
         let done = offsets[i] + within
         let extra = "bytes, document \(document), \(tokens) tokens"
         bar.update(completed: done, extra: extra)

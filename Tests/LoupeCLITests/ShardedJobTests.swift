@@ -5,6 +5,7 @@ import Foundation
 import LoupeFormats
 import LoupeStore
 import Testing
+@testable import loupe
 
 @Suite struct ShardedJobTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -41,6 +42,27 @@ import Testing
         let text = String(decoding: p.1.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.0.waitUntilExit()
         return (p.0.terminationStatus, text)
+    }
+
+    /// `--shard` is checked while parsing, with the form it wants; a corpus job without a corpus says so.
+    @Test(arguments: [("5/4", "1 ≤ I ≤ N"), ("0/3", "1 ≤ I ≤ N"), ("2", "written I/N"), ("a/b", "written I/N")])
+    func badShardsAreRefused(_ shard: String, _ says: String) {
+        let jobs = [["neuron-index", "--layer", "0", "--db", "d"], ["activation-stats", "--hook", "blocks.0.hook_resid_post", "--out", "o"]]
+        for job in jobs {
+            let args = job + ["--corpus", "c", "--shard", shard]
+            do {
+                _ = try Loupe.parseAsRoot(args)
+                Issue.record("\(args) parsed")
+            } catch {
+                #expect(Loupe.message(for: error).contains(says), "\(args): \(Loupe.message(for: error))")
+            }
+        }
+        do {
+            _ = try Loupe.parseAsRoot(["neuron-index", "--layer", "0", "--db", "d"])
+            Issue.record("no corpus parsed")
+        } catch {
+            #expect(Loupe.message(for: error).contains("give the corpus"))
+        }
     }
 
     @Test func shardProcessesMergedEqualOneRun() throws {

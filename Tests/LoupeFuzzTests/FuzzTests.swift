@@ -29,6 +29,17 @@ enum Fuzz {
 
     static func write(_ bytes: [UInt8], _ url: URL) throws { try Data(bytes).write(to: url) }
 
+    /// A safetensors file mutated: its header is JSON, so half the cases edit it structurally; the rest
+    /// mutate bytes anywhere.
+    static func mutate(safetensors seed: [UInt8], _ m: inout Mutator) -> [UInt8] {
+        if m.below(2) == 0, seed.count >= 8 {
+            let n = Int(seed[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+            let header = m.mutate(json: Array(seed[8..<(8 + n)]))
+            return Array(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)) + header + Array(seed[(8 + n)...])
+        }
+        return m.mutate(bytes: seed)
+    }
+
     /// Runs `cases` mutations: `body(i, &mutator)` makes and feeds case i. Counts outcomes for the record.
     static func run(_ family: String, _ body: (Int, inout Mutator) throws -> Void) -> (values: Int, errors: Int) {
         var mutator = Mutator(seed: FuzzSettings.seed ^ family.utf8.reduce(UInt64(5381)) { ($0 &* 33) &+ UInt64($1) })
@@ -57,16 +68,7 @@ enum Fuzz {
         let path = dir.appendingPathComponent("case.safetensors")
         let outcome = Fuzz.run("safetensors") { i, m in
             let seed = seeds[i % seeds.count]
-            // The header is JSON: half the cases edit it structurally, the rest mutate bytes anywhere.
-            var bytes: [UInt8]
-            if m.below(2) == 0, seed.count >= 8 {
-                let n = Int(seed[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
-                let header = m.mutate(json: Array(seed[8..<(8 + n)]))
-                bytes = Array(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)) + header + Array(seed[(8 + n)...])
-            } else {
-                bytes = m.mutate(bytes: seed)
-            }
-            try Fuzz.write(bytes, path)
+            try Fuzz.write(Fuzz.mutate(safetensors: seed, &m), path)
             let file = try SafetensorsFile(path: path.path)
             for name in file.names { _ = try file.tensor(name) }
         }
@@ -239,6 +241,63 @@ enum Fuzz {
                                                 shard: try Shard(parsing: "1/2"), k: 2, context: 1, window: 16)
             try model.buildNeuronIndex(writer, document: { documents[$0] })
         }
+    }
+
+    /// Activation-statistics shards with their bytes or header mutated: read (the manifest, the F64 sums),
+    /// merged with an intact shard, resumed.
+    @Test func activationStatistics() throws {
+        let dir = try Fuzz.scratch("stats")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try ModelLoader.load(path: Fuzz.fixtures.appendingPathComponent("gpt2-tiny").path).model
+        let documents = [(0..<20).map { $0 * 31 % 50257 }, (0..<9).map { $0 * 17 % 50257 }, [5, 6, 7]]
+        let corpus = CorpusIdentity(digest: "fuzz", documents: 3)
+        func fresh(_ shard: String) throws -> ActivationStatistics {
+            try ActivationStatistics(model: model, hook: .residPost(0), corpus: corpus, shard: Shard(parsing: shard), window: 8)
+        }
+        let seedPath = dir.appendingPathComponent("seed.safetensors").path, other = dir.appendingPathComponent("other.safetensors").path
+        try model.accumulateStatistics(fresh("1/2"), path: seedPath, document: { documents[$0] })
+        try model.accumulateStatistics(fresh("2/2"), path: other, document: { documents[$0] })
+        let seed = try Fuzz.bytes(URL(fileURLWithPath: seedPath))
+        let path = dir.appendingPathComponent("case.safetensors"), merged = dir.appendingPathComponent("merged.safetensors").path
+        let outcome = Fuzz.run("stats") { _, m in
+            try Fuzz.write(Fuzz.mutate(safetensors: seed, &m), path)
+            let stats = try ActivationStatistics(contentsOf: path.path)
+            _ = stats.covariance
+            try? FileManager.default.removeItem(atPath: merged)
+            try ActivationStatistics.merge(shards: [path.path, other], into: merged)
+            try model.accumulateStatistics(fresh("1/2"), path: path.path, document: { documents[$0] })
+        }
+        #expect(outcome.errors > 0)
+    }
+
+    /// Corpora: mutated plain text and JSON Lines files split into documents, every document decoded.
+    @Test func corpora() throws {
+        let dir = try Fuzz.scratch("corpus")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = Array("First paragraph, with é and 日本.\n\nSecond one\r\n\r\nthird\nline\n".utf8)
+        let lines = Array(#"{"text": "one \u00e9", "id": 1}"#.utf8) + [0x0A] + Array(#""two""#.utf8) + [0x0A, 0x0A]
+            + Array(#"{"text": "three", "meta": {"a": [1, 2]}}"#.utf8)
+        let outcome = Fuzz.run("corpus") { i, m in
+            let jsonl = i % 2 == 1
+            let path = dir.appendingPathComponent(jsonl ? "case.jsonl" : "case.txt")
+            let bytes: [UInt8]
+            if jsonl {
+                // One line edited as JSON, or the file's bytes mutated.
+                var parts = lines.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+                let k = m.below(parts.count)
+                if m.below(2) == 0, !parts[k].isEmpty { parts[k] = m.mutate(json: parts[k]) } else { parts = [m.mutate(bytes: lines)] }
+                bytes = Array(parts.joined(separator: [0x0A]))
+            } else {
+                bytes = m.mutate(bytes: text)
+            }
+            try Fuzz.write(bytes, path)
+            let corpus = try Corpus(paths: [path.path], documentBytes: 1 + m.below(24))
+            var total = 0
+            for d in 0..<corpus.count { total += try corpus.text(d).utf8.count }
+            // Plain text documents, decoded, are the file: nothing lost or repeated at the cuts.
+            if !jsonl { #expect(total == bytes.count) }
+        }
+        #expect(outcome.errors > 0)
     }
 
     /// Request bodies against a running explorer: every answer is a 2xx or a 4xx with a message (a 500 would

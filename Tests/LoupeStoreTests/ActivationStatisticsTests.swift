@@ -106,6 +106,17 @@ import Testing
             let fresh = try ActivationStatistics(model: model, hook: .residPost(0), corpus: Self.corpus, shard: Shard(index: 1, count: 2), window: 16)
             try model.accumulateStatistics(fresh, path: parts[0], document: { Self.documents[$0] })
         }
+        // Attention patterns and scores are not one vector a position: refused, naming the hook.
+        for hook in [HookName.pattern(0), .attnScores(1)] {
+            do {
+                _ = try ActivationStatistics(model: model, hook: hook, corpus: Self.corpus, window: 16)
+                Issue.record("\(hook) accepted")
+            } catch {
+                #expect("\(error)".contains("not one vector per position"), "\(error)")
+            }
+        }
+        // hook_z is: heads × d_head a position.
+        #expect(try ActivationStatistics(model: model, hook: .z(0), corpus: Self.corpus, window: 16).width == model.config.dModel)
         // A file whose declared width disagrees with its arrays, and a file that is not statistics.
         let stats = try ActivationStatistics(contentsOf: parts[0])
         var metadata = try SafetensorsFile(path: parts[0]).metadata
