@@ -19,13 +19,17 @@ public struct NeuronValue: Sendable, Codable {
 /// A context where a neuron fired strongly.
 public struct NeuronExample: Sendable, Codable {
     public let activation: Float
-    /// The position's index in the analysed tokens, and the tokens around it (`position` is at `focus`).
+    /// The corpus document (examples read from a neuron index; nil for one analysed text).
+    public let document: Int?
+    /// The position's index in the analysed tokens (or in its document), and the tokens around it
+    /// (`position` is at `focus`).
     public let position: Int
     public let context: [Int]
     public let focus: Int
 
-    public init(activation: Float, position: Int, context: [Int], focus: Int) {
+    public init(activation: Float, document: Int? = nil, position: Int, context: [Int], focus: Int) {
         self.activation = activation
+        self.document = document
         self.position = position
         self.context = context
         self.focus = focus

@@ -211,7 +211,7 @@ struct Neurons: ParsableCommand {
             let index = try NeuronExampleIndex(openExisting: db, model: model, layer: layer)
             for n in chosen {
                 examples[n] = try index.examples(neuron: n).prefix(top).map {
-                    NeuronExample(activation: $0.activation, position: $0.position, context: $0.context, focus: $0.focus)
+                    NeuronExample(activation: $0.activation, document: $0.document, position: $0.position, context: $0.context, focus: $0.focus)
                 }
             }
         }

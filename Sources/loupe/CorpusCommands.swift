@@ -29,9 +29,12 @@ struct CorpusOptions: ParsableArguments {
     func open() throws -> Corpus { try Corpus(paths: corpus, documentBytes: documentBytes) }
 }
 
-/// Progress through a shard's documents, measured in their bytes: a bar on a terminal, and a line every
-/// tenth of the way in a log (a cluster job's standard error is a file).
-final class ShardProgress {
+/// A shard's documents as a job reads them: each tokenized on demand, and progress through them measured in
+/// their bytes — a bar on a terminal, a line every tenth of the way in a log (a cluster job's standard
+/// error is a file).
+final class ShardReader {
+    private let corpus: Corpus
+    private let tokenizer: BPETokenizer
     private let bar: ProgressBar
     private let total: Int
     private let first: Int
@@ -39,24 +42,36 @@ final class ShardProgress {
     private var logged = 0
     private let logging = isatty(STDERR_FILENO) == 0
     private let label: String
+    private var length = (document: -1, tokens: 0)
+    /// "shard 2/4 (documents 5..<10 of 19) ", or nothing for a whole run.
+    let part: String
 
-    init(corpus: Corpus, documents: Range<Int>, label: String) {
+    init(corpus: Corpus, tokenizer: BPETokenizer, shard: Shard, label: String) {
+        let documents = shard.documents(of: corpus.count)
         var offsets = [0]
         for d in documents { offsets.append(offsets.last! + corpus.byteCount(of: d)) }
-        self.offsets = offsets
+        (self.corpus, self.tokenizer, self.offsets, self.label) = (corpus, tokenizer, offsets, label)
         total = offsets.last!
         first = documents.lowerBound
-        self.label = label
         bar = ProgressBar(total: total, label: label)
+        part = shard == .whole ? "" : "shard \(shard) (documents \(documents.lowerBound)..<\(documents.upperBound) of \(corpus.count)) "
     }
 
-    /// At document `document`, `position` of its `length` tokens; `tokens` indexed in all.
-    func update(document: Int, position: Int, length: Int, tokens: Int) {
-        let i = document - first
+    /// Document `d`'s tokens (with BOS where the model wants one).
+    func tokens(_ d: Int) throws -> [Int] {
+        let tokens = try tokenizer.encodeForModel(corpus.text(d))
+        length = (d, tokens.count)
+        return tokens
+    }
+
+    /// Progress as a result records it.
+    func update(_ record: ShardRecord) {
+        let i = record.nextDocument - first
         guard i >= 0, i < offsets.count else { return }
-        let within = i + 1 < offsets.count && length > 0 ? Int(Double(offsets[i + 1] - offsets[i]) * Double(position) / Double(length)) : 0
-        let done = offsets[i] + within
-        let extra = "bytes, document \(document), \(tokens) tokens"
+        let size = i + 1 < offsets.count ? offsets[i + 1] - offsets[i] : 0
+        let fraction = length.document == record.nextDocument && length.tokens > 0 ? Double(record.nextPosition) / Double(length.tokens) : 0
+        let done = offsets[i] + Int(Double(size) * fraction)
+        let extra = "bytes, document \(record.nextDocument), \(record.tokens) tokens"
         bar.update(completed: done, extra: extra)
         if logging, total > 0, done * 10 / total > logged {
             logged = done * 10 / total
@@ -101,8 +116,8 @@ struct NeuronIndex: ParsableCommand {
         let index = try NeuronExampleIndex(path: db, model: loaded.model, layer: layer, corpus: corpus.identity, shard: shard,
                                            k: k, context: context, window: window)
         let before = index.manifest
-        let documents = before.firstDocument..<before.endDocument
-        let part = shard == .whole ? "" : "shard \(shard) (documents \(documents.lowerBound)..<\(documents.upperBound) of \(corpus.count)) "
+        let reader = ShardReader(corpus: corpus, tokenizer: tokenizer, shard: shard, label: "neuron-index")
+        let part = reader.part
         if before.finished {
             if json { try printJSON(before); return }
             print("\(db): \(part.isEmpty ? "" : part + "is ")already finished (\(before.tokens) tokens); nothing to do")
@@ -112,16 +127,8 @@ struct NeuronIndex: ParsableCommand {
             FileHandle.standardError.write(Data("resuming \(part)at document \(before.nextDocument), token \(before.nextPosition) (\(before.tokens) tokens indexed)\n".utf8))
         }
         let began = Date()
-        let progress = ShardProgress(corpus: corpus, documents: documents, label: "neuron-index")
-        var lengths: [Int: Int] = [:]
-        let after = try loaded.model.buildNeuronIndex(index, document: { d in
-            let tokens = try tokenizer.encodeForModel(corpus.text(d))
-            lengths = [d: tokens.count]
-            return tokens
-        }) { state in
-            progress.update(document: state.nextDocument, position: state.nextPosition, length: lengths[state.nextDocument] ?? 1, tokens: state.tokens)
-        }
-        progress.finish()
+        let after = try loaded.model.buildNeuronIndex(index, document: reader.tokens) { reader.update($0.record) }
+        reader.finish()
         let seconds = Date().timeIntervalSince(began)
         if json { try printJSON(after); return }
         let thisRun = after.tokens - before.tokens
@@ -214,24 +221,14 @@ struct ActivationStats: ParsableCommand {
         let corpus = try corpusOptions.open()
         let fresh = try ActivationStatistics(model: loaded.model, hook: hookName, corpus: corpus.identity, shard: corpusOptions.shard,
                                              window: window, outer: !noOuter)
-        let shard = corpusOptions.shard
-        let documents = fresh.firstDocument..<fresh.endDocument
-        let part = shard == .whole ? "" : "shard \(shard) (documents \(documents.lowerBound)..<\(documents.upperBound) of \(corpus.count)) "
+        let reader = ShardReader(corpus: corpus, tokenizer: tokenizer, shard: corpusOptions.shard, label: "activation-stats")
         let began = Date()
-        let progress = ShardProgress(corpus: corpus, documents: documents, label: "activation-stats")
-        var lengths: [Int: Int] = [:]
-        let stats = try loaded.model.accumulateStatistics(fresh, path: out, document: { d in
-            let tokens = try tokenizer.encodeForModel(corpus.text(d))
-            lengths = [d: tokens.count]
-            return tokens
-        }) { record in
-            progress.update(document: record.nextDocument, position: record.nextPosition, length: lengths[record.nextDocument] ?? 1, tokens: record.tokens)
-        }
-        progress.finish()
+        let stats = try loaded.model.accumulateStatistics(fresh, path: out, document: reader.tokens) { reader.update($0) }
+        reader.finish()
         if json { try printJSON(StatisticsSummary(stats)); return }
         let seconds = Date().timeIntervalSince(began)
         let mean = stats.mean
         print(String(format: "%@%@ over %d positions (width %d) into %@ in %.0f s; |mean| = %.4f",
-                     part, hook, stats.count, stats.width, out, seconds, mean.reduce(0) { $0 + $1 * $1 }.squareRoot()))
+                     reader.part, hook, stats.count, stats.width, out, seconds, mean.reduce(0) { $0 + $1 * $1 }.squareRoot()))
     }
 }

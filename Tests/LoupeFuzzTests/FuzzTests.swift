@@ -270,6 +270,56 @@ enum Fuzz {
         #expect(outcome.errors > 0)
     }
 
+    /// Tuned lenses (as `loupe train tuned-lens` saves them) with their header or bytes mutated: load, check
+    /// against the model, translate a residual at every layer.
+    @Test func tunedLenses() throws {
+        let dir = try Fuzz.scratch("lens")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try ModelLoader.load(path: Fuzz.fixtures.appendingPathComponent("gpt2-tiny").path).model
+        let d = model.config.dModel
+        var rng = SeededGenerator(seed: 7, stream: 1)
+        let lens = try TunedLens(weights: (0..<model.config.nLayers).map { _ in try Tensor(shape: [d, d], scalars: (0..<(d * d)).map { _ in Float(rng.nextGaussian()) * 0.01 }) },
+                                 biases: (0..<model.config.nLayers).map { _ in Tensor(zeros: [d]) }, modelName: "gpt2-tiny")
+        let seedPath = dir.appendingPathComponent("seed.safetensors")
+        try lens.save(to: seedPath, extra: ["steps": "10"])
+        let seed = try Fuzz.bytes(seedPath)
+        let path = dir.appendingPathComponent("case.safetensors")
+        let residual = Tensor(zeros: [3, d])
+        let outcome = Fuzz.run("lens") { _, m in
+            try Fuzz.write(Fuzz.mutate(safetensors: seed, &m), path)
+            let read = try TunedLens.load(path: path.path)
+            try read.check(against: model.config)
+            for l in 0..<read.nLayers { _ = try read.translate(residual, layer: l) }
+        }
+        #expect(outcome.errors > 0)
+    }
+
+    /// Training checkpoints (`loupe train … --resume`) with their header (metadata: the config and settings
+    /// as JSON, the step) or bytes mutated: resume, then train one more step.
+    @Test func trainingCheckpoints() throws {
+        let dir = try Fuzz.scratch("checkpoint")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let task = MaxOfListTask()
+        var settings = task.defaultSettings(seed: 3)
+        (settings.steps, settings.optimizer.totalSteps, settings.checkpointEvery) = (2, 2, 0)
+        let trainer = try Trainer(config: task.config, settings: settings)
+        try trainer.train(task)
+        let seedDir = dir.appendingPathComponent("seed")
+        try trainer.saveCheckpoint(to: seedDir)
+        let seed = try Fuzz.bytes(seedDir.appendingPathComponent("checkpoint.safetensors"))
+        let caseDir = dir.appendingPathComponent("case")
+        try FileManager.default.createDirectory(at: caseDir, withIntermediateDirectories: true)
+        let outcome = Fuzz.run("checkpoint") { _, m in
+            try Fuzz.write(Fuzz.mutate(safetensors: seed, &m), caseDir.appendingPathComponent("checkpoint.safetensors"))
+            let resumed = try Trainer.resume(from: caseDir, steps: 3)
+            // One step more: the model and optimizer state built from the file must work together.
+            if resumed.step < 3, resumed.config.nCtx <= 64, resumed.config.dModel <= 256, resumed.config.dVocab <= 512 {
+                try resumed.train(task)
+            }
+        }
+        #expect(outcome.errors > 0)
+    }
+
     /// Corpora: mutated plain text and JSON Lines files split into documents, every document decoded.
     @Test func corpora() throws {
         let dir = try Fuzz.scratch("corpus")
