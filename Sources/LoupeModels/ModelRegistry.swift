@@ -124,8 +124,21 @@ public enum ModelRegistry {
 
     /// A `--model` argument as a path: an existing file or folder as given, else a known model's cached
     /// file, fetched first when `fetchLog` is given (and it is not cached yet).
-    public static func resolve(_ nameOrPath: String, home: URL = home, fetchLog: ((String) -> Void)? = nil) throws -> String {
-        if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
+    /// A known name (`austen`, `smollm2-135m`) means the known model even when the working directory holds
+    /// a file or folder of that name that is not a model (a folder of novels called `austen`): a local
+    /// model of that name is taken only when it looks like one (a file, or a folder with config.json);
+    /// write `./austen` to mean the folder. `workingDirectory` is where relative paths are looked up.
+    public static func resolve(_ nameOrPath: String, home: URL = home, workingDirectory: String? = nil,
+                               fetchLog: ((String) -> Void)? = nil) throws -> String {
+        let fm = FileManager.default
+        let local = nameOrPath.hasPrefix("/") || workingDirectory == nil
+            ? nameOrPath : (workingDirectory! as NSString).appendingPathComponent(nameOrPath)
+        var isFolder: ObjCBool = false
+        if fm.fileExists(atPath: local, isDirectory: &isFolder) {
+            let isKnownName = shippedPath(nameOrPath) != nil || model(named: nameOrPath) != nil
+            let looksLikeModel = !isFolder.boolValue || fm.fileExists(atPath: (local as NSString).appendingPathComponent("config.json"))
+            if !isKnownName || looksLikeModel { return local }
+        }
         if let path = shippedPath(nameOrPath) { return path }
         guard let m = model(named: nameOrPath) else {
             if nameOrPath.contains("/") || nameOrPath.hasSuffix(".gguf") {

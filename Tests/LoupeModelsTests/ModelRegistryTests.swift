@@ -40,6 +40,22 @@ import Testing
         ((try? FileManager.default.contentsOfDirectory(atPath: home.path)) ?? []).filter { $0.hasPrefix("tmp-") }
     }
 
+    /// A folder of novels called `austen` in the working directory does not hide the shipped model; a
+    /// folder with a config.json of that name does (it is a model), and so does any path that is not a
+    /// known name.
+    @Test func knownNamesAreNotHiddenByFoldersThatAreNotModels() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-cwd-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("austen"), withIntermediateDirectories: true)
+        try Data("Emma Woodhouse, handsome, clever, and rich".utf8).write(to: dir.appendingPathComponent("austen/emma.txt"))
+        let shipped = try #require(ModelRegistry.shippedPath("austen"))
+        #expect(try ModelRegistry.resolve("austen", workingDirectory: dir.path) == shipped)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("notes"), withIntermediateDirectories: true)
+        #expect(try ModelRegistry.resolve("notes", workingDirectory: dir.path) == dir.appendingPathComponent("notes").path)
+        try Data("{}".utf8).write(to: dir.appendingPathComponent("austen/config.json"))
+        #expect(try ModelRegistry.resolve("austen", workingDirectory: dir.path) == dir.appendingPathComponent("austen").path)
+    }
+
     @Test func fetchChecksAndCaches() throws {
         let (dir, wheel, wheelSHA, fileSHA) = try makeWheel()
         let home = dir.appendingPathComponent("home")
