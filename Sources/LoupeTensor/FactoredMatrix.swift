@@ -130,4 +130,24 @@ public enum LAPACK {
         // Column j of the column-major result (eigenvector j) is row j of `a` read row-major.
         return (w, Tensor(unchecked: [n, n], a))
     }
+
+    /// The solution x of `A·x = b` for a symmetric positive-definite `A` (`[n, n]` row-major, float64;
+    /// only one triangle is read), by Cholesky (`dposv`).
+    /// - Throws: `TensorError.invalidArgument` for mismatched sizes or non-finite entries,
+    ///   `TensorError.notPositiveDefinite` when the factorization meets a non-positive pivot.
+    public static func solvePositiveDefinite(_ a: [Double], n: Int, _ b: [Double]) throws -> [Double] {
+        guard n > 0, a.count == n * n, b.count == n else {
+            throw TensorError.invalidArgument("a positive-definite solve needs an n×n matrix and n values, found \(a.count) and \(b.count) for n = \(n)")
+        }
+        guard a.allSatisfy({ $0.isFinite }), b.allSatisfy({ $0.isFinite }) else {
+            throw TensorError.invalidArgument("a positive-definite solve with NaN or infinite entries")
+        }
+        var m = a, x = b
+        var n32 = Int32(n), nrhs: Int32 = 1, lda = Int32(n), ldb = Int32(n), info: Int32 = 0
+        var uplo = CChar(UInt8(ascii: "U"))
+        dposv_(&uplo, &n32, &nrhs, &m, &lda, &x, &ldb, &info)
+        if info > 0 { throw TensorError.notPositiveDefinite(order: n, failedAt: Int(info)) }
+        guard info == 0 else { throw TensorError.lapack(routine: "dposv", info: Int(info)) }
+        return x
+    }
 }

@@ -9,6 +9,9 @@ public enum TensorError: Error, Equatable, CustomStringConvertible {
     case indexOutOfRange(shape: [Int], index: [Int])
     case invalidArgument(String)
     case lapack(routine: String, info: Int)
+    /// A matrix that must be symmetric positive definite is not: the Cholesky pivot `failedAt` (1-based) of
+    /// `order` was not positive.
+    case notPositiveDefinite(order: Int, failedAt: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +25,8 @@ public enum TensorError: Error, Equatable, CustomStringConvertible {
         case .indexOutOfRange(let s, let i): return "index \(i) is out of range for shape \(s)"
         case .invalidArgument(let m): return m
         case .lapack(let r, let info): return "LAPACK \(r) failed (info = \(info))"
+        case .notPositiveDefinite(let n, let k):
+            return "the \(n)×\(n) matrix is not positive definite (Cholesky pivot \(k) is not positive)"
         }
     }
 }

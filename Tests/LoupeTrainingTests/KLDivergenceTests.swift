@@ -19,6 +19,20 @@ struct KLDivergenceTests {
         #expect(err < 1e-5, "gradient off by \(err) (relative) from PyTorch")
     }
 
+    /// The other direction, KL(softmax(logits) ‖ p), as ROME keeps "{subject} is a" near where it was.
+    @Test func reverseDirectionEqualsPyTorch() throws {
+        let file = try SafetensorsFile(path: GradFixtures.directory.appendingPathComponent("grad-kl.safetensors").path)
+        let logits = Variable(try file.tensor("logits"), requiresGrad: true)
+        let kl = try logits.klDivergenceFromReference(logProbs: try file.tensor("reference"))
+        let expected = try file.tensor("kl_reverse").scalars[0]
+        #expect(abs(kl.value.scalars[0] - expected) < 1e-5 * max(1, abs(expected)), "KL \(kl.value.scalars[0]) vs PyTorch \(expected)")
+        try kl.backward()
+        let err = relativeError(logits.grad, try file.tensor("grad_reverse"))
+        #expect(err < 1e-5, "gradient off by \(err) (relative) from PyTorch")
+        // A reference that rules out what the logits allow: infinite, an error.
+        #expect(throws: TensorError.self) { try logits.klDivergenceFromReference(logProbs: try file.tensor("target")) }
+    }
+
     /// Central differences in Float32 on a small problem: about 3 digits agree.
     @Test func matchesFiniteDifferences() throws {
         var rng = SystemRandomNumberGenerator()

@@ -15,6 +15,8 @@ void sgesdd_(const char *jobz, const int *m, const int *n, float *a, const int *
 void sgeev_(const char *jobvl, const char *jobvr, const int *n, float *a, const int *lda, float *wr,
             float *wi, float *vl, const int *ldvl, float *vr, const int *ldvr, float *work,
             const int *lwork, int *info);
+void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
+            const int *ldb, int *info);
 #endif
 /// Keeps freed large buffers in the process instead of returning them to the kernel (glibc; no-op elsewhere).
 void loupe_keep_freed_memory(void);

@@ -74,19 +74,31 @@ public struct TrainedBPE: Sendable {
     /// A Hugging Face `tokenizer.json`: a BPE model with the vocabulary in id order and the merges as
     /// `["left", "right"]` pairs, GPT-2's ByteLevel pre-tokenizer and decoder, special tokens as added tokens.
     public func tokenizerJSON() -> String {
+        let byteLevel = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}"
+        return Self.byteLevelTokenizerJSON(
+            tokens: tokens, merges: merges, addedTokens: specialTokens.sorted { $0.value < $1.value }.map { (id: $0.value, content: $0.key) },
+            preTokenizer: byteLevel,
+            postProcessor: "{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true}",
+            decoder: byteLevel, unknownToken: nil)
+    }
+
+    /// A Hugging Face `tokenizer.json` for a byte-level BPE vocabulary (`tokens[id]` spelled in GPT-2's byte
+    /// alphabet, special tokens by their text); the pre-tokenizer, post-processor and decoder are JSON
+    /// objects as `tokenizers` writes them (nil: `null`). Added tokens are special and matched literally.
+    public static func byteLevelTokenizerJSON(tokens: [String], merges: [(left: String, right: String)],
+                                              addedTokens: [(id: Int, content: String)], preTokenizer: String,
+                                              postProcessor: String?, decoder: String, unknownToken: String?) -> String {
         var out = "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": ["
-        let special = specialTokens.sorted { $0.value < $1.value }
-        out += special.map { token, id in
+        out += addedTokens.map { id, token in
             "\n    {\"id\": \(id), \"content\": \(Self.jsonString(token)), \"single_word\": false, \"lstrip\": false, "
                 + "\"rstrip\": false, \"normalized\": false, \"special\": true}"
         }.joined(separator: ",")
-        out += special.isEmpty ? "],\n" : "\n  ],\n"
-        let byteLevel = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}"
+        out += addedTokens.isEmpty ? "],\n" : "\n  ],\n"
         out += "  \"normalizer\": null,\n"
-        out += "  \"pre_tokenizer\": \(byteLevel),\n"
-        out += "  \"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true},\n"
-        out += "  \"decoder\": \(byteLevel),\n"
-        out += "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n"
+        out += "  \"pre_tokenizer\": \(preTokenizer),\n"
+        out += "  \"post_processor\": \(postProcessor ?? "null"),\n"
+        out += "  \"decoder\": \(decoder),\n"
+        out += "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": \(unknownToken.map(Self.jsonString) ?? "null"),\n"
         out += "    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n"
         out += "    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"ignore_merges\": false,\n"
         out += "    \"vocab\": {\n"
