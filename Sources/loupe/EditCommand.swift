@@ -171,13 +171,13 @@ struct Edit: ParsableCommand {
         switch format {
         case .hf:
             let (family, files) = try HuggingFaceExport.write(model, to: url, tokenizerSource: source)
-            return ("hf (\(family.rawValue))", files.map(\.path))
+            return ("Hugging Face \(family.rawValue)", files.map(\.path))
         case .transformerLens:
             return try writeTransformerLens(model, url, source)
         case .auto:
             if (try? HuggingFaceExport.family(of: model)) != nil {
                 let (family, files) = try HuggingFaceExport.write(model, to: url, tokenizerSource: source)
-                return ("hf (\(family.rawValue))", files.map(\.path))
+                return ("Hugging Face \(family.rawValue)", files.map(\.path))
             }
             return try writeTransformerLens(model, url, source)
         }
