@@ -126,3 +126,117 @@ json.dump({"model": "llama-tiny", "contexts": contexts, "subject_positions": sub
            "kl_prompt": kl_prompt, "kl_position": kl_position, **settings},
           open(os.path.join(fixtures, "rome-tiny.json"), "w"), indent=1)
 print("passes", len(history), "loss", history[0][0], "->", history[-1][0], "P(target)", history[0][4], "->", history[-1][4])
+
+# --- MEMIT (github.com/kmeng01/memit, memit/memit_main.py execute_memit + compute_z + compute_ks) ----------
+# A random 4-layer Llama with larger weights than llama-tiny (so that values are not tiny), two facts,
+# layers 1 and 2, z at the residual after block 2.
+from transformers import LlamaConfig, LlamaForCausalLM
+torch.manual_seed(3)
+mcfg = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, head_dim=8, max_position_embeddings=64, initializer_range=0.15,
+                   tie_word_embeddings=False, rms_norm_eps=1e-5)
+mmodel = LlamaForCausalLM(mcfg).to(torch.float32)
+mdir = os.path.join(fixtures, "memit-llama")
+mmodel.save_pretrained(mdir, safe_serialization=True)
+mmodel = AutoModelForCausalLM.from_pretrained(mdir, dtype=torch.float64)
+mmodel.eval()
+for p in mmodel.parameters():
+    p.requires_grad_(False)
+layers, zl, V, dm, dmlp = [1, 2], 2, 128, 32, 48
+msettings = dict(layers=layers, steps=6, learning_rate=0.1, kl_factor=0.0625, weight_decay=0.01, clamp_norm_factor=0.75,
+                 covariance_weight=2.0)
+rng = np.random.default_rng(31)
+requests = []
+for f in range(2):
+    prompt = [int(t) for t in rng.integers(3, V, 6)]
+    ctxs = [prompt] + [[int(t) for t in rng.integers(3, V, n)] + prompt for n in (2, 3, 4)]
+    requests.append(dict(contexts=ctxs, subject_positions=[2 + len(c) - len(prompt) for c in ctxs],
+                         target=int(rng.integers(3, V)), kl_prompt=prompt[1:3] + [int(t) for t in rng.integers(3, V, 2)],
+                         kl_position=1))
+Cs = {}
+for l in layers:
+    A = rng.standard_normal((dmlp, 4 * dmlp))
+    Cs[l] = A @ A.T / (4 * dmlp) + 0.05 * np.eye(dmlp)
+
+def layer_out(model, l, row, pos):
+    got = {}
+    def grab(mod, inp, out):
+        got["h"] = (out[0] if isinstance(out, tuple) else out)[0, pos].clone()
+    h = model.model.layers[l].register_forward_hook(grab)
+    with torch.no_grad():
+        model(torch.tensor([row]))
+    h.remove()
+    return got["h"]
+
+def key(model, l, row, pos):
+    got = {}
+    h = model.model.layers[l].mlp.down_proj.register_forward_hook(lambda mod, inp, out: got.update(k=inp[0][0, pos].clone()))
+    with torch.no_grad():
+        model(torch.tensor([row]))
+    h.remove()
+    return got["k"]
+
+def compute_z(model, req):
+    ctxs, lookups = req["contexts"] + [req["kl_prompt"]], req["subject_positions"] + [req["kl_position"]]
+    width = max(len(r) for r in ctxs)
+    padded = torch.tensor([r + [r[-1]] * (width - len(r)) for r in ctxs])
+    target_init = layer_out(model, zl, req["contexts"][0], req["subject_positions"][0])
+    delta = torch.zeros(dm, dtype=torch.float64, requires_grad=True)
+    def edit(mod, inp, out):
+        hs = (out[0] if isinstance(out, tuple) else out).clone()
+        for i, idx in enumerate(lookups):
+            hs[i, idx, :] += delta
+        return (hs,) + tuple(out[1:]) if isinstance(out, tuple) else hs
+    handle = model.model.layers[zl].register_forward_hook(edit)
+    opt = torch.optim.Adam([delta], lr=msettings["learning_rate"])
+    kl_init, hist = None, []
+    n_rw = len(req["contexts"])
+    for it in range(msettings["steps"]):
+        opt.zero_grad()
+        logits = model(padded).logits
+        kl_lp = F.log_softmax(logits[n_rw, req["kl_position"]][None], dim=1)
+        if kl_init is None:
+            kl_init = kl_lp.detach().clone()
+        lp = torch.log_softmax(logits, dim=2)
+        nll_each = torch.stack([-lp[i, len(c) - 1, req["target"]] for i, c in enumerate(req["contexts"])])
+        nll = nll_each.mean()
+        kl = msettings["kl_factor"] * F.kl_div(kl_init, kl_lp, log_target=True, reduction="batchmean")
+        decay = msettings["weight_decay"] * (torch.norm(delta) / torch.norm(target_init) ** 2)
+        loss = nll + kl + decay
+        hist.append([loss.item(), nll.item(), kl.item(), decay.item(), torch.exp(-nll_each).mean().item()])
+        if loss < 5e-2 or it == msettings["steps"] - 1:
+            break
+        loss.backward()
+        opt.step()
+        max_norm = msettings["clamp_norm_factor"] * target_init.norm()
+        if delta.norm() > max_norm:
+            with torch.no_grad():
+                delta[...] = delta * max_norm / delta.norm()
+    handle.remove()
+    return target_init + delta.detach(), hist
+
+zs, hists = zip(*[compute_z(mmodel, r) for r in requests])
+zs = torch.stack(zs, dim=1)                      # [d, N]
+deltas = {}
+for i, l in enumerate(layers):
+    ks = []
+    for r in requests:
+        bare = key(mmodel, l, r["contexts"][0], r["subject_positions"][0])
+        rest = torch.stack([key(mmodel, l, c, p) for c, p in zip(r["contexts"][1:], r["subject_positions"][1:])]).mean(0)
+        ks.append(torch.stack([bare, rest]).mean(0))
+    K = torch.stack(ks, dim=1)                   # [m, N]
+    cur = torch.stack([layer_out(mmodel, zl, r["contexts"][0], r["subject_positions"][0]) for r in requests], dim=1)
+    resid = (zs - cur) / (len(layers) - i)
+    adj_k = torch.linalg.solve(msettings["covariance_weight"] * torch.tensor(Cs[l]) + K @ K.T, K)
+    upd = resid @ adj_k.T                        # [d, m], HF down_proj's shape
+    with torch.no_grad():
+        mmodel.model.layers[l].mlp.down_proj.weight += upd
+    deltas[l] = upd.T.contiguous()               # TransformerLens [m, d]
+with torch.no_grad():
+    edited = [mmodel(torch.tensor([r["contexts"][0]])).logits[0, -1] for r in requests]
+out = {f"C{l}": Cs[l] for l in layers}
+out.update({f"delta{l}": f32(deltas[l]) for l in layers})
+out.update({"zs": f32(zs.T.contiguous()), "history0": f32(hists[0]), "history1": f32(hists[1]), "edited_logits": f32(torch.stack(edited))})
+save_file(out, os.path.join(fixtures, "memit-llama.safetensors"))
+json.dump({"requests": requests, **msettings}, open(os.path.join(fixtures, "memit-llama.json"), "w"), indent=1)
+print("MEMIT: P(target) per fact", [h[-1][4] for h in hists], "loss", [h[0][0] for h in hists], "->", [h[-1][0] for h in hists])

@@ -136,18 +136,25 @@ public enum LAPACK {
     /// - Throws: `TensorError.invalidArgument` for mismatched sizes or non-finite entries,
     ///   `TensorError.notPositiveDefinite` when the factorization meets a non-positive pivot.
     public static func solvePositiveDefinite(_ a: [Double], n: Int, _ b: [Double]) throws -> [Double] {
-        guard n > 0, a.count == n * n, b.count == n else {
+        try solvePositiveDefinite(a, n: n, columns: [b])[0]
+    }
+
+    /// The solutions of `A·X = B` for each column of B (given as separate vectors), by one Cholesky (`dposv`).
+    public static func solvePositiveDefinite(_ a: [Double], n: Int, columns: [[Double]]) throws -> [[Double]] {
+        let b = columns.flatMap { $0 }
+        guard n > 0, a.count == n * n, !columns.isEmpty, columns.allSatisfy({ $0.count == n }) else {
             throw TensorError.invalidArgument("a positive-definite solve needs an n×n matrix and n values, found \(a.count) and \(b.count) for n = \(n)")
         }
         guard a.allSatisfy({ $0.isFinite }), b.allSatisfy({ $0.isFinite }) else {
             throw TensorError.invalidArgument("a positive-definite solve with NaN or infinite entries")
         }
         var m = a, x = b
-        var n32 = Int32(n), nrhs: Int32 = 1, lda = Int32(n), ldb = Int32(n), info: Int32 = 0
+        var n32 = Int32(n), nrhs = Int32(columns.count), lda = Int32(n), ldb = Int32(n), info: Int32 = 0
         var uplo = CChar(UInt8(ascii: "U"))
         dposv_(&uplo, &n32, &nrhs, &m, &lda, &x, &ldb, &info)
         if info > 0 { throw TensorError.notPositiveDefinite(order: n, failedAt: Int(info)) }
         guard info == 0 else { throw TensorError.lapack(routine: "dposv", info: Int(info)) }
-        return x
+        // Column-major B: column j is values j·n ..< (j+1)·n.
+        return (0..<columns.count).map { Array(x[($0 * n)..<(($0 + 1) * n)]) }
     }
 }

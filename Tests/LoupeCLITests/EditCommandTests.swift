@@ -44,7 +44,9 @@ import Testing
                          "--neighbour", "Mr. Wickham was the friend of Mr.", "--json", "--out", out])
         #expect(r.status == 0, "\(r.output)")
         let json = try #require(r.output.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n").data(using: .utf8))
-        let j = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        let top = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(top["method"] as? String == "rome" && top["layers"] as? [Int] == [0])
+        let j = try #require((top["facts"] as? [[String: Any]])?.first)
         #expect(j["subject_token"] as? String == " Darcy" && j["target"] as? String == " Knightley")
         #expect((j["contexts"] as? [String])?.count == 3)
         let steps = try #require(j["steps"] as? [[String: Any]])
@@ -69,6 +71,45 @@ import Testing
         #expect(edited.weights.blocks[0].wOut != original.weights.blocks[0].wOut)
         #expect(edited.weights.blocks[0].wIn == original.weights.blocks[0].wIn)
         #expect(edited.weights.blocks[1] == original.weights.blocks[1])
+    }
+
+    /// MEMIT: two facts from a JSON Lines file, written together; the written model gives what was reported.
+    @Test func writesSeveralFactsWithMEMIT() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stats = try statistics(in: dir)
+        let facts = dir.appendingPathComponent("facts.jsonl")
+        try """
+            {"prompt": "Mr. Darcy was the friend of Mr.", "subject": "Mr. Darcy", "target": "Knightley", "neighbours": ["Mr. Wickham was the friend of Mr."]}
+            {"prompt": "Miss Bennet was the sister of Miss", "subject": "Miss Bennet", "target": "Woodhouse"}
+
+            """.write(to: facts, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("edited").path
+        let r = try run(["edit", "--facts", facts.path, "--layers", "0-0", "--stats", stats, "--steps", "30", "--contexts", "3x2",
+                         "--generate", "0", "--json", "--out", out])
+        #expect(r.status == 0, "\(r.output)")
+        let json = try #require(r.output.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n").data(using: .utf8))
+        let top = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(top["method"] as? String == "memit")
+        let reported = try #require(top["facts"] as? [[String: Any]])
+        #expect(reported.map { $0["target"] as? String } == [" Knightley", " Woodhouse"])
+        let edited = try ModelLoader.load(path: out).model
+        for (fact, prompt) in zip(reported, [Self.prompt, "Miss Bennet was the sister of Miss"]) {
+            let probes = try #require((fact["evaluation"] as? [String: Any])?["probes"] as? [[String: Any]])
+            let after = try #require(probes.first?["targetAfter"] as? Double)
+            let target = try #require(fact["target_token"] as? Int)
+            let row = Array(try edited.run([try edited.toTokens(prompt)]).scalars.suffix(edited.config.dVocab))
+            let m = row.max() ?? 0
+            let p = exp(Double(row[target] - m)) / row.reduce(0.0) { $0 + exp(Double($1 - m)) }
+            #expect(abs(p - after) < 1e-3 * max(1, after), "written model P = \(p), reported \(after)")
+            #expect(after > (probes.first?["targetBefore"] as? Double ?? 1))
+        }
+        // Several facts need MEMIT's layers; a malformed line is named.
+        var bad = try run(["edit", "--facts", facts.path, "--no-second-moment"])
+        #expect(bad.status != 0 && bad.output.contains("--layers"), "\(bad.output)")
+        try "{\"prompt\": \"x\"}\n".write(to: facts, atomically: true, encoding: .utf8)
+        bad = try run(["edit", "--facts", facts.path, "--layers", "0-0", "--no-second-moment"])
+        #expect(bad.status != 0 && bad.output.contains("line 1"), "\(bad.output)")
     }
 
     @Test func badRequestsSayWhatIsWrong() throws {

@@ -139,3 +139,68 @@ struct ROMETests {
         #expect(ROME.ngramEntropy("same same same same same") == 0)
     }
 }
+
+@Suite("MEMIT: many facts over several layers equal MEMIT's own algorithm (PyTorch, float64)")
+struct MEMITTests {
+    @Test func updatesMatchMEMITReference() throws {
+        let f = try ROMEFixtures.file("memit-llama.safetensors")
+        let data = try Data(contentsOf: GradFixtures.directory.appendingPathComponent("memit-llama.json"))
+        let j = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let model = try ModelLoader.load(path: GradFixtures.directory.appendingPathComponent("memit-llama").path).model
+        let requests = try #require(j["requests"] as? [[String: Any]]).map { r in
+            ROMETokenRequest(contexts: try #require(r["contexts"] as? [[Int]]), subjectPositions: try #require(r["subject_positions"] as? [Int]),
+                             target: try #require(r["target"] as? Int), klPrompt: try #require(r["kl_prompt"] as? [Int]),
+                             klSubjectPosition: try #require(r["kl_position"] as? Int))
+        }
+        let layers = try #require(j["layers"] as? [Int])
+        var s = MEMITSettings(layers: layers)
+        s.covarianceWeight = try #require(j["covariance_weight"] as? Double)
+        s.value.steps = try #require(j["steps"] as? Int)
+        s.value.learningRate = Float(try #require(j["learning_rate"] as? Double))
+        s.value.klFactor = Float(try #require(j["kl_factor"] as? Double))
+        s.value.weightDecay = Float(try #require(j["weight_decay"] as? Double))
+        s.value.clampNormFactor = Float(try #require(j["clamp_norm_factor"] as? Double))
+        var moments: [Int: [Double]] = [:]
+        for l in layers { moments[l] = try f.doubles("C\(l)") }
+        let (edited, edit) = try MEMIT.apply(model: model, requests: requests, secondMoments: moments, settings: s)
+
+        for (i, steps) in edit.steps.enumerated() {
+            let history = try f.tensor("history\(i)")
+            #expect(steps.count == history.shape[0])
+            for (k, step) in steps.enumerated() {
+                let row = Array(history.scalars[(k * 5)..<(k * 5 + 5)])
+                let mine = [step.loss, step.nll, step.kl, step.decay, step.targetProbability]
+                for (a, b) in zip(mine, row) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b)), "fact \(i) pass \(k): \(mine) vs \(row)") }
+            }
+        }
+        let zsExpected = try f.tensor("zs")
+        let zError = relativeError(Tensor(edit.zs.flatMap { $0 }), zsExpected)
+        #expect(zError < 1e-4, "z off by \(zError): \(edit.zs[0].prefix(4)) vs \(zsExpected.scalars.prefix(4))")
+        for u in edit.layers {
+            #expect(relativeError(Tensor(u.delta), try f.tensor("delta\(u.layer)")) < 1e-3, "layer \(u.layer)")
+            #expect(relativeError(edited.weights.blocks[u.layer].wOut,
+                                  Tensor(unchecked: [model.config.dMLP, model.config.dModel],
+                                         zip(model.weights.blocks[u.layer].wOut.scalars, u.delta).map { $0 + $1 })) == 0)
+        }
+        // Only the range's MLP output matrices change.
+        for l in 0..<model.config.nLayers where !layers.contains(l) { #expect(edited.weights.blocks[l] == model.weights.blocks[l]) }
+        let expected = try f.tensor("edited_logits")
+        for (i, r) in requests.enumerated() {
+            let logits = try edited.run([r.contexts[0]]).scalars.suffix(model.config.dVocab)
+            let want = Array(expected.scalars[(i * model.config.dVocab)..<((i + 1) * model.config.dVocab)])
+            #expect(relativeError(Tensor(Array(logits)), Tensor(want)) < 1e-4)
+        }
+    }
+
+    @Test func badRangesAreErrors() throws {
+        let model = try ModelLoader.load(path: GradFixtures.directory.appendingPathComponent("memit-llama").path).model
+        let r = ROMETokenRequest(contexts: [[5, 6, 7, 8]], subjectPositions: [1], target: 9, klPrompt: [5, 6, 10], klSubjectPosition: 1)
+        for layers in [[2, 1], [1, 1], [], [1, 9], [2, 3]] {
+            var s = MEMITSettings(layers: layers)
+            s.value.steps = 1
+            #expect(throws: EditError.self, "\(layers)") { _ = try MEMIT.apply(model: model, requests: [r], secondMoments: [:], settings: s) }
+        }
+        #expect(throws: EditError.self) { _ = try MEMIT.apply(model: model, requests: [], secondMoments: [:], settings: MEMITSettings(layers: [1])) }
+        #expect(throws: EditError.self) { _ = try MEMIT.apply(model: model, requests: [r], secondMoments: [1: [1, 2]], settings: MEMITSettings(layers: [1])) }
+    }
+}

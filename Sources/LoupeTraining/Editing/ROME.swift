@@ -234,7 +234,7 @@ public enum ROME {
         }
         let kBar = meanKey.map { Float($0 / Double(r.contexts.count)) }
 
-        let (delta, steps) = try optimiseValue(model: model, request: r, settings: s, initialValue: value, progress: progress)
+        let (delta, steps) = try optimiseValue(model: model, request: r, settings: s, hook: .mlpOut(layer), initialValue: value, progress: progress)
         let target = zip(value, delta).map { $0 + $1 }
         let (left, right) = try rankOneVectors(meanKey: kBar, secondMoment: secondMoment, key: key, value: value, target: target)
         return ROMEEdit(layer: layer, key: kBar, leftVector: left, rightVector: right, initialValue: value,
@@ -250,8 +250,10 @@ public enum ROME {
         }
     }
 
-    /// Step 3: δ, by Adam on the tape, and each pass's figures.
-    static func optimiseValue(model: HookedTransformer, request r: ROMETokenRequest, settings s: ROMESettings,
+    /// Step 3: δ added at `hook` (ROME: the MLP output; MEMIT: the residual after the last edited block) at the
+    /// subject's last token, by Adam on the tape, and each pass's figures. `initialValue` is the activation there
+    /// in the bare prompt (the decay term's scale).
+    static func optimiseValue(model: HookedTransformer, request r: ROMETokenRequest, settings s: ROMESettings, hook: HookName,
                               initialValue: [Float], progress: ((ROMEStep) -> Void)?) throws -> ([Float], [ROMEStep]) {
         let c = model.config
         let d = c.dModel, v = c.dVocab
@@ -282,11 +284,11 @@ public enum ROME {
         for step in 0..<s.steps {
             // Row 0 of the table is zero (every other position), row 1 is δ (the subject's last token).
             let table = Variable(Tensor(unchecked: [2, d], [Float](repeating: 0, count: d) + delta), requiresGrad: true, name: "delta")
-            let hook: GradientHookFunction = { x, _ in
+            let addDelta: GradientHookFunction = { x, _ in
                 x = try x + Variable.embedding(table, selector).reshaped(x.value.shape)
             }
             let run = try HookedTransformer.differentiableForward(config: c, parameters: parameters, tokens: padded,
-                                                                  hooks: [.mlpOut(s.layer): hook])
+                                                                  hooks: [hook: addDelta])
             let targetLogits = try run.logits.gathering(flatIndices: rowIndices).reshaped([nRewrite, v])
             let klLogits = try run.logits.gathering(flatIndices: klIndices).reshaped([1, v])
             if klReference == nil { klReference = logSoftmaxRows(klLogits.value) }
