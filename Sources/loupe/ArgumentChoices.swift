@@ -11,3 +11,4 @@ extension TraceKind: ExpressibleByArgument {}
 extension CompositionMode: ExpressibleByArgument {}
 extension ProbeKind: ExpressibleByArgument {}
 extension SAEArchitecture: ExpressibleByArgument {}
+extension AblationKind: ExpressibleByArgument {}
