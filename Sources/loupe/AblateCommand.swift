@@ -58,15 +58,7 @@ struct Ablate: ParsableCommand {
         if let prompt, let answer {
             lines = [Line(prompt: prompt, answer: answer, wrong: wrong)]
         } else if let dataset {
-            let text = try readText(dataset, chars: nil, option: "--dataset")
-            for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let line = raw.trimmingCharacters(in: .whitespaces)
-                if line.isEmpty { continue }
-                do { lines.append(try JSONDecoder().decode(Line.self, from: Data(line.utf8))) } catch {
-                    throw ValidationError("--dataset \(dataset), line \(i + 1): expected {\"prompt\": …, \"answer\": …, \"wrong\": …}; \(error)")
-                }
-            }
-            guard !lines.isEmpty else { throw ValidationError("--dataset \(dataset) holds no prompts") }
+            lines = try readJSONLines(dataset, option: "--dataset", shape: "{\"prompt\": …, \"answer\": …, \"wrong\": …}")
         }
         let quiet = lines.count > 1
         return try lines.map { l in

@@ -121,19 +121,7 @@ struct Edit: ParsableCommand {
             return [Fact(prompt: prompt ?? "", subject: subject ?? "", target: target ?? "", paraphrases: paraphrase,
                          neighbours: neighbour, original: original)]
         }
-        let text = try readText(facts, chars: nil, option: "--facts")
-        var out: [Fact] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            do {
-                out.append(try JSONDecoder().decode(Fact.self, from: Data(trimmed.utf8)))
-            } catch {
-                throw ValidationError("--facts \(facts), line \(i + 1): expected {\"prompt\": …, \"subject\": …, \"target\": …}; \(error)")
-            }
-        }
-        guard !out.isEmpty else { throw ValidationError("--facts \(facts) holds no facts") }
-        return out
+        return try readJSONLines(facts, option: "--facts", shape: "{\"prompt\": …, \"subject\": …, \"target\": …}")
     }
 
     /// C for each layer, from the --stats files (each checked against this model and layer).

@@ -57,6 +57,22 @@ struct PromptOptions: ParsableArguments {
     }
 }
 
+/// A JSON Lines file: one `T` per non-empty line; errors name the option, the line and what a line holds
+/// (`shape`, e.g. `{"prompt": …, "answer": …}`), and an empty file is an error.
+func readJSONLines<T: Decodable>(_ path: String, option: String, shape: String) throws -> [T] {
+    let text = try readText(path, chars: nil, option: option)
+    var out: [T] = []
+    for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let line = raw.trimmingCharacters(in: .whitespaces)
+        if line.isEmpty { continue }
+        do { out.append(try JSONDecoder().decode(T.self, from: Data(line.utf8))) } catch {
+            throw ValidationError("\(option) \(path), line \(i + 1): expected \(shape); \(error)")
+        }
+    }
+    guard !out.isEmpty else { throw ValidationError("\(option) \(path) holds no lines") }
+    return out
+}
+
 /// A UTF-8 text file (its first `chars` characters when given); errors name the option and the problem.
 func readText(_ path: String, chars: Int?, option: String = "--text") throws -> String {
     do {
