@@ -174,6 +174,22 @@ enum Zoo {
         #expect(message.contains(key), "\(message)")
     }
 
+    /// Found by the model-folder fuzz family (100k cases): an original context of 1e300 trapped converting to Int.
+    @Test(arguments: [
+        ["factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 1e300],
+        ["factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192.5],
+        ["factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192.0],
+        ["factor": -2.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192.0],
+    ] as [[String: Double]])
+    func impossibleLlama3RopeScalingIsAnError(values: [String: Double]) throws {
+        let message = try #require(Self.loadError(try Self.copy("llama3") { j in
+            var p: [String: Any] = ["rope_type": "llama3", "rope_theta": 500_000.0]
+            for (k, v) in values { p[k] = v }
+            j["rope_parameters"] = p
+        }))
+        #expect(message.contains("llama3 rope scaling") || message.contains("original_max_position_embeddings"), "\(message)")
+    }
+
     @Test func nonPositiveRopeThetaIsAnError() throws {
         let message = try #require(Self.loadError(try Self.copy("mistral") { $0["rope_parameters"] = ["rope_type": "default", "rope_theta": 0.0] }))
         #expect(message.contains("rope_theta"), "\(message)")

@@ -202,11 +202,18 @@ extension HFConfigReader {
             return (ModelConfig.Rope(base: theta), partial)
         case "linear":
             guard let f = try num("factor") else { throw ModelError.invalidConfig("\(path): \(key): linear rope scaling needs a factor") }
+            guard f > 0 else { throw ModelError.invalidConfig("\(path): \(key): the linear rope factor must be positive, found \(f)") }
             return (ModelConfig.Rope(base: theta, scaling: .linear(factor: f)), partial)
         case "llama3":
             guard let f = try num("factor"), let low = try num("low_freq_factor"), let high = try num("high_freq_factor"),
                   let original = try num("original_max_position_embeddings") else {
                 throw ModelError.invalidConfig("\(path): \(key): llama3 rope scaling needs factor, low_freq_factor, high_freq_factor and original_max_position_embeddings")
+            }
+            guard f > 0, low > 0, high > low else {
+                throw ModelError.invalidConfig("\(path): \(key): llama3 rope scaling needs factor > 0 and 0 < low_freq_factor < high_freq_factor, found \(f), \(low), \(high)")
+            }
+            guard original >= 1, original <= Double(1 << 40), original == original.rounded() else {
+                throw ModelError.invalidConfig("\(path): \(key): original_max_position_embeddings must be a positive whole number, found \(original)")
             }
             return (ModelConfig.Rope(base: theta, scaling: .llama3(factor: f, lowFrequencyFactor: low, highFrequencyFactor: high,
                                                                    originalContext: Int(original))), partial)
