@@ -335,3 +335,39 @@ struct PatchJob {
     let start: Int
     let patches: [HookName: @Sendable (inout Tensor, Int, Int) -> Void]
 }
+
+extension HookedTransformer {
+    /// Activation patching over a dataset of prompt pairs: each pair (clean and corrupted one length) is cut
+    /// after its scored position and patched as `activationPatch(clean:corrupted:target:metric:)` does; the
+    /// result is the mean metric of every cell, with the mean clean and corrupted metric (so `normalized` is
+    /// the mean patched effect over the mean clean − corrupted difference, as the IOI paper averages).
+    /// Pairs may differ in length for the targets over all positions (`resid_*`/`attn_out`/`mlp_out` are by
+    /// position: those, and `--by-position` head targets, need pairs of one length up to the scored position).
+    /// `progress` hears (pairs done, pairs).
+    public func activationPatch(pairs: [PatchPair], target: PatchTarget, progress: ProgressHandler? = nil,
+                                isCancelled: (@Sendable () -> Bool)? = nil) throws -> PatchResult {
+        guard !pairs.isEmpty else { throw InterpError.invalid("patching a dataset needs at least one prompt pair") }
+        let prepared = try pairs.enumerated().map { try $0.element.prepared(index: $0.offset, dVocab: config.dVocab) }
+        let byPosition = target.axes.contains("pos") || target.axes.contains("dest_pos")
+        let lengths = Set(prepared.map(\.clean.count))
+        if byPosition && lengths.count > 1 {
+            throw InterpError.invalid("patching \(target.rawValue) is by position: the pairs must have one length up to their scored positions, found lengths \(lengths.sorted()); patch a head target over all positions (z, q, k, v, pattern without --by-position) or give pairs of one length")
+        }
+        var sum: [Double] = []
+        var shape: [Int] = []
+        var clean = 0.0, corrupted = 0.0
+        for (i, pair) in pairs.enumerated() {
+            if isCancelled?() == true { throw CancellationError() }
+            let one = try activationPatch(clean: prepared[i].clean, corrupted: prepared[i].corrupted, target: target,
+                                          metric: pair.metric, isCancelled: isCancelled)
+            if sum.isEmpty { sum = [Double](repeating: 0, count: one.values.count); shape = one.values.shape }
+            for (j, x) in one.values.scalars.enumerated() { sum[j] += Double(x) }
+            clean += Double(one.clean)
+            corrupted += Double(one.corrupted)
+            progress?(i + 1, pairs.count)
+        }
+        let n = Double(pairs.count)
+        return PatchResult(target: target, axes: target.axes, values: Tensor(unchecked: shape, sum.map { Float($0 / n) }),
+                           clean: Float(clean / n), corrupted: Float(corrupted / n))
+    }
+}

@@ -156,8 +156,19 @@ public struct PatchRequest: Decodable, Sendable {
     /// `logit-diff` (default), `normalized-logit-diff`, `prob`, `loss`.
     public let metric: String?
     /// The answer token and, for logit differences, the wrong one: ids or single-token texts.
+    public let answer: String?
+    public let wrong: String?
+    /// A dataset of prompt pairs instead of `clean`/`corrupt`/`answer`/`wrong`: results are means over the pairs.
+    public let pairs: [PatchPairRequest]?
+}
+/// One pair of a patching dataset: prompts (or ids) of one length, its tokens, and the scored position
+/// (negative from the end; default the last).
+public struct PatchPairRequest: Decodable, Sendable {
+    public let clean: String?; public let corrupt: String?
+    public let cleanIds: [Int]?; public let corruptIds: [Int]?
     public let answer: String
     public let wrong: String?
+    public let position: Int?
 }
 public struct PatchResponse: Codable, Sendable {
     public let model: String; public let hook: String; public let metric: String
@@ -167,7 +178,10 @@ public struct PatchResponse: Codable, Sendable {
     /// `(patched − corrupted) / (clean − corrupted)`.
     public let normalized: [Float]
     public let clean: Float; public let corrupted: Float
+    /// The (first) pair's tokens.
     public let cleanTokens: [TokenInfo]; public let corruptTokens: [TokenInfo]
+    /// How many pairs the values are means over (1 for a single pair).
+    public var pairs: Int = 1
 }
 
 /// A job's state as `GET /api/jobs/{id}` reports it.

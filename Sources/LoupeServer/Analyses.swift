@@ -205,18 +205,15 @@ struct Analyses: Sendable {
 
     /// A checked patching request, ready to run.
     struct PatchPlan: Sendable {
-        let clean: [Int], corrupt: [Int]
+        let pairs: [PatchPair]
         let target: PatchTarget
         let metric: PatchMetricKind
-        let answer: Int, wrong: Int?
+        let dataset: Bool
     }
 
-    /// Checks a patching request (tokens, hook, metric, answer) without running it, so that a bad job is
-    /// refused when it is submitted.
+    /// Checks a patching request (tokens, hook, metric, answer; or each pair of `pairs`) without running it,
+    /// so that a bad job is refused when it is submitted.
     func plan(_ r: PatchRequest) throws -> PatchPlan {
-        let clean = try tokens(prompt: r.clean, ids: r.cleanIds, field: "clean", idsField: "cleanIds")
-        let corrupt = try tokens(prompt: r.corrupt, ids: r.corruptIds, field: "corrupt", idsField: "corruptIds")
-        guard clean.count == corrupt.count else { throw APIError.unprocessable(InterpError.lengthMismatch(clean: clean.count, corrupted: corrupt.count).description) }
         let hook = r.hook ?? "resid_pre"
         guard let target = PatchTarget(shortName: hook, byPosition: r.byPosition ?? false) else {
             throw APIError.unprocessable("unknown hook '\(hook)': 'hook' must be one of \(PatchTarget.shortNames.joined(separator: ", "))")
@@ -225,22 +222,66 @@ struct Analyses: Sendable {
         guard let kind = PatchMetricKind(rawValue: name) else {
             throw APIError.unprocessable("'metric' must be \(PatchMetricKind.spelledOut), found '\(name)'")
         }
-        let answer = try singleToken(r.answer, field: "answer")
-        let wrong = try r.wrong.map { try singleToken($0, field: "wrong") }
-        guard wrong != nil || !kind.needsWrongToken else { throw APIError.unprocessable("'metric' \(name) needs 'wrong'") }
-        return PatchPlan(clean: clean, corrupt: corrupt, target: target, metric: kind, answer: answer, wrong: wrong)
+        func pair(clean: String?, corrupt: String?, cleanIds: [Int]?, corruptIds: [Int]?, answer: String?, wrong: String?,
+                  position: Int?, prefix: String) throws -> PatchPair {
+            let c = try tokens(prompt: clean, ids: cleanIds, field: prefix + "clean", idsField: prefix + "cleanIds")
+            let x = try tokens(prompt: corrupt, ids: corruptIds, field: prefix + "corrupt", idsField: prefix + "corruptIds")
+            guard c.count == x.count else {
+                throw APIError.unprocessable(prefix + InterpError.lengthMismatch(clean: c.count, corrupted: x.count).description)
+            }
+            guard let answer else { throw APIError.unprocessable("'\(prefix)answer' is missing: give the answer token (an id or single-token text)") }
+            let a = try singleToken(answer, field: prefix + "answer")
+            let w = try wrong.map { try singleToken($0, field: prefix + "wrong") }
+            guard w != nil || !kind.needsWrongToken else { throw APIError.unprocessable("'metric' \(name) needs '\(prefix)wrong'") }
+            if let position {
+                let q = position < 0 ? c.count + position : position
+                guard (0..<c.count).contains(q) else {
+                    throw APIError.unprocessable("'\(prefix)position' \(position) is outside the prompt's \(c.count) tokens")
+                }
+            }
+            return PatchPair(clean: c, corrupted: x, metric: try kind.metric(answer: a, wrong: w), position: position)
+        }
+        if let list = r.pairs {
+            guard r.clean == nil, r.corrupt == nil, r.cleanIds == nil, r.corruptIds == nil, r.answer == nil, r.wrong == nil else {
+                throw APIError.unprocessable("'pairs' gives the prompts and tokens per pair: leave out clean, corrupt, cleanIds, corruptIds, answer and wrong")
+            }
+            guard !list.isEmpty else { throw APIError.unprocessable("'pairs' is empty: give at least one prompt pair") }
+            let pairs = try list.enumerated().map { i, p in
+                try pair(clean: p.clean, corrupt: p.corrupt, cleanIds: p.cleanIds, corruptIds: p.corruptIds, answer: p.answer,
+                         wrong: p.wrong, position: p.position, prefix: "pairs[\(i)].")
+            }
+            let byPosition = target.axes.contains("pos") || target.axes.contains("dest_pos")
+            let lengths = Set(pairs.map { pair in pair.position.map { p in p < 0 ? pair.clean.count + p + 1 : p + 1 } ?? pair.clean.count })
+            if byPosition && lengths.count > 1 {
+                throw APIError.unprocessable("'hook' \(hook) is patched by position: the pairs must have one length up to their scored positions, found \(lengths.sorted())")
+            }
+            return PatchPlan(pairs: pairs, target: target, metric: kind, dataset: true)
+        }
+        let one = try pair(clean: r.clean, corrupt: r.corrupt, cleanIds: r.cleanIds, corruptIds: r.corruptIds, answer: r.answer,
+                           wrong: r.wrong, position: nil, prefix: "")
+        return PatchPlan(pairs: [one], target: target, metric: kind, dataset: false)
     }
 
-    /// `loupe patch`: activation patching from the clean into the corrupted run.
+    /// `loupe patch`: activation patching from the clean into the corrupted run (or means over pairs).
     func patch(_ plan: PatchPlan, progress: @escaping ProgressHandler, isCancelled: @escaping @Sendable () -> Bool) throws -> PatchResponse {
-        let metric = try plan.metric.metric(answer: plan.answer, wrong: plan.wrong)
-        let result = try loaded.model.activationPatch(clean: plan.clean, corrupted: plan.corrupt, target: plan.target,
-                                                      metric: metric, progress: progress, isCancelled: isCancelled)
+        let result: PatchResult
+        if plan.dataset {
+            result = try loaded.model.activationPatch(pairs: plan.pairs, target: plan.target, progress: progress, isCancelled: isCancelled)
+        } else {
+            let one = plan.pairs[0]
+            result = try loaded.model.activationPatch(clean: one.clean, corrupted: one.corrupted, target: plan.target,
+                                                      metric: one.metric, progress: progress, isCancelled: isCancelled)
+        }
         let normalized = result.normalized.scalars
-        return PatchResponse(model: name, hook: plan.target.rawValue, metric: plan.metric.rawValue, axes: result.axes,
-                             shape: result.values.shape, values: plan.metric.isNormalized ? normalized : result.values.scalars,
-                             normalized: normalized, clean: result.clean, corrupted: result.corrupted,
-                             cleanTokens: info(plan.clean), corruptTokens: info(plan.corrupt))
+        // The first pair's tokens up to its scored position (what a by-position result's columns are).
+        let first = plan.pairs[0], scored = first.position ?? -1
+        let cut = scored < 0 ? first.clean.count + scored + 1 : scored + 1
+        var response = PatchResponse(model: name, hook: plan.target.rawValue, metric: plan.metric.rawValue, axes: result.axes,
+                                     shape: result.values.shape, values: plan.metric.isNormalized ? normalized : result.values.scalars,
+                                     normalized: normalized, clean: result.clean, corrupted: result.corrupted,
+                                     cleanTokens: info(Array(first.clean.prefix(cut))), corruptTokens: info(Array(first.corrupted.prefix(cut))))
+        response.pairs = plan.pairs.count
+        return response
     }
 
     /// `[layer][head]` rows of a `[n_layers, n_heads]` tensor.

@@ -28,8 +28,10 @@ struct Patch: ParsableCommand {
     @Option(name: .long, help: "logit-diff (answer − wrong), normalized-logit-diff, prob (of answer), loss (of answer).")
     var metric: PatchMetricKind = .logitDiff
 
-    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
+    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String?
     @Option(name: .long, help: "Wrong token for logit differences (id or single-token text).") var wrong: String?
+    @Option(name: .long, help: "A JSON Lines dataset of prompt pairs instead of one: {\"clean\", \"corrupt\", \"answer\", \"wrong\", \"position\"} per line (position: the scored token, negative from the end; default the last). Results are means over the pairs.")
+    var dataset: String?
 
     @Flag(name: .long, help: "Attribution patching instead: the linear estimate (clean − corrupted) · gradient from one forward and backward pass.")
     var attribution = false
@@ -37,29 +39,48 @@ struct Patch: ParsableCommand {
     @Flag(name: .long, help: "Run activation and attribution patching and print their Pearson correlation and times.")
     var compare = false
 
-    @Flag(name: .long, help: "Print JSON: {hook, axes, result, clean, corrupted}.") var json = false
+    @Flag(name: .long, help: "Print JSON: {hook, axes, result, clean, corrupted, pairs}.") var json = false
     @OptionGroup var figures: FigureOptions
 
     struct Output: Encodable {
         let hook: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float
         var attributionPearson: Float? = nil
+        var pairs: Int? = nil
     }
 
     func run() throws {
+        if dataset != nil {
+            guard clean == nil, corrupt == nil, cleanIDs == nil, corruptIDs == nil, answer == nil, wrong == nil else {
+                throw ValidationError("--dataset gives the prompts and tokens per line: leave out --clean, --corrupt, --clean-ids, --corrupt-ids, --answer and --wrong")
+            }
+            guard !attribution && !compare else { throw ValidationError("--attribution and --compare take one prompt pair, not --dataset") }
+        } else if answer == nil {
+            throw ValidationError("give --answer (with --clean and --corrupt), or --dataset FILE.jsonl")
+        }
         let loaded = try modelOptions.load()
+        guard let target = PatchTarget(shortName: hook, byPosition: byPosition) else {
+            throw ValidationError("--hook must be one of \(PatchTarget.shortNames.joined(separator: ", ")); found '\(hook)'")
+        }
+        if let dataset {
+            let pairs = try readPatchPairs(dataset, metric: metric, loaded: loaded)
+            let progress = ProgressReporter("patching")
+            let result = try loaded.model.activationPatch(pairs: pairs, target: target) { done, total in progress.update(done, total, extra: "pairs") }
+            progress.finish()
+            let first = pairs[0].clean, scored = pairs[0].position ?? -1
+            let shown = Array(first.prefix(scored < 0 ? first.count + scored + 1 : scored + 1))
+            try report(result, target: target, loaded: loaded, cleanTokens: shown, pearson: nil, pairs: pairs.count)
+            return
+        }
         func ids(_ text: String?, _ list: String?, _ name: String) throws -> [Int] {
             if let list { return try parseIDs(list, option: "--\(name)-ids") }
             guard let text, !text.isEmpty else { throw ValidationError("give --\(name) TEXT or --\(name)-ids 1,2,3") }
             return try loaded.requireTokenizer().encodeForModel(text)
         }
         let cleanTokens = try ids(clean, cleanIDs, "clean"), corruptTokens = try ids(corrupt, corruptIDs, "corrupt")
-        let a = try singleToken(answer, "--answer", loaded)
+        let a = try singleToken(answer ?? "", "--answer", loaded)
         let b = try wrong.map { try singleToken($0, "--wrong", loaded) }
         guard b != nil || !metric.needsWrongToken else { throw ValidationError("--metric \(metric.rawValue) needs --wrong") }
         let patchMetric = try metric.metric(answer: a, wrong: b)
-        guard let target = PatchTarget(shortName: hook, byPosition: byPosition) else {
-            throw ValidationError("--hook must be one of \(PatchTarget.shortNames.joined(separator: ", ")); found '\(hook)'")
-        }
         var result: PatchResult
         var pearson: Float? = nil
         let t0 = Date()
@@ -83,6 +104,11 @@ struct Patch: ParsableCommand {
                               target.rawValue, r, seconds, Date().timeIntervalSince(t1))
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
+        try report(result, target: target, loaded: loaded, cleanTokens: cleanTokens, pearson: pearson, pairs: nil)
+    }
+
+    /// Prints (or draws) a result; `pairs` is the dataset's size, nil for one pair.
+    private func report(_ result: PatchResult, target: PatchTarget, loaded: LoadedModel, cleanTokens: [Int], pearson: Float?, pairs: Int?) throws {
         let values = metric.isNormalized ? result.normalized : result.values
         if figures.wanted {
             guard values.rank == 2 else { throw ValidationError("--html/--svg/--png draw layer × position and layer × head results; --by-position results have three axes") }
@@ -91,15 +117,17 @@ struct Patch: ParsableCommand {
                                   rowLabels: layerLabels(values.shape[0]), columnLabels: columns,
                                   title: "patching \(target.rawValue): \(metric.rawValue)")
             try figures.write(heatmap: { map }, views: { [map] }, title: "Activation patching",
-                              metadata: [("model", modelOptions.model), ("clean", clean ?? cleanIDs ?? ""), ("corrupted", corrupt ?? corruptIDs ?? ""),
+                              metadata: [("model", modelOptions.model), ("clean", dataset.map { "\(pairs ?? 0) pairs of \($0)" } ?? clean ?? cleanIDs ?? ""),
+                                         ("corrupted", dataset == nil ? corrupt ?? corruptIDs ?? "" : "per pair"),
                                          ("metric", metric.rawValue), ("clean value", String(format: "%.4f", result.clean)), ("corrupted value", String(format: "%.4f", result.corrupted))])
         }
         if json {
             try printJSON(Output(hook: target.rawValue, axes: result.axes, result: AnyNested(values),
-                                 clean: result.clean, corrupted: result.corrupted, attributionPearson: pearson))
+                                 clean: result.clean, corrupted: result.corrupted, attributionPearson: pearson, pairs: pairs))
             return
         }
-        print("patching \(target.rawValue), metric \(metric.rawValue): clean \(String(format: "%.3f", result.clean)), corrupted \(String(format: "%.3f", result.corrupted))")
+        let means = pairs.map { " (means over \($0) pairs)" } ?? ""
+        print("patching \(target.rawValue), metric \(metric.rawValue): clean \(String(format: "%.3f", result.clean)), corrupted \(String(format: "%.3f", result.corrupted))\(means)")
         let shape = values.shape
         if shape.count == 2 {
             let columns = result.axes[1] == "pos"
@@ -126,22 +154,44 @@ struct Path: ParsableCommand {
         abstract: "Path patching: each head as the sender, through the direct path only, to the logits or to receiver heads' inputs.")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .long, help: "Clean prompt.") var clean: String
-    @Option(name: .long, help: "Corrupted prompt (same number of tokens).") var corrupt: String
-    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String
-    @Option(name: .long, help: "Wrong token (id or single-token text).") var wrong: String
+    @Option(name: .long, help: "Clean prompt.") var clean: String?
+    @Option(name: .long, help: "Corrupted prompt (same number of tokens).") var corrupt: String?
+    @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String?
+    @Option(name: .long, help: "Wrong token (id or single-token text).") var wrong: String?
+    @Option(name: .long, help: "A JSON Lines dataset of prompt pairs instead of one: {\"clean\", \"corrupt\", \"answer\", \"wrong\", \"position\"} per line; results are means over the pairs.")
+    var dataset: String?
     @Option(name: .long, help: "logits, or LAYER:HEAD,HEAD…:q|k|v (e.g. 9:6,9:q for the heads 6 and 9 of layer 9's queries).")
     var receiver: String = "logits"
     @Flag(name: .long, help: "Print JSON: {receiver, axes, result, clean, corrupted}.") var json = false
     @OptionGroup var figures: FigureOptions
 
-    struct Output: Encodable { let receiver: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float }
+    struct Output: Encodable { let receiver: String; let axes: [String]; let result: AnyNested; let clean: Float; let corrupted: Float; var pairs: Int? }
 
     func run() throws {
+        let pairsGiven: Bool
+        if dataset != nil {
+            guard clean == nil, corrupt == nil, answer == nil, wrong == nil else {
+                throw ValidationError("--dataset gives the prompts and tokens per line: leave out --clean, --corrupt, --answer and --wrong")
+            }
+            pairsGiven = true
+        } else {
+            guard clean != nil, corrupt != nil, answer != nil, wrong != nil else {
+                throw ValidationError("give --clean, --corrupt, --answer and --wrong, or --dataset FILE.jsonl")
+            }
+            pairsGiven = false
+        }
         let loaded = try modelOptions.load()
-        let tokenizer = try loaded.requireTokenizer()
-        let cleanTokens = tokenizer.encodeForModel(clean), corruptTokens = tokenizer.encodeForModel(corrupt)
-        let metric = PatchMetric.logitDifference(answer: try singleToken(answer, "--answer", loaded), wrong: try singleToken(wrong, "--wrong", loaded))
+        let pairs: [PatchPair]
+        if let dataset {
+            pairs = try readPatchPairs(dataset, metric: .logitDiff, loaded: loaded)
+        } else {
+            let tokenizer = try loaded.requireTokenizer()
+            pairs = [PatchPair(clean: tokenizer.encodeForModel(clean ?? ""), corrupted: tokenizer.encodeForModel(corrupt ?? ""),
+                               metric: .logitDifference(answer: try singleToken(answer ?? "", "--answer", loaded), wrong: try singleToken(wrong ?? "", "--wrong", loaded)))]
+            guard pairs[0].clean.count == pairs[0].corrupted.count else {
+                throw ValidationError(InterpError.lengthMismatch(clean: pairs[0].clean.count, corrupted: pairs[0].corrupted.count).description)
+            }
+        }
         let target: PathReceiver
         if receiver == "logits" {
             target = .logits
@@ -157,8 +207,8 @@ struct Path: ParsableCommand {
             target = .heads(layer: layer, heads: heads, input: input)
         }
         let progress = ProgressReporter("path patching")
-        let result = try loaded.model.pathPatch(clean: cleanTokens, corrupted: corruptTokens, receiver: target, metric: metric) { done, total in
-            progress.update(done + 1, total, extra: "senders")
+        let result = try loaded.model.pathPatch(pairs: pairs, receiver: target) { done, total in
+            progress.update(done, total, extra: "sender layers")
         }
         progress.finish()
         let normalized = result.normalized
@@ -168,10 +218,12 @@ struct Path: ParsableCommand {
             let map = try Heatmap(values: normalized.scalars.map { $0 - 1 }, rows: nL, columns: h, rowLabels: layerLabels(nL), columnLabels: headLabels(h),
                                   title: "path patching to \(receiver): (metric − clean) / (clean − corrupted)")
             try figures.write(heatmap: { map }, views: { [map] }, title: "Path patching",
-                              metadata: [("model", modelOptions.model), ("clean", clean), ("corrupted", corrupt), ("receiver", receiver)])
+                              metadata: [("model", modelOptions.model), ("clean", dataset.map { "\(pairs.count) pairs of \($0)" } ?? clean ?? ""),
+                                         ("corrupted", dataset == nil ? corrupt ?? "" : "per pair"), ("receiver", receiver)])
         }
         if json {
-            try printJSON(Output(receiver: receiver, axes: result.axes, result: AnyNested(result.values), clean: result.clean, corrupted: result.corrupted))
+            try printJSON(Output(receiver: receiver, axes: result.axes, result: AnyNested(result.values), clean: result.clean, corrupted: result.corrupted,
+                                 pairs: pairsGiven ? pairs.count : nil))
             return
         }
         print(String(format: "path patching to %@: clean %.3f, corrupted %.3f; cells: (metric − clean) / (clean − corrupted)", receiver, result.clean, result.corrupted))
@@ -250,5 +302,30 @@ struct Trace: ParsableCommand {
         let T = tokens.count
         // Rows: positions (as in ROME's figures); columns: layers.
         printGrid(rowLabels: labels, columnLabels: (0..<trace.restored.shape[0]).map { "\($0)" }, values: { p, l in trace.restored.scalars[l * T + p] }, format: "%.2f")
+    }
+}
+
+/// One line of a patching dataset.
+struct PatchPairLine: Decodable { var clean: String; var corrupt: String; var answer: String; var wrong: String?; var position: Int? }
+
+/// The prompt pairs of a `--dataset` file, tokenized, with each line's tokens and metric checked.
+func readPatchPairs(_ path: String, metric: PatchMetricKind, loaded: LoadedModel) throws -> [PatchPair] {
+    let lines: [PatchPairLine] = try readJSONLines(path, option: "--dataset",
+                                                   shape: "{\"clean\": TEXT, \"corrupt\": TEXT, \"answer\": TOKEN, \"wrong\": TOKEN, \"position\": N}")
+    let tokenizer = try loaded.requireTokenizer()
+    return try lines.enumerated().map { i, line in
+        func token(_ text: String, _ field: String) throws -> Int {
+            do { return try loaded.model.singleToken(text) } catch { throw ValidationError("--dataset \(path), line \(i + 1): \(field) \(text.quotedForDisplay): \(error)") }
+        }
+        let answer = try token(line.answer, "answer")
+        let wrong = try line.wrong.map { try token($0, "wrong") }
+        guard wrong != nil || !metric.needsWrongToken else {
+            throw ValidationError("--dataset \(path), line \(i + 1): --metric \(metric.rawValue) needs a \"wrong\" token on every line")
+        }
+        let clean = tokenizer.encodeForModel(line.clean), corrupt = tokenizer.encodeForModel(line.corrupt)
+        guard clean.count == corrupt.count else {
+            throw ValidationError("--dataset \(path), line \(i + 1): the clean prompt has \(clean.count) tokens and the corrupted \(corrupt.count); a pair must have one length")
+        }
+        return PatchPair(clean: clean, corrupted: corrupt, metric: try metric.metric(answer: answer, wrong: wrong), position: line.position)
     }
 }

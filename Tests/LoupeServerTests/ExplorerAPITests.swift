@@ -127,6 +127,45 @@ import Testing
         #expect((list.json["jobs"] as? [Any])?.count == 1)
     }
 
+    /// A job over a dataset of pairs of different lengths, each scored at its own position: the means of the
+    /// library's single-pair results; a by-position hook over such pairs, and a bad pair, are refused at submission.
+    @Test func patchingJobOverPairs() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        let loaded = try Self.model()
+        let tok = try loaded.requireTokenizer()
+        let pairs: [[String: Any]] = [
+            ["clean": Self.prompt, "corrupt": "When Mary and John went to the store, Mary gave a drink to", "answer": " Mary", "wrong": " John"],
+            ["clean": "Then Anne and Tom sat down. Tom passed the salt to Anne", "corrupt": "Then Anne and Tom sat down. Anne passed the salt to Anne",
+             "answer": " Anne", "wrong": " Tom", "position": -2],
+        ]
+        let submitted = try await s.post("/api/jobs", ["model": "gpt2-tiny", "pairs": pairs, "hook": "z"])
+        #expect(submitted.status == 202, "\(submitted.error)")
+        var status = try submitted.decode(JobStatus.self)
+        for _ in 0..<60 where status.state == "queued" || status.state == "running" {
+            status = try await s.get("/api/jobs/\(status.id)?wait=1").decode(JobStatus.self)
+        }
+        #expect(status.state == "done", "\(status.error ?? "")")
+        let result = try #require(status.result)
+        #expect(result.pairs == 2)
+        let mary = try #require(tok.encode(" Mary").first), john = try #require(tok.encode(" John").first)
+        let anne = try #require(tok.encode(" Anne").first), tom = try #require(tok.encode(" Tom").first)
+        let second = tok.encodeForModel(pairs[1]["clean"] as! String), secondCorrupt = tok.encodeForModel(pairs[1]["corrupt"] as! String)
+        let a = try loaded.model.activationPatch(clean: tok.encodeForModel(Self.prompt), corrupted: tok.encodeForModel(pairs[0]["corrupt"] as! String),
+                                                 target: .headOutAllPos, metric: .logitDifference(answer: mary, wrong: john))
+        let b = try loaded.model.activationPatch(clean: Array(second.dropLast()), corrupted: Array(secondCorrupt.dropLast()),
+                                                 target: .headOutAllPos, metric: .logitDifference(answer: anne, wrong: tom))
+        for j in 0..<result.values.count { #expect(abs(result.values[j] - (a.values.scalars[j] + b.values.scalars[j]) / 2) < 1e-4) }
+        #expect(abs(result.clean - (a.clean + b.clean) / 2) < 1e-4)
+
+        let byPosition = try await s.post("/api/jobs", ["model": "gpt2-tiny", "pairs": pairs, "hook": "resid_pre"])
+        #expect(byPosition.status == 422 && byPosition.error.contains("one length"), "\(byPosition.error)")
+        let badPair = try await s.post("/api/jobs", ["model": "gpt2-tiny", "pairs": [["clean": "a b", "corrupt": "a b c", "answer": " Mary", "wrong": " John"]], "hook": "z"])
+        #expect(badPair.status == 422 && badPair.error.contains("pairs[0]"), "\(badPair.error)")
+        let both = try await s.post("/api/jobs", ["model": "gpt2-tiny", "pairs": pairs, "answer": " Mary", "hook": "z"])
+        #expect(both.status == 422, "\(both.error)")
+    }
+
     /// A queued job cancelled before it starts never runs; a second active job is refused (limit 1).
     @Test func cancelAndJobLimit() async throws {
         let s = try await TestServer.start()
