@@ -35,7 +35,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case let e as FetchError:
             if case .unknownModel = e { return .notFound(e.description) }
             return .unprocessable(e.description)
-        case is InterpError, is ModelError, is TensorError, is TokenizerError:
+        case is InterpError, is ModelError, is TensorError, is TokenizerError, is HookError:
             return .unprocessable(String(describing: error))
         case is CancellationError: return APIError(.conflict, "cancelled")
         default: return APIError(.internalServerError, String(describing: error))

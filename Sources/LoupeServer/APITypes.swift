@@ -184,6 +184,39 @@ public struct PatchResponse: Codable, Sendable {
     public var pairs: Int = 1
 }
 
+/// `POST /api/ablate`: knock one activation out (as `loupe ablate --hook`) over a prompt or a dataset.
+public struct AblateRequest: Decodable, Sendable {
+    public let model: String
+    /// One prompt (text or ids) with its answer and wrong tokens, or `examples`.
+    public let prompt: String?
+    public let ids: [Int]?
+    public let answer: String?
+    public let wrong: String?
+    public let examples: [AblateExample]?
+    /// A hook name (`blocks.23.attn.hook_z`), and optionally one head and one position (negative from the end).
+    public let hook: String
+    public let head: Int?
+    public let position: Int?
+    /// `zero` (default), `mean` or `resample`.
+    public let kind: String?
+    /// `logit-diff` (default), `prob` or `loss`.
+    public let metric: String?
+    public let seed: UInt64?
+}
+public struct AblateExample: Decodable, Sendable {
+    public let prompt: String?
+    public let ids: [Int]?
+    public let answer: String
+    public let wrong: String?
+}
+public struct AblateResponse: Codable, Sendable {
+    public let model: String; public let hook: String; public let head: Int?; public let position: Int?
+    public let kind: String; public let metric: String
+    /// Each prompt's metric at its last position, unablated and ablated.
+    public let clean: [Float]; public let ablated: [Float]
+    public let meanClean: Float; public let meanAblated: Float
+}
+
 /// A job's state as `GET /api/jobs/{id}` reports it.
 public struct JobStatus: Codable, Sendable {
     public let id: String

@@ -262,6 +262,45 @@ struct Analyses: Sendable {
         return PatchPlan(pairs: [one], target: target, metric: kind, dataset: false)
     }
 
+    /// `loupe ablate --hook`: one activation knocked out over a prompt or a dataset, scored at each last position.
+    func ablate(_ r: AblateRequest) throws -> AblateResponse {
+        let hook: HookName
+        do { hook = try HookName(parsing: r.hook) } catch { throw APIError.unprocessable("'hook': \(error)") }
+        let kindName = r.kind ?? AblationKind.zero.rawValue
+        guard let kind = AblationKind(rawValue: kindName) else {
+            throw APIError.unprocessable("'kind' must be \(AblationKind.allCases.map(\.rawValue).joined(separator: ", ")), found '\(kindName)'")
+        }
+        let metricName = r.metric ?? PatchMetricKind.logitDiff.rawValue
+        guard let metric = PatchMetricKind(rawValue: metricName), !metric.isNormalized else {
+            throw APIError.unprocessable("'metric' must be logit-diff, prob or loss, found '\(metricName)'")
+        }
+        func example(prompt: String?, ids: [Int]?, answer: String?, wrong: String?, prefix: String) throws -> AblationExample {
+            let t = try tokens(prompt: prompt, ids: ids, field: prefix + "prompt", idsField: prefix + "ids")
+            guard let answer else { throw APIError.unprocessable("'\(prefix)answer' is missing: give the answer token (an id or single-token text)") }
+            let a = try singleToken(answer, field: prefix + "answer")
+            let w = try wrong.map { try singleToken($0, field: prefix + "wrong") }
+            guard w != nil || !metric.needsWrongToken else { throw APIError.unprocessable("'metric' \(metricName) needs '\(prefix)wrong'") }
+            return AblationExample(tokens: t, metric: try metric.metric(answer: a, wrong: w))
+        }
+        let examples: [AblationExample]
+        if let list = r.examples {
+            guard r.prompt == nil, r.ids == nil, r.answer == nil, r.wrong == nil else {
+                throw APIError.unprocessable("'examples' gives the prompts and tokens per example: leave out prompt, ids, answer and wrong")
+            }
+            guard !list.isEmpty else { throw APIError.unprocessable("'examples' is empty: give at least one prompt") }
+            examples = try list.enumerated().map { i, e in
+                try example(prompt: e.prompt, ids: e.ids, answer: e.answer, wrong: e.wrong, prefix: "examples[\(i)].")
+            }
+        } else {
+            examples = [try example(prompt: r.prompt, ids: r.ids, answer: r.answer, wrong: r.wrong, prefix: "")]
+        }
+        let result = try loaded.model.ablate(AblationSite(hook: hook, head: r.head, position: r.position), kind: kind,
+                                             examples: examples, seed: r.seed ?? 0)
+        return AblateResponse(model: name, hook: hook.description, head: r.head, position: r.position, kind: kind.rawValue,
+                              metric: metric.rawValue, clean: result.clean, ablated: result.ablated,
+                              meanClean: result.meanClean, meanAblated: result.meanAblated)
+    }
+
     /// `loupe patch`: activation patching from the clean into the corrupted run (or means over pairs).
     func patch(_ plan: PatchPlan, progress: @escaping ProgressHandler, isCancelled: @escaping @Sendable () -> Bool) throws -> PatchResponse {
         let result: PatchResult

@@ -81,6 +81,9 @@ public struct ExplorerServer: Sendable {
         router.post("/api/neurons") { request, context in
             try await compute(request, NeuronsRequest.self) { a, r in try a.neurons(r) }
         }
+        router.post("/api/ablate") { request, context in
+            try await compute(request, AblateRequest.self) { a, r in try a.ablate(r) }
+        }
         router.post("/api/jobs") { request, context in
             let r = try await decode(request, PatchRequest.self)
             let analyses = try await analyses(r.model)
@@ -203,6 +206,7 @@ protocol ModelNamed { var model: String { get } }
 extension TokensRequest: ModelNamed {}
 extension PredictRequest: ModelNamed {}
 extension LensRequest: ModelNamed {}
+extension AblateRequest: ModelNamed {}
 extension AttentionRequest: ModelNamed {}
 extension HeadsRequest: ModelNamed {}
 extension NeuronsRequest: ModelNamed {}

@@ -13,7 +13,7 @@ struct Loupe: AsyncParsableCommand {
         abstract: "A mechanistic-interpretability workbench for transformer language models.",
         version: loupeVersion,
         subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, LensEval.self, Probe.self, Attention.self, Heads.self, Patch.self,
-                      Path.self, Attribute.self, Trace.self, Ablate.self, IOI.self, Circuits.self, Edit.self, Neurons.self, NeuronIndex.self, ActivationStats.self, Merge.self, PCA.self, ReportCommand.self, ProcessWeights.self, Fetch.self, Models.self, Train.self, Features.self,
+                      Path.self, Attribute.self, Trace.self, Ablate.self, IOI.self, Scrub.self, Circuits.self, Edit.self, Neurons.self, NeuronIndex.self, ActivationStats.self, Merge.self, PCA.self, ReportCommand.self, ProcessWeights.self, Fetch.self, Models.self, Train.self, Features.self,
                       Bench.self, Serve.self])
 }
 

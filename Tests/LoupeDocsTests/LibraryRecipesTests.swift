@@ -119,6 +119,27 @@ import Testing
         #expect(abs(restored - sweep.clean) < 1e-3)
     }
 
+    @Test func scrub() throws {
+        let model = try Self.shared.get()
+        // recipe: scrub
+        let sequences = try (0..<8).map { i -> [Int] in
+            let half = try model.generate(prompt: [model.config.eosTokenID ?? 0], maxTokens: 16, sampling: SamplingOptions(temperature: 1, seed: UInt64(i)))
+            return half + half                                   // a repeat: induction's job
+        }
+        let story = ScrubHypothesis(name: "induction", edges: [
+            .init(from: "L0H1", to: "L1H5.k"),                   // K-composition
+            .init(from: "embed", to: "L1H5.q"), .init(from: "embed", to: "L1H5.v"),
+        ], rest: .kept)                                          // every input not named: the model's own
+        let scrub = try model.causalScrub(story, sequences: sequences, lossFrom: 16)
+        // scrub.lossRecovered: 1 = the story explains the model's loss, 0 = nothing (the logits' input resampled).
+        // end recipe
+        // The same hypothesis with every edge kept is the model; this one loses some of the loss and keeps some.
+        let full = try model.causalScrub(.full, sequences: sequences, lossFrom: 16)
+        #expect(abs(full.scrubbedLoss - full.modelLoss) < 1e-4)
+        #expect(scrub.modelLoss == full.modelLoss && scrub.fullyScrubbedLoss == full.fullyScrubbedLoss)
+        #expect(scrub.lossRecovered > 0 && scrub.lossRecovered < 1)
+    }
+
     @Test func steer() throws {
         let model = try Self.shared.get()
         // recipe: steer
@@ -250,7 +271,7 @@ import Testing
             let t = line.trimmingCharacters(in: .whitespaces)
             return t.hasPrefix("// recipe: ") ? String(t.dropFirst(11)) : nil
         }, end: { $0.trimmingCharacters(in: .whitespaces) == "// end recipe" })
-        #expect(onPage.count == 9, "recipes on the page: \(onPage.keys.sorted())")
+        #expect(onPage.count == 10, "recipes on the page: \(onPage.keys.sorted())")
         #expect(Set(onPage.keys) == Set(inTests.keys), "page: \(onPage.keys.sorted()), tests: \(inTests.keys.sorted())")
         for (name, code) in onPage {
             #expect(inTests[name] == code, "recipe '\(name)' differs between docs/library.md and this file")

@@ -1,6 +1,7 @@
 import Foundation
 import LoupeInterp
 import LoupeModels
+import LoupeTensor
 @testable import LoupeServer
 import Testing
 
@@ -164,6 +165,64 @@ import Testing
         #expect(badPair.status == 422 && badPair.error.contains("pairs[0]"), "\(badPair.error)")
         let both = try await s.post("/api/jobs", ["model": "gpt2-tiny", "pairs": pairs, "answer": " Mary", "hook": "z"])
         #expect(both.status == 422, "\(both.error)")
+    }
+
+    /// `POST /api/ablate`: zeroing a head equals the model with that head's rows of W_O removed; mean ablation
+    /// over a dataset; bad input is a 4xx that names the field.
+    @Test func ablateEndpoint() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        let loaded = try Self.model()
+        let tok = try loaded.requireTokenizer()
+        let mary = try #require(tok.encode(" Mary").first), john = try #require(tok.encode(" John").first)
+        let answer = try await s.post("/api/ablate", ["model": "gpt2-tiny", "prompt": Self.prompt, "answer": " Mary", "wrong": " John",
+                                                       "hook": "blocks.1.attn.hook_z", "head": 2])
+        #expect(answer.status == 200, "\(answer.error)")
+        let r = try answer.decode(AblateResponse.self)
+        // The same knockout by a weight edit.
+        let m = loaded.model, c = m.config
+        var w = m.weights
+        var wO = w.blocks[1].wO.scalars
+        for i in 0..<c.dHead { for j in 0..<c.dModel { wO[(2 * c.dHead + i) * c.dModel + j] = 0 } }
+        w.blocks[1].wO = Tensor(unchecked: w.blocks[1].wO.shape, wO)
+        let edited = try HookedTransformer(config: c, weights: w)
+        let ids = tok.encodeForModel(Self.prompt), v = c.dVocab, last = ids.count - 1
+        func diff(_ model: HookedTransformer) throws -> Float {
+            let logits = try model.run(.tokens([ids])).scalars
+            return logits[last * v + mary] - logits[last * v + john]
+        }
+        #expect(abs(r.meanClean - (try diff(m))) < 1e-4)
+        #expect(abs(r.meanAblated - (try diff(edited))) < 1e-4)
+        #expect(abs(r.meanAblated - r.meanClean) > 1e-3)
+        #expect(r.kind == "zero" && r.hook == "blocks.1.attn.hook_z" && r.clean.count == 1)
+
+        let examples: [[String: Any]] = [["prompt": Self.prompt, "answer": " Mary", "wrong": " John"],
+                                         ["prompt": "Then Anne and Tom sat down. Tom passed the salt to", "answer": " Anne", "wrong": " Tom"]]
+        let mean = try await s.post("/api/ablate", ["model": "gpt2-tiny", "examples": examples, "hook": "blocks.0.hook_mlp_out", "kind": "mean"])
+        #expect(mean.status == 200, "\(mean.error)")
+        let means = try mean.decode(AblateResponse.self)
+        #expect(means.clean.count == 2 && means.ablated.count == 2)
+        let library = try m.ablate(AblationSite(hook: .mlpOut(0)), kind: .mean,
+                                   examples: [AblationExample(tokens: ids, metric: .logitDifference(answer: mary, wrong: john)),
+                                              AblationExample(tokens: tok.encodeForModel(examples[1]["prompt"] as! String),
+                                                              metric: .logitDifference(answer: try #require(tok.encode(" Anne").first), wrong: try #require(tok.encode(" Tom").first)))])
+        for i in 0..<2 { #expect(abs(means.ablated[i] - library.ablated[i]) < 1e-4) }
+
+        for (body, status, says) in [
+            (["hook": "blocks.9.attn.hook_z"], 422, "hook"),
+            (["hook": "blocks.1.attn.hook_zz"], 422, "hook"),
+            (["hook": "blocks.1.attn.hook_z", "head": 7], 422, "head"),
+            (["hook": "blocks.1.attn.hook_z", "kind": "sometimes"], 422, "kind"),
+            (["hook": "blocks.1.attn.hook_z", "kind": "resample"], 422, "two prompts"),
+            (["hook": "blocks.1.attn.hook_z", "metric": "normalized-logit-diff"], 422, "metric"),
+        ] as [([String: Any], Int, String)] {
+            var full: [String: Any] = ["model": "gpt2-tiny", "prompt": Self.prompt, "answer": " Mary", "wrong": " John"]
+            full.merge(body) { $1 }
+            let a = try await s.post("/api/ablate", full)
+            #expect(Int(a.status) == status && a.error.contains(says), "\(body): \(a.status) \(a.error)")
+        }
+        let noAnswer = try await s.post("/api/ablate", ["model": "gpt2-tiny", "examples": [["prompt": "a b"]], "hook": "blocks.0.hook_mlp_out"])
+        #expect(noAnswer.status == 400 && noAnswer.error.contains("answer"), "\(noAnswer.error)")
     }
 
     /// A queued job cancelled before it starts never runs; a second active job is refused (limit 1).
