@@ -154,11 +154,26 @@ enum Fuzz {
         let tokenizerJSON = try Fuzz.bytes(seedDir.appendingPathComponent("tokenizer.json"))
         let encoder = try Fuzz.bytes(seedDir.appendingPathComponent("encoder.json"))
         let merges = try Fuzz.bytes(seedDir.appendingPathComponent("vocab.bpe"))
+        // A WordPiece (BERT) tokenizer.json: normalizer, pre-tokenizer, template and model settings to mutate.
+        let wordPiece = Array(#"""
+            {"added_tokens": [{"id": 0, "content": "[PAD]", "special": true}, {"id": 1, "content": "[UNK]", "special": true},
+              {"id": 2, "content": "[CLS]", "special": true}, {"id": 3, "content": "[SEP]", "special": true}],
+             "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+             "pre_tokenizer": {"type": "BertPreTokenizer"},
+             "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+               {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+               "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2]}, "[SEP]": {"id": "[SEP]", "ids": [3]}}},
+             "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+               "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "a": 4, "##a": 5, "single": 6, "man": 7, "##n": 8, "!": 9}}}
+            """#.utf8)
         let caseDir = dir.appendingPathComponent("case")
         try FileManager.default.createDirectory(at: caseDir, withIntermediateDirectories: true)
         let outcome = Fuzz.run("tokenizer") { i, m in
             let tokenizer: BPETokenizer
-            switch i % 3 {
+            switch i % 4 {
+            case 3:
+                try Fuzz.write(m.mutate(json: wordPiece), caseDir.appendingPathComponent("tokenizer.json"))
+                tokenizer = try BPETokenizer(tokenizerJSON: caseDir.appendingPathComponent("tokenizer.json"))
             case 0:
                 try Fuzz.write(m.mutate(json: tokenizerJSON), caseDir.appendingPathComponent("tokenizer.json"))
                 tokenizer = try BPETokenizer(tokenizerJSON: caseDir.appendingPathComponent("tokenizer.json"))
@@ -171,7 +186,7 @@ enum Fuzz {
                 try Fuzz.write(m.mutate(bytes: merges), caseDir.appendingPathComponent("vocab.bpe"))
                 tokenizer = try BPETokenizer(encoderJSON: caseDir.appendingPathComponent("encoder.json"), vocabBPE: caseDir.appendingPathComponent("vocab.bpe"))
             }
-            let ids = tokenizer.encode("a single man <|endoftext|> ünïcode \u{1F99C}")
+            let ids = tokenizer.encodeForModel("a single man <|endoftext|> ünïcode \u{1F99C} 中文 [SEP]")
             _ = try tokenizer.decode(ids)
         }
         #expect(outcome.errors > 0)

@@ -51,8 +51,15 @@ extension BPETokenizer {
                 path: path,
                 expected: "a tokenizer.json with model.vocab and model.merges (\(Self.describe(error)))")
         }
+        if file.model.type == "WordPiece" {
+            try self.init(wordPieceFile: file, path: path)
+            return
+        }
         if let type = file.model.type, type != "BPE" {
             throw TokenizerError.unsupportedModel(path: path, type: type)
+        }
+        guard let modelMerges = file.model.merges else {
+            throw TokenizerError.malformedJSON(path: path, expected: "a tokenizer.json with model.vocab and model.merges (key \"merges\" is missing in model)")
         }
         let preTokenizer: PreTokenizer
         switch file.preTokenizer {
@@ -66,8 +73,8 @@ extension BPETokenizer {
         }
 
         var merges: [(String, String)] = []
-        merges.reserveCapacity(file.model.merges.count)
-        for (index, merge) in file.model.merges.enumerated() {
+        merges.reserveCapacity(modelMerges.count)
+        for (index, merge) in modelMerges.enumerated() {
             switch merge {
             case .pair(let left, let right):
                 merges.append((left, right))
@@ -107,6 +114,86 @@ extension BPETokenizer {
             }
             bosID = bos
             addsBOS = true
+        }
+    }
+
+    /// A WordPiece `tokenizer.json` (BERT): `model.vocab`, `unk_token`, `continuing_subword_prefix`,
+    /// `max_input_chars_per_word`; a `BertNormalizer` (or none); a `BertPreTokenizer`; and a `TemplateProcessing`
+    /// or `BertProcessing` post-processor whose tokens around `$A` become `bosID` and `appendedID`.
+    private init(wordPieceFile file: HFTokenizerFile, path: String) throws {
+        let m = file.model
+        guard let unk = m.unkToken, let unkID = m.vocab[unk] else {
+            throw TokenizerError.malformedJSON(path: path, expected: "model.unk_token of a WordPiece model to be in model.vocab")
+        }
+        let prefix = m.continuingSubwordPrefix ?? "##"
+        let maxChars = m.maxInputCharsPerWord ?? 100
+        guard !prefix.isEmpty, maxChars > 0 else {
+            throw TokenizerError.malformedJSON(path: path, expected: "a non-empty continuing_subword_prefix and a positive max_input_chars_per_word")
+        }
+        // The normalizer changes what every word is: one we do not understand is an error, never skipped.
+        var normalizer = BertNormalizer(cleanText: false, handleChineseChars: false, stripAccents: false, lowercase: false)
+        if let n = file.normalizer, n != .null {
+            guard n["type"]?.string == "BertNormalizer" else {
+                throw TokenizerError.unsupportedSetting(path: path, setting: "normalizer \(n["type"]?.string ?? "?")", supported: "BertNormalizer, or none, with WordPiece")
+            }
+            let known: Set<String> = ["type", "clean_text", "handle_chinese_chars", "strip_accents", "lowercase"]
+            if case .object(let fields) = n, let odd = Set(fields.keys).subtracting(known).sorted().first {
+                throw TokenizerError.unsupportedSetting(path: path, setting: "BertNormalizer option \(odd)", supported: "clean_text, handle_chinese_chars, strip_accents, lowercase")
+            }
+            func flag(_ key: String, _ fallback: Bool) throws -> Bool {
+                switch n[key] {
+                case nil, .null?: return fallback
+                case .bool(let b)?: return b
+                default: throw TokenizerError.malformedJSON(path: path, expected: "normalizer.\(key) to be true, false or null")
+                }
+            }
+            normalizer.cleanText = try flag("clean_text", true)
+            normalizer.handleChineseChars = try flag("handle_chinese_chars", true)
+            normalizer.lowercase = try flag("lowercase", true)
+            normalizer.stripAccents = try flag("strip_accents", normalizer.lowercase)
+        }
+        if case .present(let p) = file.preTokenizer, p != .null, p["type"]?.string != "BertPreTokenizer" {
+            throw TokenizerError.unsupportedSetting(path: path, setting: "pre_tokenizer \(p["type"]?.string ?? "?") with a WordPiece model", supported: "BertPreTokenizer")
+        }
+        var pieces = ByteStringTable(capacity: m.vocab.count)
+        for (token, id) in m.vocab where id >= 0 && id < Int(Int32.max) { _ = pieces.updateValue(Int32(id), for: token) }
+        let model = WordPieceModel(pieces: pieces, unknownID: Int32(unkID), continuingPrefix: prefix,
+                                   maxInputCharsPerWord: maxChars, normalizer: normalizer)
+        var entries = m.vocab.map { VocabularyEntry(spelling: $0.key, id: $0.value, kind: .model) }
+        for token in file.addedTokens ?? [] {
+            entries.append(VocabularyEntry(spelling: token.content, id: token.id, kind: token.special ?? false ? .special : .added))
+        }
+        try self.init(entries: entries, merges: [], unknownToken: unkID, preTokenizer: .gpt2, ignoresMerges: false,
+                      sentencePiece: nil, wordPiece: model, uniqueSpellings: false)
+        if let (first, last) = Self.template(file.postProcessor) {
+            for id in [first, last].compactMap({ $0 }) where id >= vocabSize || (try? spelling(id)) == nil {
+                throw TokenizerError.malformedJSON(path: path, expected: "the post_processor's special token id \(id) to be in the vocabulary")
+            }
+            if let first { bosID = first; addsBOS = true }
+            if let last { appendedID = last; eosID = last }
+        }
+    }
+
+    /// The special tokens a single-sequence template puts before and after `$A` (`[CLS] $A [SEP]`).
+    private static func template(_ p: JSONValue?) -> (Int?, Int?)? {
+        guard let p else { return nil }
+        func id(_ v: JSONValue?) -> Int? {
+            guard case .number(let x)? = v, x >= 0, x == x.rounded(), x < Double(Int32.max) else { return nil }
+            return Int(x)
+        }
+        switch p["type"]?.string {
+        case "BertProcessing":
+            return (id(p["cls"]?.array?.last), id(p["sep"]?.array?.last))
+        case "TemplateProcessing":
+            guard let single = p["single"]?.array, let a = single.firstIndex(where: { $0["Sequence"] != nil }) else { return nil }
+            func special(_ i: Int) -> Int? {
+                guard single.indices.contains(i), let name = single[i]["SpecialToken"]?["id"]?.string,
+                      let ids = p["special_tokens"]?[name]?["ids"]?.array, ids.count == 1 else { return nil }
+                return id(ids[0])
+            }
+            return (special(a - 1), special(a + 1))
+        default:
+            return nil
         }
     }
 
@@ -198,14 +285,18 @@ extension BPETokenizer {
         struct Model: Decodable {
             let type: String?
             let vocab: [String: Int]
-            let merges: [Merge]
+            let merges: [Merge]?
             let unkToken: String?
             let ignoreMerges: Bool?
+            let continuingSubwordPrefix: String?
+            let maxInputCharsPerWord: Int?
 
             enum CodingKeys: String, CodingKey {
                 case type, vocab, merges
                 case unkToken = "unk_token"
                 case ignoreMerges = "ignore_merges"
+                case continuingSubwordPrefix = "continuing_subword_prefix"
+                case maxInputCharsPerWord = "max_input_chars_per_word"
             }
         }
 
@@ -243,9 +334,10 @@ extension BPETokenizer {
         let addedTokens: [AddedToken]?
         let preTokenizer: PreTokenizerField
         let postProcessor: JSONValue?
+        let normalizer: JSONValue?
 
         enum CodingKeys: String, CodingKey {
-            case model
+            case model, normalizer
             case addedTokens = "added_tokens"
             case preTokenizer = "pre_tokenizer"
             case postProcessor = "post_processor"
@@ -263,6 +355,7 @@ extension BPETokenizer {
                 preTokenizer = .absent
             }
             postProcessor = try container.decodeIfPresent(JSONValue.self, forKey: .postProcessor)
+            normalizer = try container.decodeIfPresent(JSONValue.self, forKey: .normalizer)
         }
     }
 }

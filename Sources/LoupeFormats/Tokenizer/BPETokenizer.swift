@@ -64,6 +64,11 @@ public struct BPETokenizer: Sendable {
     /// Set for SentencePiece-style vocabularies (GGUF `tokenizer.ggml.model = "llama"`): text is encoded by
     /// score-ordered merges over characters with byte fallback, not by byte-level BPE.
     let sentencePiece: SentencePieceModel?
+    /// Set for WordPiece vocabularies (BERT): text is normalized, cut at white space and punctuation, and each
+    /// word split into the longest vocabulary pieces; a token decodes as " word", or "ing" for "##ing".
+    let wordPiece: WordPieceModel?
+    /// The token `encodeForModel` puts last, when the model's template appends one (BERT's `[SEP]`).
+    public var appendedID: Int?
 
     /// A tokenizer from a vocabulary and a merges list.
     ///
@@ -89,7 +94,7 @@ public struct BPETokenizer: Sendable {
         entries += specialTokens.map { VocabularyEntry(spelling: $0.key, id: $0.value, kind: .special) }
         entries += addedTokens.map { VocabularyEntry(spelling: $0.key, id: $0.value, kind: .added) }
         try self.init(entries: entries, merges: merges, unknownToken: unknownToken, preTokenizer: preTokenizer,
-                      ignoresMerges: ignoresMerges, sentencePiece: nil, uniqueSpellings: false)
+                      ignoresMerges: ignoresMerges, sentencePiece: nil, wordPiece: nil, uniqueSpellings: false)
     }
 
     /// One token of a vocabulary, for the designated initializer.
@@ -111,7 +116,7 @@ public struct BPETokenizer: Sendable {
     /// `id(for:)`.
     init(
         entries: [VocabularyEntry], merges: [(String, String)], unknownToken: Int?, preTokenizer: PreTokenizer,
-        ignoresMerges: Bool, sentencePiece: SentencePieceModel?, uniqueSpellings: Bool
+        ignoresMerges: Bool, sentencePiece: SentencePieceModel?, wordPiece: WordPieceModel? = nil, uniqueSpellings: Bool
     ) throws {
         // Tables below are sized by the largest id: it must be about the number of entries (a few holes are
         // allowed), so that one lying id cannot ask for gigabytes.
@@ -162,9 +167,17 @@ public struct BPETokenizer: Sendable {
                 let token = entries[k].spelling
                 spellingBytes.append(contentsOf: token.utf8)
                 if isLiteral[id] {
+                    if wordPiece != nil { bytes.append(UInt8(ascii: " ")) }
                     bytes.append(contentsOf: token.utf8)
                 } else if sentencePiece != nil {
                     bytes.append(contentsOf: SentencePieceModel.bytes(of: token, isByteToken: true))
+                } else if let wp = wordPiece {
+                    if token.hasPrefix(wp.continuingPrefix) {
+                        bytes.append(contentsOf: token.utf8.dropFirst(wp.continuingPrefix.utf8.count))
+                    } else {
+                        bytes.append(UInt8(ascii: " "))
+                        bytes.append(contentsOf: token.utf8)
+                    }
                 } else {
                     for scalar in token.unicodeScalars {
                         if let b = ByteLevelAlphabet.byte(for: scalar) { bytes.append(b) } else { bytes.append(contentsOf: String(scalar).utf8) }
@@ -228,6 +241,8 @@ public struct BPETokenizer: Sendable {
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
         self.sentencePiece = sentencePiece
+        self.wordPiece = wordPiece
+        appendedID = nil
         bosID = nil
         eosID = nil
         addsBOS = false
@@ -289,7 +304,10 @@ public struct BPETokenizer: Sendable {
     /// not all present) becomes U+FFFD, one per maximal invalid subsequence, as Python's `errors="replace"`.
     /// - Throws: `TokenizerError.unknownTokenID` for an id that names no token.
     public func decode(_ ids: [Int]) throws -> String {
-        String(decoding: try decodeBytes(ids), as: UTF8.self)
+        var bytes = try decodeBytes(ids)
+        // WordPiece words decode as " word": the text starts without the first one's space.
+        if wordPiece != nil, bytes.first == UInt8(ascii: " ") { bytes.removeFirst() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Encoding
@@ -315,6 +333,12 @@ public struct BPETokenizer: Sendable {
                 starts.withUnsafeBufferPointer { starts in
                     utf8.withUnsafeBufferPointer { utf8 in
                         func encodeSegment(_ range: Range<Int>) {
+                            if let wp = wordPiece {
+                                guard !range.isEmpty else { return }
+                                let piece = String(decoding: UnsafeBufferPointer(rebasing: utf8[starts[range.lowerBound]..<starts[range.upperBound]]), as: UTF8.self)
+                                wp.encode(Substring(piece), into: &out)
+                                return
+                            }
                             if let sp = sentencePiece {
                                 guard !range.isEmpty else { return }
                                 let piece = String(decoding: UnsafeBufferPointer(rebasing: utf8[starts[range.lowerBound]..<starts[range.upperBound]]), as: UTF8.self)
@@ -349,15 +373,16 @@ public struct BPETokenizer: Sendable {
     }
 
     /// The token ids the model reads for `text`: `bosID` first when `addsBOS`, then `encode(text)` (special
-    /// tokens such as `<|im_start|>` in the text are matched).
+    /// tokens such as `<|im_start|>` in the text are matched), then `appendedID` if set (BERT's `[SEP]`).
     ///
     /// ```swift
     /// tok.encodeForModel("Hello")   // [bos, …encode("Hello")] for a Llama 3 vocabulary; encode("Hello") for SmolLM2
     /// ```
     public func encodeForModel(_ text: String) -> [Int] {
-        let ids = encode(text)
-        guard addsBOS, let bosID else { return ids }
-        return [bosID] + ids
+        var ids = encode(text)
+        if addsBOS, let bosID { ids.insert(bosID, at: 0) }
+        if let appendedID { ids.append(appendedID) }
+        return ids
     }
 
     /// Appends the ids of one pre-tokenizer piece.

@@ -22,6 +22,8 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     case unknownPreTokenizer(name: String, known: [String])
     /// A `tokenizer.json` whose `pre_tokenizer` is not one of the supported configurations (`found` describes it).
     case unsupportedPreTokenizer(path: String, found: String)
+    /// A setting of a `tokenizer.json` that changes how text is tokenized and that Loupe does not implement.
+    case unsupportedSetting(path: String, setting: String, supported: String)
     /// A merge (0-based index in a merges list such as GGUF's `tokenizer.ggml.merges`) that is not two tokens
     /// separated by one space.
     case malformedMerge(index: Int, content: String)
@@ -37,7 +39,7 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
         case .malformedMergesLine(let path, let line, let content):
             return "\(path):\(line): malformed merges line \(content.quotedForDisplay): expected two tokens separated by one space"
         case .unsupportedModel(let path, let type):
-            return "\(path): model type \(type.quotedForDisplay) is not supported; expected \"BPE\""
+            return "\(path): model type \(type.quotedForDisplay) is not supported; expected \"BPE\" or \"WordPiece\""
         case .mergeTokenNotInVocab(let rank, let merge, let token):
             return "merge \(rank) (\(merge.quotedForDisplay)): token \(token.quotedForDisplay) is not in the vocabulary"
         case .invalidVocab(let reason):
@@ -46,6 +48,8 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
             return "unknown token id \(id): ids run from 0 to \(vocabSize - 1)"
         case .unknownPreTokenizer(let name, let known):
             return "unknown pre-tokenizer \(name.quotedForDisplay) (tokenizer.ggml.pre); known: \(known.joined(separator: ", "))"
+        case .unsupportedSetting(let path, let setting, let supported):
+            return "\(path): \(setting) is not supported (it would change the tokens); supported: \(supported)"
         case .unsupportedPreTokenizer(let path, let found):
             return "\(path): pre_tokenizer \(found) is not supported; supported: ByteLevel (GPT-2), "
                 + "Sequence[Digits(individual_digits: true), ByteLevel] (SmolLM2), "
