@@ -75,16 +75,37 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// `unembed.hook_out` `[batch, pos, d_vocab]` (TransformerLens 3.x): the logits
     case unembedOut
 
+    // BERT-style encoders (TransformerLens `HookedEncoder`).
+    /// `embed.hook_embed` `[batch, pos, d_model]`: the token embeddings
+    case encoderEmbed
+    /// `embed.hook_pos_embed` `[batch, pos, d_model]`
+    case encoderPosEmbed
+    /// `embed.hook_token_type_embed` `[batch, pos, d_model]`
+    case tokenTypeEmbed
+    /// `embed.ln.hook_scale` `[batch, pos, 1]`: the LayerNorm of the summed embeddings
+    case embedLNScale
+    /// `embed.ln.hook_normalized` `[batch, pos, d_model]`
+    case embedLNNormalized
+    /// `hook_full_embed` `[batch, pos, d_model]`: the embeddings after their LayerNorm, block 0's input
+    case fullEmbed
+    /// `blocks.{l}.hook_normalized_resid_post` `[batch, pos, d_model]`: `ln2(hook_resid_post)`, the block's output
+    case normalizedResidPost(Int)
+    /// `mlm_head.ln.hook_scale` `[batch, pos, 1]`: the masked-LM head's LayerNorm (`ln_final`'s weights)
+    case mlmLNScale
+    /// `mlm_head.ln.hook_normalized` `[batch, pos, d_model]`
+    case mlmLNNormalized
+
     /// The layer of a per-block hook; nil for `hook_embed`, `hook_pos_embed`, `ln_final.*` and `unembed.*`.
     public var layer: Int? {
         switch self {
-        case .embed, .posEmbed, .lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut: return nil
+        case .embed, .posEmbed, .lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut, .encoderEmbed, .encoderPosEmbed,
+             .tokenTypeEmbed, .embedLNScale, .embedLNNormalized, .fullEmbed, .mlmLNScale, .mlmLNNormalized: return nil
         case .residPre(let l), .ln1Scale(let l), .ln1Normalized(let l), .q(let l), .k(let l), .v(let l),
              .rotQ(let l), .rotK(let l), .attnScores(let l), .pattern(let l), .z(let l), .result(let l),
              .attnOut(let l), .residMid(let l), .ln2Scale(let l), .ln2Normalized(let l), .mlpPre(let l),
              .mlpPreLinear(let l), .mlpPost(let l), .mlpOut(let l), .residPost(let l), .qNormScale(let l),
              .qNormNormalized(let l), .kNormScale(let l), .kNormNormalized(let l), .ln1PostScale(let l),
-             .ln1PostNormalized(let l), .ln2PostScale(let l), .ln2PostNormalized(let l):
+             .ln1PostNormalized(let l), .ln2PostScale(let l), .ln2PostNormalized(let l), .normalizedResidPost(let l):
             return l
         }
     }
@@ -98,6 +119,15 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
         case .lnFinalNormalized: return "ln_final.hook_normalized"
         case .unembedIn: return "unembed.hook_in"
         case .unembedOut: return "unembed.hook_out"
+        case .encoderEmbed: return "embed.hook_embed"
+        case .encoderPosEmbed: return "embed.hook_pos_embed"
+        case .tokenTypeEmbed: return "embed.hook_token_type_embed"
+        case .embedLNScale: return "embed.ln.hook_scale"
+        case .embedLNNormalized: return "embed.ln.hook_normalized"
+        case .fullEmbed: return "hook_full_embed"
+        case .normalizedResidPost: return "hook_normalized_resid_post"
+        case .mlmLNScale: return "mlm_head.ln.hook_scale"
+        case .mlmLNNormalized: return "mlm_head.ln.hook_normalized"
         case .residPre: return "hook_resid_pre"
         case .ln1Scale: return "ln1.hook_scale"
         case .ln1Normalized: return "ln1.hook_normalized"
@@ -143,12 +173,14 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
         HookName.rotQ, HookName.rotK, HookName.attnScores, HookName.pattern, HookName.z, HookName.result,
         HookName.ln1PostScale, HookName.ln1PostNormalized, HookName.attnOut, HookName.residMid, HookName.ln2Scale,
         HookName.ln2Normalized, HookName.mlpPre, HookName.mlpPreLinear, HookName.mlpPost, HookName.ln2PostScale,
-        HookName.ln2PostNormalized, HookName.mlpOut, HookName.residPost,
+        HookName.ln2PostNormalized, HookName.mlpOut, HookName.residPost, HookName.normalizedResidPost,
     ]
     private static let blockSuffixes: [String: @Sendable (Int) -> HookName] = Dictionary(
         uniqueKeysWithValues: blockKinds.map { ($0(0).suffix, $0) })
     private static let globals: [String: HookName] = Dictionary(
-        uniqueKeysWithValues: [HookName.embed, .posEmbed, .lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut].map { ($0.suffix, $0) })
+        uniqueKeysWithValues: [HookName.embed, .posEmbed, .lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut,
+                               .encoderEmbed, .encoderPosEmbed, .tokenTypeEmbed, .embedLNScale, .embedLNNormalized, .fullEmbed,
+                               .mlmLNScale, .mlmLNNormalized].map { ($0.suffix, $0) })
 
     /// Reads a TransformerLens hook name.
     /// - Throws: `HookError.unknownName` for anything that is not a hook name.
@@ -166,8 +198,15 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// Position in the forward pass, for sorting.
     private var order: (Int, Int) {
         switch self {
+        case .encoderEmbed: return (-1, 0)
         case .embed: return (-1, 0)
-        case .posEmbed: return (-1, 1)
+        case .posEmbed, .encoderPosEmbed: return (-1, 1)
+        case .tokenTypeEmbed: return (-1, 2)
+        case .embedLNScale: return (-1, 3)
+        case .embedLNNormalized: return (-1, 4)
+        case .fullEmbed: return (-1, 5)
+        case .mlmLNScale: return (Int.max, 0)
+        case .mlmLNNormalized: return (Int.max, 1)
         case .lnFinalScale: return (Int.max, 0)
         case .lnFinalNormalized: return (Int.max, 1)
         case .unembedIn: return (Int.max, 2)

@@ -50,6 +50,9 @@ extension HookedTransformer {
         if capture.contains(where: { if case .result = $0 { return true } else { return false } }) {
             throw ModelError.unsupported("hook_result is not available on the autograd tape; use hook_z and W_O")
         }
+        if c.postLayerNorm || c.bidirectional {
+            throw ModelError.unsupported("\(c.architecture) is a BERT-style encoder: its forward pass is not on the autograd tape yet (gradients, training)")
+        }
         guard let first = tokens.first, !first.isEmpty else { throw ModelError.emptyInput }
         let (batch, pos) = (tokens.count, first.count)
         for (r, row) in tokens.enumerated() {

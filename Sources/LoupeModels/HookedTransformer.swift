@@ -37,6 +37,8 @@ public struct ForwardOptions: Sendable {
     /// Unembed only the last position: logits `[batch, 1, d_vocab]` (and `ln_final.*`, `unembed.*` hooks
     /// of that shape). For metrics that read the next-token prediction only.
     public var lastPositionOnly: Bool = false
+    /// `[batch][pos]` token types (segment ids, BERT's `token_type_ids`) of an encoder; nil: all 0.
+    public var tokenTypes: [[Int]]?
     /// Query rows per attention block (see `HookedTransformer.attention`); internal, for tests that split
     /// short sequences into several blocks.
     var queryBlock = 128
@@ -97,6 +99,7 @@ public struct HookedTransformer: Sendable {
 
     /// Every hook point this model runs, in forward order (`hook_result` when `includeResult`).
     public func hookNames(includeResult: Bool = false) -> [HookName] {
+        if config.postLayerNorm { return encoderHookNames(includeResult: includeResult) }
         var out: [HookName] = [.embed]
         if config.positional == .standard { out.append(.posEmbed) }
         let rotary = config.positional != .standard
@@ -112,12 +115,27 @@ public struct HookedTransformer: Sendable {
                 case .qNormScale, .qNormNormalized, .kNormScale, .kNormNormalized: if !config.qkNorm { continue }
                 case .ln1PostScale, .ln1PostNormalized: if !config.postNorms { continue }
                 case .ln2PostScale, .ln2PostNormalized: if !config.postNorms || config.attnOnly { continue }
+                case .normalizedResidPost: continue   // encoders only (`encoderHookNames`)
                 default: break
                 }
                 out.append(n)
             }
         }
         return out + [.lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut]
+    }
+
+    /// TransformerLens `HookedEncoder`'s hook points, in forward order: ln1 after attention, ln2 after the MLP.
+    private func encoderHookNames(includeResult: Bool) -> [HookName] {
+        var out: [HookName] = [.encoderEmbed, .encoderPosEmbed]
+        if config.nTokenTypes > 0 { out.append(.tokenTypeEmbed) }
+        out += [.embedLNScale, .embedLNNormalized, .fullEmbed]
+        for l in 0..<config.nLayers {
+            out += [.residPre(l), .q(l), .k(l), .v(l), .attnScores(l), .pattern(l), .z(l)]
+            if includeResult { out.append(.result(l)) }
+            out += [.attnOut(l), .residMid(l), .ln1Scale(l), .ln1Normalized(l), .mlpPre(l), .mlpPost(l), .mlpOut(l),
+                    .residPost(l), .ln2Scale(l), .ln2Normalized(l), .normalizedResidPost(l)]
+        }
+        return out + [.mlmLNScale, .mlmLNNormalized, .unembedIn, .unembedOut]
     }
 
     /// Checks that a hook name exists in this model.

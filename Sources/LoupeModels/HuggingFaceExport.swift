@@ -20,6 +20,7 @@ public enum HuggingFaceExport {
         func no(_ why: String) -> ModelError {
             .unsupported("this \(c.architecture) model cannot be written as a Hugging Face GPT-2 or Llama folder: \(why)")
         }
+        if c.postLayerNorm || c.bidirectional { throw no("it is a BERT-style encoder") }
         if c.attnOnly || c.dMLP == 0 { throw no("it has no MLPs") }
         if c.qkNorm || c.postNorms { throw no("it has q/k norms or post-attention/MLP norms") }
         if c.parallelAttnMLP { throw no("attention and MLP run in parallel") }

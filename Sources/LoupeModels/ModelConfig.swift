@@ -130,6 +130,16 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var parallelAttnMLP: Bool
     /// The factor on attention scores; nil: 1/sqrt(d_head) (Gemma: `query_pre_attn_scalar^-1/2`).
     public var attnScale: Float?
+    /// Every position attends to every other (BERT-style encoders); false: causal.
+    public var bidirectional: Bool
+    /// BERT's block layout (TransformerLens's `BertBlock`): the embeddings summed (tokens, positions, token
+    /// types) and LayerNorm-ed; in each block attention reads the residual stream itself, then
+    /// `ln1(resid_pre + attn_out)` feeds the MLP and `ln2(that + mlp_out)` is the block's output
+    /// (`hook_normalized_resid_post`); the masked-LM head (dense, activation, LayerNorm `ln_final`) before
+    /// the unembedding. Weights: `TransformerWeights.encoder`.
+    public var postLayerNorm: Bool
+    /// Token-type (segment) embeddings, BERT's `type_vocab_size`; 0: none.
+    public var nTokenTypes: Int
 
     public init(architecture: String, nLayers: Int, dModel: Int, nHeads: Int, dHead: Int, dMLP: Int, dVocab: Int,
                 nCtx: Int, nKeyValueHeads: Int? = nil, eps: Float = 1e-5, normalization: Normalization = .layerNorm,
@@ -137,7 +147,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                 rotaryBase: Float = 10000, eosTokenID: Int? = nil, attnOnly: Bool = false, rotaryDim: Int? = nil,
                 ropeScaling: Rope.Scaling? = nil, slidingWindow: Int? = nil, layerTypes: [AttentionKind]? = nil,
                 slidingRope: Rope? = nil, qkNorm: Bool = false, postNorms: Bool = false,
-                parallelAttnMLP: Bool = false, attnScale: Float? = nil) {
+                parallelAttnMLP: Bool = false, attnScale: Float? = nil, bidirectional: Bool = false,
+                postLayerNorm: Bool = false, nTokenTypes: Int = 0) {
         self.architecture = architecture
         self.nLayers = nLayers
         self.dModel = dModel
@@ -164,12 +175,16 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.postNorms = postNorms
         self.parallelAttnMLP = parallelAttnMLP
         self.attnScale = attnScale
+        self.bidirectional = bidirectional
+        self.postLayerNorm = postLayerNorm
+        self.nTokenTypes = nTokenTypes
     }
 
     enum CodingKeys: String, CodingKey {
         case architecture, nLayers, dModel, nHeads, dHead, dMLP, dVocab, nCtx, nKeyValueHeads, eps, normalization,
              activation, positional, gatedMLP, rotaryBase, eosTokenID, attnOnly, rotaryDim, ropeScaling,
-             slidingWindow, layerTypes, slidingRope, qkNorm, postNorms, parallelAttnMLP, attnScale
+             slidingWindow, layerTypes, slidingRope, qkNorm, postNorms, parallelAttnMLP, attnScale, bidirectional,
+             postLayerNorm, nTokenTypes
     }
 
     /// Decodes a config; `attnOnly` and the architecture variants may be missing (configs written before
@@ -202,6 +217,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         postNorms = try c.decodeIfPresent(Bool.self, forKey: .postNorms) ?? false
         parallelAttnMLP = try c.decodeIfPresent(Bool.self, forKey: .parallelAttnMLP) ?? false
         attnScale = try c.decodeIfPresent(Float.self, forKey: .attnScale)
+        bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional) ?? false
+        postLayerNorm = try c.decodeIfPresent(Bool.self, forKey: .postLayerNorm) ?? false
+        nTokenTypes = try c.decodeIfPresent(Int.self, forKey: .nTokenTypes) ?? 0
     }
 
     /// Checks the numbers fit together.
@@ -245,6 +263,13 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try slidingRope?.scaling.map { try Self.check($0) }
         if let s = attnScale, !(s > 0 && s.isFinite) { throw bad("the attention scale must be positive, found \(s)") }
         if parallelAttnMLP && attnOnly { throw bad("an attention-only model has no MLP to run in parallel") }
+        if nTokenTypes < 0 || nTokenTypes > 1 << 16 { throw bad("the number of token types must be 0…65536, found \(nTokenTypes)") }
+        if nTokenTypes > 0 && !postLayerNorm { throw bad("token-type embeddings are part of the BERT layout (postLayerNorm)") }
+        if postLayerNorm {
+            guard normalization == .layerNorm, positional == .standard, !attnOnly, !parallelAttnMLP, !postNorms, !gatedMLP, !qkNorm else {
+                throw bad("the BERT layout (postLayerNorm) has LayerNorms with weights, learned positions and a plain MLP after attention")
+            }
+        }
     }
 
     private static func check(_ s: Rope.Scaling) throws {

@@ -66,6 +66,10 @@ public enum ModelLoader {
             let file = try SafetensorsFile(path: try weightsFile(in: dir))
             config = try GPT2.config(fromJSON: json, path: configURL.path)
             weights = try GPT2.weights(from: file, config: config)
+        } else if type == "bert" || (type == nil && architectures.contains { $0.hasPrefix("Bert") }) {
+            let file = try SafetensorsFile(path: try weightsFile(in: dir))
+            config = try BERT.config(fromJSON: json, path: configURL.path)
+            weights = try BERT.weights(from: file, config: config)
         } else if let family = Architecture.find(modelType: type, classes: architectures) {
             let reader = HFConfigReader(json: json, path: configURL.path)
             if let declared = reader.json["architectures"] as? [String], let first = declared.first,

@@ -32,6 +32,9 @@ public struct WeightProcessing: Sendable, Equatable {
 extension HookedTransformer {
     /// A copy of the model with processed weights (TransformerLens's `process_weights_`).
     public func processed(_ steps: WeightProcessing = .transformerLensDefaults) throws -> HookedTransformer {
+        if config.postLayerNorm {
+            throw ModelError.unsupported("\(config.architecture)'s norms come after the residual additions: folding them into the next weights (TransformerLens's processing) does not apply")
+        }
         var c = config
         var w = weights
         if steps.foldLN {

@@ -61,8 +61,26 @@ public struct BlockWeights: Sendable, Equatable {
     }
 }
 
+/// The weights BERT-style encoders (`ModelConfig.postLayerNorm`) have beyond a decoder's.
+public struct EncoderWeights: Sendable, Equatable {
+    /// `[n_token_types, d_model]`
+    public var wTokenType: Tensor
+    /// The LayerNorm of the summed embeddings `[d_model]` (TransformerLens `embed.ln`).
+    public var embedLNW: Tensor
+    public var embedLNB: Tensor
+    /// The masked-LM head's dense layer `[d_model, d_model]` and bias, before its activation and `ln_final`.
+    public var mlmW: Tensor
+    public var mlmB: Tensor
+
+    public init(wTokenType: Tensor, embedLNW: Tensor, embedLNB: Tensor, mlmW: Tensor, mlmB: Tensor) {
+        self.wTokenType = wTokenType; self.embedLNW = embedLNW; self.embedLNB = embedLNB; self.mlmW = mlmW; self.mlmB = mlmB
+    }
+}
+
 /// All of a model's weights.
 public struct TransformerWeights: Sendable, Equatable {
+    /// BERT-style encoders only.
+    public var encoder: EncoderWeights?
     /// `[d_vocab, d_model]`
     public var wE: Tensor
     /// `[n_ctx, d_model]`; nil for rotary models
@@ -143,6 +161,14 @@ public struct TransformerWeights: Sendable, Equatable {
         try check("ln_final.w", lnFinalW, [d], optional: !withNorm)
         try check("ln_final.b", lnFinalB, [d], optional: true)
         try check("unembed.W_U", wU, [d, v]); try check("unembed.b_U", bU, [v])
+        if c.postLayerNorm {
+            guard let e = encoder else { throw ModelError.missingWeight(name: "embed.ln, token types and the MLM head", file: "the converted weights") }
+            try check("embed.token_type_embed.W_token_type", e.wTokenType, [c.nTokenTypes, d])
+            try check("embed.ln.w", e.embedLNW, [d]); try check("embed.ln.b", e.embedLNB, [d])
+            try check("mlm_head.W", e.mlmW, [d, d]); try check("mlm_head.b", e.mlmB, [d])
+        } else if encoder != nil {
+            throw ModelError.invalidConfig("encoder weights (embed.ln, token types, MLM head) are given, but the model is not a BERT-style encoder")
+        }
     }
 
     /// Every weight under its TransformerLens state-dict name (`blocks.0.attn.W_Q`, `unembed.W_U`, …).
@@ -169,6 +195,10 @@ public struct TransformerWeights: Sendable, Equatable {
         if let t = lnFinalW { out.append(("ln_final.w", t)) }
         if let t = lnFinalB { out.append(("ln_final.b", t)) }
         out += [("unembed.W_U", wU), ("unembed.b_U", bU)]
+        if let e = encoder {
+            out += [("embed.token_type_embed.W_token_type", e.wTokenType), ("embed.ln.w", e.embedLNW), ("embed.ln.b", e.embedLNB),
+                    ("mlm_head.W", e.mlmW), ("mlm_head.b", e.mlmB)]
+        }
         return out
     }
 
@@ -199,5 +229,9 @@ public struct TransformerWeights: Sendable, Equatable {
         self.init(wE: try load("embed.W_E"), wPos: try lookup("pos_embed.W_pos"), blocks: blocks,
                   lnFinalW: try lookup("ln_final.w"), lnFinalB: try lookup("ln_final.b"),
                   wU: try load("unembed.W_U"), bU: try load("unembed.b_U"))
+        if config.postLayerNorm {
+            encoder = EncoderWeights(wTokenType: try load("embed.token_type_embed.W_token_type"), embedLNW: try load("embed.ln.w"),
+                                     embedLNB: try load("embed.ln.b"), mlmW: try load("mlm_head.W"), mlmB: try load("mlm_head.b"))
+        }
     }
 }

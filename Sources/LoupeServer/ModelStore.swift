@@ -67,7 +67,12 @@ actor ModelStore {
                     queue.async {
                         continuation.resume(with: Result {
                             // Never fetch from a request: a known model must be in the cache already.
-                            try ModelLoader.load(path: try ModelRegistry.resolve(entry.location))
+                            let m = try ModelLoader.load(path: try ModelRegistry.resolve(entry.location))
+                            // The explorer's views read next-token predictions and causal patterns.
+                            if m.model.config.bidirectional {
+                                throw APIError.unprocessable("\(name) is a masked-LM encoder (\(m.model.config.architecture)); the explorer's views need a causal model")
+                            }
+                            return m
                         })
                     }
                 }

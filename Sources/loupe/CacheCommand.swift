@@ -33,7 +33,7 @@ struct Cache: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(encoders: true)
         let model = processed ? try loaded.model.processed() : loaded.model
         let tokens = try input.tokens(loaded)
         let selection = try HookSelection.select(model: model, pattern: names)

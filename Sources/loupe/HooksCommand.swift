@@ -10,7 +10,7 @@ struct HooksCommand: ParsableCommand {
     var pos: Int = 1
 
     func run() throws {
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(encoders: true)
         let (_, cache) = try loaded.model.runWithCache(.tokens([Array(repeating: 0, count: max(1, min(pos, loaded.model.config.nCtx)))]),
                                                        select: .all, options: ForwardOptions(useAttnResult: true))
         let width = (cache.names.map(\.description.count).max() ?? 0) + 2

@@ -12,7 +12,7 @@ struct Loupe: AsyncParsableCommand {
         commandName: "loupe",
         abstract: "A mechanistic-interpretability workbench for transformer language models.",
         version: loupeVersion,
-        subcommands: [Run.self, Generate.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, LensEval.self, Probe.self, Attention.self, Heads.self, Patch.self,
+        subcommands: [Run.self, Generate.self, Fill.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, LensEval.self, Probe.self, Attention.self, Heads.self, Patch.self,
                       Path.self, Attribute.self, Trace.self, Ablate.self, IOI.self, Scrub.self, Circuits.self, Edit.self, Neurons.self, NeuronIndex.self, ActivationStats.self, Merge.self, PCA.self, ReportCommand.self, ProcessWeights.self, Fetch.self, Models.self, Train.self, Features.self,
                       Bench.self, Serve.self])
 }
@@ -28,10 +28,16 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .long, help: "Make float32 copies of the weights at load (the reference path; 4 bytes a parameter) instead of running the file's weights in place (a GGUF's quantized blocks, a folder's safetensors).")
     var dequantize = false
 
-    func load() throws -> LoadedModel {
+    /// The model. Commands that read next-token predictions refuse a bidirectional (masked-LM) model unless
+    /// `encoders` says they handle one.
+    func load(encoders: Bool = false) throws -> LoadedModel {
         BLAS.setThreads(threads)
         let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
-        return try ModelLoader.load(path: path, dequantize: dequantize)
+        let loaded = try ModelLoader.load(path: path, dequantize: dequantize)
+        if loaded.model.config.bidirectional && !encoders {
+            throw ValidationError("\(model) is a masked-LM encoder (\(loaded.model.config.architecture)): it predicts [MASK] tokens, not the next one. `loupe fill`, `loupe hooks` and `loupe cache` work on it; this command needs a causal model")
+        }
+        return loaded
     }
 }
 

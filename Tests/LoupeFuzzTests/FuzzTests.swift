@@ -119,7 +119,7 @@ enum Fuzz {
     @Test func modelFolders() throws {
         let dir = try Fuzz.scratch("config")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let families = ["zoo/llama3", "zoo/mistral", "zoo/qwen2", "zoo/qwen3", "zoo/gemma3", "zoo/pythia", "zoo/phi3", "gpt2-tiny"]
+        let families = ["zoo/llama3", "zoo/mistral", "zoo/qwen2", "zoo/qwen3", "zoo/gemma3", "zoo/pythia", "zoo/phi3", "gpt2-tiny", "bert"]
         let seeds = try families.map { f -> (config: [UInt8], weights: URL) in
             let folder = Fuzz.fixtures.appendingPathComponent(f)
             return (try Fuzz.bytes(folder.appendingPathComponent("config.json")), folder.appendingPathComponent("model.safetensors"))

@@ -14,8 +14,12 @@ extension HookedTransformer {
         let (d, h, kvh, dh) = (config.dModel, config.nHeads, config.nKeyValueHeads, config.dHead)
         let (batch, pos, rows) = (ws.batch, ws.pos, ws.rows)
         let block = vectors.blocks[l]
-        try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln1W, b: block.ln1B,
-                      scaleHook: .ln1Scale(l), normHook: .ln1Normalized(l), batch: batch, pos: pos, runner: &runner)
+        if config.postLayerNorm {
+            ws.normed = ws.resid   // BERT: attention reads the stream itself (its norm comes after)
+        } else {
+            try normalize(ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln1W, b: block.ln1B,
+                          scaleHook: .ln1Scale(l), normHook: .ln1Normalized(l), batch: batch, pos: pos, runner: &runner)
+        }
         let mats = exec.blocks[l]
         if !projectInPlace(ws.normed, rows: rows, [mats.q, mats.k, mats.v], widths: [h * dh, kvh * dh, kvh * dh],
                            biases: [block.bQ.scalars, block.bK.scalars, block.bV.scalars], into: &ws.q, &ws.k, &ws.v, fresh: ws.caching) {
@@ -133,17 +137,20 @@ extension HookedTransformer {
         /// above the diagonal. With `fused`, the block's columns above the diagonal get 0 instead (they are
         /// then already the pattern's zeros, as softmax runs over each row's causal prefix only) and columns
         /// past the block are left alone; otherwise every column to keyLen is −∞.
+        let causal = !config.bidirectional
+        /// How many keys query row t sees (every key when attention is bidirectional).
+        func seen(_ t: Int) -> Int { causal ? past + t + 1 : keyLen }
         func scoreBlock(_ qp: UnsafePointer<Float>, _ s: UnsafeMutablePointer<Float>, b: Int, head: Int,
                         r0: Int, r1: Int, fused: Bool) {
             let kvHead = head / config.groupSize
-            let kmax = past + r1
+            let kmax = causal ? past + r1 : keyLen
             BLAS.sgemm(transB: true, m: r1 - r0, n: kmax, k: dh, alpha: alpha,
                        a: qp + (b * pos + r0) * h * dh + head * dh, lda: h * dh,
                        b: keys + b * g.keyStride * kvh * dh + kvHead * dh, ldb: kvh * dh,
                        c: s + r0 * keyLen, ldc: keyLen)
             for t in r0..<r1 {
                 let row = s + t * keyLen
-                let limit = past + t + 1
+                let limit = seen(t)
                 let end = fused ? kmax : keyLen
                 if limit < end { (row + limit).update(repeating: fused ? 0 : -.infinity, count: end - limit) }
                 if let window, limit > window { row.update(repeating: -.infinity, count: limit - window) }
@@ -176,8 +183,8 @@ extension HookedTransformer {
                             for head in 0..<h {
                                 for (r0, r1) in blocks {
                                     scoreBlock(qp.baseAddress!, s, b: b, head: head, r0: r0, r1: r1, fused: true)
-                                    for t in r0..<r1 { Kernels.softmaxRows(s + t * keyLen, rows: 1, n: past + t + 1) }
-                                    valueBlock(s, zp.baseAddress!, b: b, head: head, r0: r0, r1: r1, width: past + r1)
+                                    for t in r0..<r1 { Kernels.softmaxRows(s + t * keyLen, rows: 1, n: seen(t)) }
+                                    valueBlock(s, zp.baseAddress!, b: b, head: head, r0: r0, r1: r1, width: causal ? past + r1 : keyLen)
                                 }
                             }
                         }
@@ -204,7 +211,7 @@ extension HookedTransformer {
             for bh in 0..<(batch * h) {
                 for t in 0..<pos {
                     let row = sp.baseAddress! + (bh * pos + t) * keyLen
-                    let limit = scoresHooked ? keyLen : past + t + 1
+                    let limit = scoresHooked ? keyLen : seen(t)
                     Kernels.softmaxRows(row, rows: 1, n: limit)
                     if limit < keyLen { (row + limit).update(repeating: 0, count: keyLen - limit) }
                 }
@@ -218,7 +225,7 @@ extension HookedTransformer {
                     for head in 0..<h {
                         let p = sp.baseAddress! + (b * h + head) * pos * keyLen
                         for (r0, r1) in blocks {
-                            valueBlock(p, zp.baseAddress!, b: b, head: head, r0: r0, r1: r1, width: full ? keyLen : past + r1)
+                            valueBlock(p, zp.baseAddress!, b: b, head: head, r0: r0, r1: r1, width: full || !causal ? keyLen : past + r1)
                         }
                     }
                 }

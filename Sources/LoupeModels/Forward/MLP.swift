@@ -11,8 +11,12 @@ extension HookedTransformer {
         let (d, dMLP) = (config.dModel, config.dMLP)
         let (batch, pos, rows) = (ws.batch, ws.pos, ws.rows)
         let block = vectors.blocks[l]
-        try normalize(input ?? ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln2W, b: block.ln2B,
-                      scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l), batch: batch, pos: pos, runner: &runner)
+        if config.postLayerNorm {
+            ws.normed = ws.resid   // BERT: the MLP reads ln1's output, already the stream
+        } else {
+            try normalize(input ?? ws.resid, into: &ws.normed, scale: &ws.scale, rows: rows, w: block.ln2W, b: block.ln2B,
+                          scaleHook: .ln2Scale(l), normHook: .ln2Normalized(l), batch: batch, pos: pos, runner: &runner)
+        }
         var post: [Float]   // [batch, pos, d_mlp]
         let mats = exec.blocks[l]
         if let wGate = mats.gate {

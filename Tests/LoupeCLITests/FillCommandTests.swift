@@ -1,0 +1,77 @@
+// `loupe fill` on a tiny BERT (the random BertForMaskedLM fixture with a small WordPiece vocabulary), and
+// encoders refused by the commands that read next-token predictions.
+
+import Foundation
+import LoupeModels
+import LoupeTensor
+import Testing
+@testable import loupe
+
+@Suite(.serialized) struct FillCommandTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+
+    func run(_ args: [String]) throws -> (status: Int32, output: String) {
+        let (process, pipe) = try ShardedJobTests.start(args)
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The random BERT with a WordPiece tokenizer of 12 tokens (ids below the model's 256).
+    func folder() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-fill-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("bert/\(f)"), to: dir.appendingPathComponent(f))
+        }
+        let tokenizer = #"""
+            {"added_tokens": [{"id": 0, "content": "[PAD]", "special": true}, {"id": 1, "content": "[UNK]", "special": true},
+              {"id": 2, "content": "[CLS]", "special": true}, {"id": 3, "content": "[SEP]", "special": true},
+              {"id": 4, "content": "[MASK]", "special": true}],
+             "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+             "pre_tokenizer": {"type": "BertPreTokenizer"},
+             "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+               {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+               "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2]}, "[SEP]": {"id": "[SEP]", "ids": [3]}}},
+             "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+               "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "paris": 5, "is": 6, "the": 7, "capital": 8,
+                         "of": 9, "france": 10, ".": 11}}}
+            """#
+        try tokenizer.write(to: dir.appendingPathComponent("tokenizer.json"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test func fillsMasksAsTheLibraryPredicts() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try run(["fill", "--model", dir.path, "--prompt", "Paris is the [MASK] of [MASK].", "--top", "3", "--json"])
+        #expect(r.status == 0, "\(r.output)")
+        let text = r.output.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(j["tokens"] as? [String] == ["[CLS]", "paris", "is", "the", "[MASK]", "of", "[MASK]", ".", "[SEP]"])
+        let masks = try #require(j["masks"] as? [[String: Any]])
+        #expect(masks.map { $0["position"] as? Int } == [4, 6])
+        // The same model through the library: the softmax at each mask, best first.
+        let model = try ModelLoader.load(path: dir.path).model
+        let logits = try model.run([[2, 5, 6, 7, 4, 9, 4, 11, 3]])
+        let v = model.config.dVocab
+        for m in masks {
+            let p = try #require(m["position"] as? Int)
+            let probs = try Tensor(unchecked: [v], Array(logits.scalars[(p * v)..<((p + 1) * v)])).softmax().scalars
+            let best = probs.indices.sorted { probs[$0] > probs[$1] }.prefix(3)
+            let got = try #require(m["predictions"] as? [[String: Any]])
+            #expect(got.map { $0["id"] as? Int } == best.map { $0 })
+            for (g, b) in zip(got, best) { #expect(abs((g["probability"] as? Double ?? 0) - Double(probs[b])) < 1e-5) }
+        }
+        var e = try run(["fill", "--model", dir.path, "--prompt", "Paris is the capital"])
+        #expect(e.status != 0 && e.output.contains("no [MASK]"), "\(e.output)")
+        e = try run(["fill", "--prompt", "It is a truth universally [MASK]."])
+        #expect(e.status != 0 && e.output.contains("causal model"), "\(e.output)")
+        e = try run(["run", "--model", dir.path, "--prompt", "Paris"])
+        #expect(e.status != 0 && e.output.contains("masked-LM encoder"), "\(e.output)")
+        e = try run(["hooks", "--model", dir.path])
+        #expect(e.status == 0 && e.output.contains("hook_full_embed") && e.output.contains("mlm_head.ln.hook_normalized"), "\(e.output)")
+        #expect(Fill.helpMessage(columns: 10_000).contains("Examples:"))
+    }
+}
