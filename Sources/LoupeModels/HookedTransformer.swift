@@ -135,7 +135,7 @@ public struct HookedTransformer: Sendable {
             out += [.attnOut(l), .residMid(l), .ln1Scale(l), .ln1Normalized(l), .mlpPre(l), .mlpPost(l), .mlpOut(l),
                     .residPost(l), .ln2Scale(l), .ln2Normalized(l), .normalizedResidPost(l)]
         }
-        return out + [.mlmLNScale, .mlmLNNormalized, .unembedIn, .unembedOut]
+        return config.maskedLMHead ? out + [.mlmLNScale, .mlmLNNormalized, .unembedIn, .unembedOut] : out
     }
 
     /// Checks that a hook name exists in this model.

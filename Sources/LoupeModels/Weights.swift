@@ -158,14 +158,18 @@ public struct TransformerWeights: Sendable, Equatable {
                 }
             }
         }
-        try check("ln_final.w", lnFinalW, [d], optional: !withNorm)
-        try check("ln_final.b", lnFinalB, [d], optional: true)
-        try check("unembed.W_U", wU, [d, v]); try check("unembed.b_U", bU, [v])
+        if c.hasUnembedding {
+            try check("ln_final.w", lnFinalW, [d], optional: !withNorm)
+            try check("ln_final.b", lnFinalB, [d], optional: true)
+            try check("unembed.W_U", wU, [d, v]); try check("unembed.b_U", bU, [v])
+        } else if lnFinalW != nil || lnFinalB != nil || wU.count != 0 || bU.count != 0 {
+            throw ModelError.invalidConfig("a head (ln_final, unembed) is given, but the encoder has none")
+        }
         if c.postLayerNorm {
-            guard let e = encoder else { throw ModelError.missingWeight(name: "embed.ln, token types and the MLM head", file: "the converted weights") }
+            guard let e = encoder else { throw ModelError.missingWeight(name: "embed.ln and token types", file: "the converted weights") }
             try check("embed.token_type_embed.W_token_type", e.wTokenType, [c.nTokenTypes, d])
             try check("embed.ln.w", e.embedLNW, [d]); try check("embed.ln.b", e.embedLNB, [d])
-            try check("mlm_head.W", e.mlmW, [d, d]); try check("mlm_head.b", e.mlmB, [d])
+            try check("mlm_head.W", e.mlmW, c.maskedLMHead ? [d, d] : [0, 0]); try check("mlm_head.b", e.mlmB, c.maskedLMHead ? [d] : [0])
         } else if encoder != nil {
             throw ModelError.invalidConfig("encoder weights (embed.ln, token types, MLM head) are given, but the model is not a BERT-style encoder")
         }

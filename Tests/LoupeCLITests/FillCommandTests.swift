@@ -74,4 +74,30 @@ import Testing
         #expect(e.status == 0 && e.output.contains("hook_full_embed") && e.output.contains("mlm_head.ln.hook_normalized"), "\(e.output)")
         #expect(Fill.helpMessage(columns: 10_000).contains("Examples:"))
     }
+
+    /// `loupe embed` and `loupe similarity` on the fetched all-MiniLM-L6-v2 against the reference embeddings.
+    @Test func embedAndSimilarityOnMiniLM() throws {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("minilm-embeddings.json"))
+        let ref = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let sentences = Array(try #require(ref["sentences"] as? [String]).prefix(3))
+        let want = try #require(ref["embeddings"] as? [[Double]])
+        let cosine = try #require(ref["cosine"] as? [[Double]])
+        var r = try run(["embed", "--model", "minilm-l6", "--json"] + sentences.flatMap { ["--sentence", $0] })
+        #expect(r.status == 0, "\(r.output)")
+        var text = r.output.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let got = try #require(j["embeddings"] as? [[Double]])
+        #expect(got.count == 3)
+        for i in 0..<3 { #expect(zip(got[i], want[i]).map { abs($0 - $1) }.max()! < 1e-4) }
+        r = try run(["similarity", "--model", "minilm-l6", "--json"] + sentences.flatMap { ["--sentence", $0] })
+        text = r.output.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n")
+        let s = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let table = try #require(s["cosine"] as? [[Double]])
+        for i in 0..<3 { for k in 0..<3 { #expect(abs(table[i][k] - cosine[i][k]) < 1e-4) } }
+        var e = try run(["embed", "--sentence", "a"])
+        #expect(e.status != 0 && e.output.contains("causal model"), "\(e.output)")
+        e = try run(["similarity", "--model", "minilm-l6"])
+        #expect(e.status != 0 && e.output.contains("give sentences"), "\(e.output)")
+        #expect(Embed.helpMessage(columns: 10_000).contains("Examples:") && Similarity.helpMessage(columns: 10_000).contains("Examples:"))
+    }
 }

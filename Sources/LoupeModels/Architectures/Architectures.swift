@@ -43,7 +43,7 @@ public struct Architecture: Sendable {
         Architecture(hfClass: "Phi3ForCausalLM", modelTypes: ["phi3"], examples: "Phi-3 mini, Phi-4 mini",
                      features: "fused qkv and gate_up projections, partial rotary", gguf: nil,
                      describe: { try Phi3.describe($0) }),
-        Architecture(hfClass: "BertForMaskedLM", modelTypes: ["bert"], examples: "BERT base/large, masked-LM checkpoints",
+        Architecture(hfClass: "BertForMaskedLM", modelTypes: ["bert"], examples: "BERT base/large; BertModel: all-MiniLM-L6-v2",
                      features: "bidirectional encoder, LayerNorm after attention and MLP, token types, MLM head", gguf: nil,
                      describe: { r in throw ModelError.unsupported("\(r.path): BERT is read by its own loader") }),
     ]

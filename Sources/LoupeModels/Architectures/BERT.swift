@@ -19,9 +19,14 @@ public enum BERT {
     static func config(fromJSON j: [String: Any], path: String) throws -> ModelConfig {
         let r = HFConfigReader(json: j, path: path)
         let classes = try r.strings("architectures") ?? ["BertForMaskedLM"]
-        guard classes.contains("BertForMaskedLM") else {
-            throw ModelError.unsupported("\(path): \(classes.joined(separator: ", ")) is not supported yet; Loupe loads BertForMaskedLM checkpoints (encoder and masked-LM head)")
+        let head: Bool
+        switch classes.first {
+        case "BertForMaskedLM": head = true
+        case "BertModel": head = false
+        default:
+            throw ModelError.unsupported("\(path): \(classes.joined(separator: ", ")) is not supported yet; Loupe loads BertForMaskedLM (encoder and masked-LM head) and BertModel (the encoder alone, as sentence-embedding models are)")
         }
+        r.accept("gradient_checkpointing")   // a training-time memory setting
         try r.require("position_embedding_type", isOneOf: ["absolute"], because: "Loupe implements BERT's learned absolute positions")
         try r.require("is_decoder", isOneOf: [false], because: "a BERT decoder is not supported")
         try r.require("add_cross_attention", isOneOf: [false], because: "cross-attention is not supported")
@@ -34,16 +39,16 @@ public enum BERT {
         let eps = try r.epsilon("layer_norm_eps", 1e-12)
         _ = try r.bool("tie_word_embeddings", true)   // the decoder weight is read when present, else W_E
         let config = ModelConfig(
-            architecture: "BertForMaskedLM", nLayers: try r.int("num_hidden_layers"), dModel: d, nHeads: h, dHead: d / h,
+            architecture: head ? "BertForMaskedLM" : "BertModel", nLayers: try r.int("num_hidden_layers"), dModel: d, nHeads: h, dHead: d / h,
             dMLP: try r.int("intermediate_size"), dVocab: try r.int("vocab_size"), nCtx: try r.int("max_position_embeddings", 512),
             eps: eps, normalization: .layerNorm, activation: activation, positional: .standard,
-            bidirectional: true, postLayerNorm: true, nTokenTypes: try r.int("type_vocab_size", 2))
-        try r.finish(architecture: "BertForMaskedLM")
+            bidirectional: true, postLayerNorm: true, nTokenTypes: try r.int("type_vocab_size", 2), maskedLMHead: head)
+        try r.finish(architecture: head ? "BertForMaskedLM" : "BertModel")
         try config.validate()
         return config
     }
 
-    /// Converts a `BertForMaskedLM` safetensors checkpoint to canonical weights.
+    /// Converts a `BertForMaskedLM` (or `BertModel`) safetensors checkpoint to canonical weights.
     static func weights(from file: SafetensorsFile, config c: ModelConfig) throws -> TransformerWeights {
         let prefix = file.entries["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
         var read: Set<String> = []
@@ -85,23 +90,30 @@ public enum BERT {
                 wGate: nil,
                 wOut: try linear(p + "output.dense.weight", out: d, in: m), bOut: try load(p + "output.dense.bias", [d])))
         }
-        let decoder = file.entries["cls.predictions.decoder.weight"] != nil
-            ? try load("cls.predictions.decoder.weight", [v, d], prefixed: false) : wE
-        var weights = TransformerWeights(
-            wE: wE, wPos: try load("embeddings.position_embeddings.weight", [c.nCtx, d]), blocks: blocks,
-            lnFinalW: try load("cls.predictions.transform.LayerNorm.weight", [d], prefixed: false),
-            lnFinalB: try load("cls.predictions.transform.LayerNorm.bias", [d], prefixed: false),
-            wU: try decoder.transposed(), bU: try load("cls.predictions.bias", [v], prefixed: false))
+        let wPos = try load("embeddings.position_embeddings.weight", [c.nCtx, d])
+        var weights: TransformerWeights
+        if c.maskedLMHead {
+            let decoder = file.entries["cls.predictions.decoder.weight"] != nil
+                ? try load("cls.predictions.decoder.weight", [v, d], prefixed: false) : wE
+            weights = TransformerWeights(
+                wE: wE, wPos: wPos, blocks: blocks,
+                lnFinalW: try load("cls.predictions.transform.LayerNorm.weight", [d], prefixed: false),
+                lnFinalB: try load("cls.predictions.transform.LayerNorm.bias", [d], prefixed: false),
+                wU: try decoder.transposed(), bU: try load("cls.predictions.bias", [v], prefixed: false))
+        } else {
+            weights = TransformerWeights(wE: wE, wPos: wPos, blocks: blocks, lnFinalW: nil, lnFinalB: nil,
+                                         wU: Tensor(zeros: [d, 0]), bU: Tensor(zeros: [0]))
+        }
         weights.encoder = EncoderWeights(
             wTokenType: try load("embeddings.token_type_embeddings.weight", [c.nTokenTypes, d]),
             embedLNW: try load("embeddings.LayerNorm.weight", [d]), embedLNB: try load("embeddings.LayerNorm.bias", [d]),
-            mlmW: try linear("cls.predictions.transform.dense.weight", out: d, in: d, prefixed: false),
-            mlmB: try load("cls.predictions.transform.dense.bias", [d], prefixed: false))
+            mlmW: c.maskedLMHead ? try linear("cls.predictions.transform.dense.weight", out: d, in: d, prefixed: false) : Tensor(zeros: [0, 0]),
+            mlmB: c.maskedLMHead ? try load("cls.predictions.transform.dense.bias", [d], prefixed: false) : Tensor(zeros: [0]))
         // A tensor nobody read is a part of the model Loupe would leave out: an error, but for the parts that are
         // not on the masked-LM path (the pooler, the next-sentence head) and position-id buffers.
         let ignorable = [prefix + "pooler.", "cls.seq_relationship.", prefix + "embeddings.position_ids"]
         if let extra = file.entries.keys.filter({ k in !read.contains(k) && !ignorable.contains { k.hasPrefix($0) } }).sorted().first {
-            throw ModelError.invalidConfig("\(file.path): tensor '\(extra)' is not part of a BertForMaskedLM that Loupe understands; it is not loaded rather than ignored")
+            throw ModelError.invalidConfig("\(file.path): tensor '\(extra)' is not part of a \(c.architecture) that Loupe understands; it is not loaded rather than ignored")
         }
         return weights
     }

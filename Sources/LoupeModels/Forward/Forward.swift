@@ -57,7 +57,7 @@ extension HookedTransformer {
         }
         if let kv = kvCache { kv.pointee.append(mask: ws.keyMask, batch: ws.batch, past: ws.past, pos: ws.pos) }
 
-        if ws.stop < config.nLayers || options.stopAtLayer != nil {
+        if ws.stop < config.nLayers || options.stopAtLayer != nil || !config.hasUnembedding {
             return Tensor(unchecked: [ws.batch, ws.pos, config.dModel], ws.resid)
         }
         return try unembed(&ws, lastPositionOnly: options.lastPositionOnly, runner: &runner)
