@@ -50,9 +50,6 @@ extension HookedTransformer {
         if capture.contains(where: { if case .result = $0 { return true } else { return false } }) {
             throw ModelError.unsupported("hook_result is not available on the autograd tape; use hook_z and W_O")
         }
-        if c.postLayerNorm || c.bidirectional {
-            throw ModelError.unsupported("\(c.architecture) is a BERT-style encoder: its forward pass is not on the autograd tape yet (gradients, training)")
-        }
         guard let first = tokens.first, !first.isEmpty else { throw ModelError.emptyInput }
         let (batch, pos) = (tokens.count, first.count)
         for (r, row) in tokens.enumerated() {
@@ -102,6 +99,11 @@ extension HookedTransformer {
         }
 
         let ids = tokens.flatMap { $0 }
+        if c.postLayerNorm {
+            return try encoderForward(c, ids: ids, batch: batch, pos: pos, param: param, visit: visit,
+                                      norm: { try norm($0, $1, scaleHook: $2, normHook: $3) },
+                                      project: { try project($0, $1, $2, heads: $3) }, drop: drop, captured: { captured })
+        }
         var resid = try visit(.embed, Variable.embedding(param("embed.W_E"), ids).reshaped([batch, pos, d]))
         if let wPos = optionalParam("pos_embed.W_pos") {
             let positions = (0..<batch).flatMap { _ in Array(0..<pos) }
@@ -167,6 +169,52 @@ extension HookedTransformer {
         let unembedIn = try visit(.unembedIn, final)
         let logits = try visit(.unembedOut, unembedIn.matmul(param("unembed.W_U")).addingRow(param("unembed.b_U")))
         return DifferentiableRun(logits: logits, activations: captured)
+    }
+
+    /// The BERT layout on the tape (as `Forward.swift`'s encoder steps): embeddings summed and normed, attention
+    /// on the stream itself without a causal mask, ln1 after attention, ln2 after the MLP, then the masked-LM
+    /// head (or, without one, the last hidden state as `logits`). Token types are all 0.
+    private static func encoderForward(
+        _ c: ModelConfig, ids: [Int], batch: Int, pos: Int, param: (String) throws -> Variable,
+        visit: (HookName, Variable) throws -> Variable,
+        norm: (Variable, String, HookName, HookName) throws -> Variable,
+        project: (Variable, Variable, Variable, Int) throws -> Variable, drop: (Variable) -> Variable,
+        captured: () -> [HookName: Variable]
+    ) throws -> DifferentiableRun {
+        let (d, h, kvh, dh) = (c.dModel, c.nHeads, c.nKeyValueHeads, c.dHead)
+        let positions = (0..<batch).flatMap { _ in Array(0..<pos) }
+        var sum = try visit(.encoderEmbed, Variable.embedding(param("embed.W_E"), ids).reshaped([batch, pos, d]))
+        sum = try sum + visit(.encoderPosEmbed, Variable.embedding(param("pos_embed.W_pos"), positions).reshaped([batch, pos, d]))
+        if c.nTokenTypes > 0 {
+            let types = try Variable.embedding(param("embed.token_type_embed.W_token_type"), ids.map { _ in 0 })
+            sum = try sum + visit(.tokenTypeEmbed, types.reshaped([batch, pos, d]))
+        }
+        var resid = try visit(.fullEmbed, norm(sum, "embed.ln", .embedLNScale, .embedLNNormalized))
+        resid = drop(resid)
+        for l in 0..<c.nLayers {
+            let pre = "blocks.\(l)."
+            resid = try visit(.residPre(l), resid)
+            let q = try visit(.q(l), project(resid, param(pre + "attn.W_Q"), param(pre + "attn.b_Q"), h))
+            let k = try visit(.k(l), project(resid, param(pre + "attn.W_K"), param(pre + "attn.b_K"), kvh))
+            let v = try visit(.v(l), project(resid, param(pre + "attn.W_V"), param(pre + "attn.b_V"), kvh))
+            let scores = try visit(.attnScores(l), Variable.causalAttentionScores(q: q, k: k, scale: c.attnScale, causal: false))
+            let pattern = try visit(.pattern(l), scores.softmax())
+            let z = try visit(.z(l), Variable.attentionMix(pattern: pattern, v: v))
+            let wO = try param(pre + "attn.W_O").reshaped([h * dh, d])
+            let attnOut = try visit(.attnOut(l), z.reshaped([batch, pos, h * dh]).matmul(wO).addingRow(param(pre + "attn.b_O")))
+            resid = try visit(.residMid(l), resid + drop(attnOut))
+            resid = try norm(resid, pre + "ln1", .ln1Scale(l), .ln1Normalized(l))
+            let preAct = try visit(.mlpPre(l), resid.matmul(param(pre + "mlp.W_in")).addingRow(param(pre + "mlp.b_in")))
+            let post = try visit(.mlpPost(l), activate(preAct, c.activation))
+            let mlpOut = try visit(.mlpOut(l), post.matmul(param(pre + "mlp.W_out")).addingRow(param(pre + "mlp.b_out")))
+            resid = try visit(.residPost(l), resid + drop(mlpOut))
+            resid = try visit(.normalizedResidPost(l), norm(resid, pre + "ln2", .ln2Scale(l), .ln2Normalized(l)))
+        }
+        guard c.maskedLMHead else { return DifferentiableRun(logits: resid, activations: captured()) }
+        let dense = activate(try resid.matmul(param("mlm_head.W")).addingRow(param("mlm_head.b")), c.activation)
+        let unembedIn = try visit(.unembedIn, norm(dense, "ln_final", .mlmLNScale, .mlmLNNormalized))
+        let logits = try visit(.unembedOut, unembedIn.matmul(param("unembed.W_U")).addingRow(param("unembed.b_U")))
+        return DifferentiableRun(logits: logits, activations: captured())
     }
 
     /// The forward pass without dropout (no random numbers needed).

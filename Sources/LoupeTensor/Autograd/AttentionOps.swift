@@ -23,7 +23,9 @@ extension Variable {
     /// Causal attention scores `[batch, heads, query_pos, key_pos]` from `q [batch, pos, heads, d_head]`
     /// and `k [batch, pos, kv_heads, d_head]`, times `scale` (default 1/sqrt(d_head)); entries above the
     /// diagonal are −∞, and with a `window`, so are keys j of query i with i − j ≥ window.
-    public static func causalAttentionScores(q: Variable, k: Variable, scale: Float? = nil, window: Int? = nil) throws -> Variable {
+    /// With `causal` false (encoders) no entry is masked: every query sees every key.
+    public static func causalAttentionScores(q: Variable, k: Variable, scale: Float? = nil, window: Int? = nil,
+                                             causal: Bool = true) throws -> Variable {
         let (b, p, h, kvh, dh) = try attentionShapes(q, k, "attention scores")
         let group = h / kvh
         let scale = scale ?? 1 / Float(dh).squareRoot()
@@ -40,7 +42,7 @@ extension Variable {
                                        a: qp.baseAddress! + bi * p * h * dh + hi * dh, lda: h * dh,
                                        b: kp.baseAddress! + bi * p * kvh * dh + (hi / group) * dh, ldb: kvh * dh,
                                        c: out, ldc: p)
-                            for i in 0..<p {
+                            for i in 0..<p where causal {
                                 for j in (i + 1)..<max(p, i + 1) { out[i * p + j] = -.infinity }
                                 for j in 0..<firstKey(i) { out[i * p + j] = -.infinity }
                             }
@@ -53,7 +55,7 @@ extension Variable {
             var gs = o.g
             // Masked entries carry no gradient (whatever a hook did to them).
             for bh in 0..<(b * h) {
-                for i in 0..<p {
+                for i in 0..<p where causal {
                     for j in (i + 1)..<max(p, i + 1) { gs[bh * p * p + i * p + j] = 0 }
                     for j in 0..<firstKey(i) { gs[bh * p * p + i * p + j] = 0 }
                 }

@@ -1,0 +1,65 @@
+// The BERT layout on the autograd tape: every hook point equal to the fast forward pass, and gradients equal
+// to finite differences of the fast forward pass with the weights moved (the random BertForMaskedLM fixture).
+
+import Foundation
+import LoupeModels
+import LoupeTensor
+import Testing
+
+@Suite struct EncoderTapeTests {
+    static func model() throws -> HookedTransformer {
+        try ModelLoader.load(path: GradFixtures.directory.appendingPathComponent("bert").path).model
+    }
+
+    @Test func everyHookPointAgrees() throws {
+        let model = try Self.model()
+        let tokens = [[3, 17, 42, 9, 17, 42, 5], [8, 1, 2, 3, 4, 5, 6]]
+        let names = model.hookNames()
+        let (logits, cache) = try model.runWithCache(.tokens(tokens))
+        let tape = try model.differentiableRun(tokens, capture: Set(names))
+        #expect(tape.logits.value.maxAbsDifference(logits) < 1e-4)
+        for name in names {
+            let fast = try #require(cache[name], "\(name) not cached")
+            let slow = try #require(tape.activations[name], "\(name) not captured on the tape").value
+            #expect(fast.shape == slow.shape, "\(name): \(fast.shape) vs \(slow.shape)")
+            let scale = max(1, fast.scalars.lazy.map { abs($0) }.filter(\.isFinite).max() ?? 1)
+            #expect(fast.maxAbsDifference(slow) <= 2e-5 * scale, "\(name): \(fast.maxAbsDifference(slow))")
+        }
+    }
+
+    /// d(Σ logits ⊙ R)/dθ for weights on every part of the encoder path (embeddings and their LayerNorm, query and
+    /// key projections, ln1, the MLP, the MLM head) against central differences of the fast forward pass.
+    @Test func gradientsMatchFiniteDifferences() throws {
+        let model = try Self.model()
+        let tokens = [[5, 42, 79, 116, 153, 190]]
+        let v = model.config.dVocab
+        var rng = SeededGenerator(seed: 7)
+        let r = (0..<(tokens[0].count * v)).map { _ in Float(rng.nextInt(2001) - 1000) / 1000 / Float(v).squareRoot() }
+        let weight = Tensor(unchecked: [1, tokens[0].count, v], r)
+        let params = model.parameterVariables(trainable: true)
+        let run = try HookedTransformer.differentiableForward(config: model.config, parameters: params, tokens: tokens)
+        let loss = try (run.logits * Variable(weight)).sum()
+        try loss.backward()
+        func lossOf(_ m: HookedTransformer) throws -> Double {
+            zip(try m.run(tokens).scalars, r).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        for name in ["embed.ln.w", "blocks.0.attn.W_K", "blocks.0.attn.W_Q", "blocks.1.ln1.b", "blocks.0.mlp.W_in", "mlm_head.W",
+                     "embed.W_E", "pos_embed.W_pos"] {
+            // The entry with the largest gradient (so that the comparison is not of two near-zeros).
+            let grad = try #require(params[name]).grad.scalars
+            let index = try #require(grad.indices.max { abs(grad[$0]) < abs(grad[$1]) })
+            let analytic = grad[index]
+            let eps: Float = 1e-2
+            func moved(_ delta: Float) throws -> HookedTransformer {
+                var named = Dictionary(uniqueKeysWithValues: model.weights.namedTensors.map { ($0.name, $0.tensor) })
+                var t = try #require(named[name])
+                t.scalars[index] += delta
+                named[name] = t
+                return try HookedTransformer(config: model.config, weights: TransformerWeights(config: model.config, source: "test") { named[$0] })
+            }
+            let numeric = (try lossOf(moved(eps)) - lossOf(moved(-eps))) / (2 * Double(eps))
+            #expect(abs(Double(analytic) - numeric) <= 2e-3 + 0.02 * abs(numeric), "\(name)[\(index)]: tape \(analytic), finite differences \(numeric)")
+            #expect(abs(numeric) > 1e-2, "\(name)[\(index)]: a gradient this small tests nothing (\(numeric))")
+        }
+    }
+}
