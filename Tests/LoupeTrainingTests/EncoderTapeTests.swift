@@ -12,19 +12,7 @@ import Testing
     }
 
     @Test func everyHookPointAgrees() throws {
-        let model = try Self.model()
-        let tokens = [[3, 17, 42, 9, 17, 42, 5], [8, 1, 2, 3, 4, 5, 6]]
-        let names = model.hookNames()
-        let (logits, cache) = try model.runWithCache(.tokens(tokens))
-        let tape = try model.differentiableRun(tokens, capture: Set(names))
-        #expect(tape.logits.value.maxAbsDifference(logits) < 1e-4)
-        for name in names {
-            let fast = try #require(cache[name], "\(name) not cached")
-            let slow = try #require(tape.activations[name], "\(name) not captured on the tape").value
-            #expect(fast.shape == slow.shape, "\(name): \(fast.shape) vs \(slow.shape)")
-            let scale = max(1, fast.scalars.lazy.map { abs($0) }.filter(\.isFinite).max() ?? 1)
-            #expect(fast.maxAbsDifference(slow) <= 2e-5 * scale, "\(name): \(fast.maxAbsDifference(slow))")
-        }
+        try ForwardEquivalenceTests.compareEveryHook(try Self.model(), label: "bert")
     }
 
     /// d(Σ logits ⊙ R)/dθ for weights on every part of the encoder path (embeddings and their LayerNorm, query and

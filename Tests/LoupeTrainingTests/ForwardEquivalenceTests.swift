@@ -17,8 +17,13 @@ import Testing
     func everyHookPointAgrees(fixture: String, processed: Bool) throws {
         var model = try ModelLoader.load(path: GradFixtures.directory.appendingPathComponent(fixture).path).model
         if processed { model = try model.processed() }
+        try Self.compareEveryHook(model, label: fixture)
+    }
+
+    /// The fast forward and the tape forward at every hook point (hook_result is not on the tape; every other
+    /// hook point is) and at the logits.
+    static func compareEveryHook(_ model: HookedTransformer, label: String) throws {
         let tokens = [[3, 17, 42, 9, 17, 42, 5], [8, 1, 2, 3, 4, 5, 6]]
-        // hook_result is not on the tape; every other hook point is.
         let names = model.hookNames()
         #expect(names.count > 20)
         let (logits, cache) = try model.runWithCache(.tokens(tokens))
@@ -30,7 +35,7 @@ import Testing
             #expect(fast.shape == slow.shape, "\(name): \(fast.shape) vs \(slow.shape)")
             let scale = max(1, fast.scalars.lazy.map { abs($0) }.filter(\.isFinite).max() ?? 1)
             let diff = fast.maxAbsDifference(slow)
-            #expect(diff <= 2e-5 * scale, "\(fixture) \(name): max difference \(diff) (scale \(scale))")
+            #expect(diff <= 2e-5 * scale, "\(label) \(name): max difference \(diff) (scale \(scale))")
         }
     }
 
