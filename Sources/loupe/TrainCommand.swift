@@ -6,7 +6,7 @@ import LoupeFormats
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a tokenizer or a model.",
-        subcommands: [TrainTokenizer.self, TrainMax.self, TrainAdd.self, TrainFibonacci.self, TrainInduction.self, TrainSuperposition.self, TrainLM.self, TrainSAE.self, TrainTunedLens.self])
+        subcommands: [TrainTokenizer.self, TrainMax.self, TrainAdd.self, TrainFibonacci.self, TrainInduction.self, TrainSuperposition.self, TrainLM.self, TrainMLM.self, TrainSAE.self, TrainTunedLens.self])
 }
 
 struct TrainTokenizer: ParsableCommand {

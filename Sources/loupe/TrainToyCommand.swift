@@ -345,23 +345,12 @@ struct TrainLM: ParsableCommand {
             }
             trainer = try Trainer(config: config, settings: settings, parameters: initial)
         }
-        signal(SIGINT) { _ in trainingInterrupted = true }
-        let bar = TrainingProgressPrinter(label: "train lm", total: trainer.settings.steps)
-        let start = Date()
-        let finished = try trainer.train(task, checkpointDirectory: outURL, progress: bar.update, shouldStop: { trainingInterrupted })
-        bar.finish()
-        signal(SIGINT, SIG_DFL)
-        guard finished else { throw ValidationError("interrupted at step \(trainer.step); checkpoint in \(out); continue with --resume") }
-        let seconds = Date().timeIntervalSince(start)
+        let seconds = try trainInterruptibly(trainer, task, out: outURL, label: "train lm")
         let model = try trainer.model()
         let loss = try task.heldOutLoss(model)
         let induction = try model.inductionTest(length: min(50, (ctx - 1) / 2), seed: 0)
         if let export {
-            let dir = URL(fileURLWithPath: export)
-            try TransformerLensFormat.write(model, to: dir, float16: true)
-            try? FileManager.default.removeItem(at: dir.appendingPathComponent("tokenizer.json"))
-            try FileManager.default.copyItem(at: outURL.appendingPathComponent("tokenizer.json"), to: dir.appendingPathComponent("tokenizer.json"))
-            let half = try ModelLoader.load(path: dir.path).model
+            let half = try exportFloat16(model, to: export, tokenizerFrom: outURL)
             let halfLoss = try task.heldOutLoss(half)
             FileHandle.standardError.write(Data(String(format: "exported float16 to %@ (held-out loss %.4f)\n", export, halfLoss).utf8))
         }
@@ -382,4 +371,26 @@ struct TrainLM: ParsableCommand {
             print(String(format: "induction test: loss %.3f on random tokens, %.3f on their repeat", induction.firstHalfLoss, induction.secondHalfLoss))
         }
     }
+}
+
+/// Trains with a progress bar until done, or until Ctrl-C (then the checkpoint in `out` is current and the error
+/// says how to resume). Returns the seconds spent.
+func trainInterruptibly(_ trainer: Trainer, _ task: BatchSource, out: URL, label: String) throws -> Double {
+    signal(SIGINT) { _ in trainingInterrupted = true }
+    let bar = TrainingProgressPrinter(label: label, total: trainer.settings.steps)
+    let start = Date()
+    let finished = try trainer.train(task, checkpointDirectory: out, progress: bar.update, shouldStop: { trainingInterrupted })
+    bar.finish()
+    signal(SIGINT, SIG_DFL)
+    guard finished else { throw ValidationError("interrupted at step \(trainer.step); checkpoint in \(out.path); continue with --resume") }
+    return Date().timeIntervalSince(start)
+}
+
+/// Writes `model` in float16 with the tokenizer of `out` (the form Loupe ships), and returns the model read back.
+func exportFloat16(_ model: HookedTransformer, to export: String, tokenizerFrom out: URL) throws -> HookedTransformer {
+    let dir = URL(fileURLWithPath: export)
+    try TransformerLensFormat.write(model, to: dir, float16: true)
+    try? FileManager.default.removeItem(at: dir.appendingPathComponent("tokenizer.json"))
+    try FileManager.default.copyItem(at: out.appendingPathComponent("tokenizer.json"), to: dir.appendingPathComponent("tokenizer.json"))
+    return try ModelLoader.load(path: dir.path).model
 }

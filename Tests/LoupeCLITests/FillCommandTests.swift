@@ -100,4 +100,32 @@ import Testing
         #expect(e.status != 0 && e.output.contains("give sentences"), "\(e.output)")
         #expect(Embed.helpMessage(columns: 10_000).contains("Examples:") && Similarity.helpMessage(columns: 10_000).contains("Examples:"))
     }
+
+    /// `loupe train mlm` end to end on a small text: a tokenizer with [MASK] after its last id, a bidirectional
+    /// model that `fill` and `eval` read, and the held-out masked-token figures.
+    @Test func trainMaskedLMThenFillAndEval() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-mlm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let corpus = dir.appendingPathComponent("c.txt")
+        try String(repeating: "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ", count: 40)
+            .write(to: corpus, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("run").path
+        var r = try run(["train", "mlm", "--corpus", corpus.path, "--vocab-size", "300", "--layers", "1", "--d-model", "16", "--heads", "2",
+                         "--d-mlp", "32", "--ctx", "16", "--batch", "2", "--steps", "3", "--out", out, "--json"])
+        #expect(r.status == 0, "\(r.output)")
+        let last = try #require(r.output.split(separator: "\n").last { $0.hasPrefix("{") })
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        let accuracy = try #require(j["heldOutMaskedAccuracy"] as? Double)
+        #expect(accuracy >= 0 && accuracy <= 1 && (j["maskedTokens"] as? Int ?? 0) > 0)
+        let loaded = try ModelLoader.load(path: out)
+        let mask = try #require(loaded.tokenizer?.specialTokens["[MASK]"])
+        #expect(loaded.model.config.bidirectional && loaded.model.config.maskedLMHead && mask == loaded.model.config.dVocab - 1)
+        r = try run(["fill", "--model", out, "--prompt", "a single [MASK] in possession", "--json"])
+        #expect(r.status == 0 && r.output.contains("\"masks\""), "\(r.output)")
+        r = try run(["eval", "--model", out, "--text", corpus.path, "--json"])
+        #expect(r.status == 0 && r.output.contains("masked_accuracy"), "\(r.output)")
+        r = try run(["eval", "--model", "minilm-l6", "--text", corpus.path])
+        #expect(r.status != 0 && r.output.contains("without a masked-LM head"), "\(r.output)")
+    }
 }
