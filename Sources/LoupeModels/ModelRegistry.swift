@@ -246,7 +246,10 @@ public enum ModelRegistry {
         }
         try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         if fm.fileExists(atPath: target.path) { return target }   // another process finished first
-        try fm.moveItem(at: extracted, to: target)                 // same file system: an atomic rename
+        do { try fm.moveItem(at: extracted, to: target) } catch {  // same file system: an atomic rename
+            if fm.fileExists(atPath: target.path) { return target } // another process won the race
+            throw error
+        }
         return target
     }
 
@@ -273,7 +276,10 @@ public enum ModelRegistry {
         }
         try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         if fm.fileExists(atPath: target.path) { return target }   // another process finished first
-        try fm.moveItem(at: staged, to: target)                     // same file system: an atomic rename
+        do { try fm.moveItem(at: staged, to: target) } catch {      // same file system: an atomic rename
+            if fm.fileExists(atPath: target.path) { return target } // another process won the race
+            throw error
+        }
         return target
     }
 
