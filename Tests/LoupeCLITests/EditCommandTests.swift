@@ -7,15 +7,8 @@ import LoupeModels
 import Testing
 @testable import loupe
 
-@Suite(.serialized) struct EditCommandTests {
+@Suite(.serialized) struct EditCommandTests: RunsLoupe {
     static let prompt = "Mr. Darcy was the friend of Mr."
-
-    func run(_ args: [String]) throws -> (status: Int32, output: String) {
-        let (process, pipe) = try ShardedJobTests.start(args)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
 
     func folder() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-edit-\(UUID().uuidString)")

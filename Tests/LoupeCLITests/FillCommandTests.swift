@@ -7,16 +7,9 @@ import LoupeTensor
 import Testing
 @testable import loupe
 
-@Suite(.serialized) struct FillCommandTests {
+@Suite(.serialized) struct FillCommandTests: RunsLoupe {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
-
-    func run(_ args: [String]) throws -> (status: Int32, output: String) {
-        let (process, pipe) = try ShardedJobTests.start(args)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
 
     /// The random BERT with a WordPiece tokenizer of 12 tokens (ids below the model's 256).
     func folder() throws -> URL {

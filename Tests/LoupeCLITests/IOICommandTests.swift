@@ -4,14 +4,7 @@ import Foundation
 import Testing
 @testable import loupe
 
-@Suite(.serialized) struct IOICommandTests {
-    func run(_ args: [String]) throws -> (status: Int32, output: String) {
-        let (process, pipe) = try ShardedJobTests.start(args)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
+@Suite(.serialized) struct IOICommandTests: RunsLoupe {
     func jsonObject(_ output: String) throws -> [String: Any] {
         let text = output.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n")
         return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

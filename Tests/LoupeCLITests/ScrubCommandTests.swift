@@ -4,15 +4,8 @@ import Foundation
 import Testing
 @testable import loupe
 
-@Suite(.serialized) struct ScrubCommandTests {
+@Suite(.serialized) struct ScrubCommandTests: RunsLoupe {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    func run(_ args: [String]) throws -> (status: Int32, output: String) {
-        let (process, pipe) = try ShardedJobTests.start(args)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
 
     func scrub(_ hypothesis: String, _ extra: [String] = []) throws -> [String: Any] {
         let r = try run(["scrub", "--hypothesis", hypothesis, "--sequences", "6", "--length", "12", "--json"] + extra)

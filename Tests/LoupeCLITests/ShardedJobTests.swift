@@ -168,3 +168,14 @@ import Testing
         #expect(offset.0 == 2 && offset.1.contains("must be 1-N"), "\(offset.1)")
     }
 }
+
+/// CLI tests that run the `loupe` binary and read what it printed (stdout and stderr together).
+protocol RunsLoupe {}
+extension RunsLoupe {
+    func run(_ args: [String]) throws -> (status: Int32, output: String) {
+        let (process, pipe) = try ShardedJobTests.start(args)
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
