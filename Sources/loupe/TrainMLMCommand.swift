@@ -59,7 +59,7 @@ struct TrainMLM: ParsableCommand {
         let outURL = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let bpe = try prepareTokenizer(texts, outURL: outURL)
-        guard let mask = bpe.specialTokens["[MASK]"] else { throw ValidationError("the tokenizer in \(out) has no [MASK] token") }
+        guard let mask = bpe.maskID else { throw ValidationError("the tokenizer in \(out) has no [MASK] token") }
         // Held out: the last 10% of each text, as `train lm` holds it out.
         var train: [Int] = [], held: [Int] = []
         for text in texts {

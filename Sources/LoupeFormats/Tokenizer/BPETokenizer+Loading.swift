@@ -107,7 +107,7 @@ extension BPETokenizer {
         try self.init(vocab: file.model.vocab, merges: merges, specialTokens: special,
                       addedTokens: added, unknownToken: unknownID,
                       preTokenizer: preTokenizer, ignoresMerges: file.model.ignoreMerges ?? false)
-        if let bos = Self.templateBOS(file.postProcessor) {
+        if let bos = Self.templateTokens(file.postProcessor).first {
             guard bos < vocabSize, (try? spelling(bos)) != nil else {
                 throw TokenizerError.malformedJSON(
                     path: path, expected: "the post_processor's first special token (id \(bos)) to be in the vocabulary")
@@ -119,7 +119,7 @@ extension BPETokenizer {
 
     /// A WordPiece `tokenizer.json` (BERT): `model.vocab`, `unk_token`, `continuing_subword_prefix`,
     /// `max_input_chars_per_word`; a `BertNormalizer` (or none); a `BertPreTokenizer`; and a `TemplateProcessing`
-    /// or `BertProcessing` post-processor whose tokens around `$A` become `bosID` and `appendedID`.
+    /// or `BertProcessing` post-processor whose first and last special tokens become `bosID` and `appendedID`.
     private init(wordPieceFile file: HFTokenizerFile, path: String) throws {
         let m = file.model
         guard let unk = m.unkToken, let unkID = m.vocab[unk] else {
@@ -165,36 +165,12 @@ extension BPETokenizer {
         }
         try self.init(entries: entries, merges: [], unknownToken: unkID, preTokenizer: .gpt2, ignoresMerges: false,
                       sentencePiece: nil, wordPiece: model, uniqueSpellings: false)
-        if let (first, last) = Self.template(file.postProcessor) {
-            for id in [first, last].compactMap({ $0 }) where id >= vocabSize || (try? spelling(id)) == nil {
-                throw TokenizerError.malformedJSON(path: path, expected: "the post_processor's special token id \(id) to be in the vocabulary")
-            }
-            if let first { bosID = first; addsBOS = true }
-            if let last { appendedID = last; eosID = last }
+        let (first, last) = Self.templateTokens(file.postProcessor)
+        for id in [first, last].compactMap({ $0 }) where id >= vocabSize || (try? spelling(id)) == nil {
+            throw TokenizerError.malformedJSON(path: path, expected: "the post_processor's special token id \(id) to be in the vocabulary")
         }
-    }
-
-    /// The special tokens a single-sequence template puts before and after `$A` (`[CLS] $A [SEP]`).
-    private static func template(_ p: JSONValue?) -> (Int?, Int?)? {
-        guard let p else { return nil }
-        func id(_ v: JSONValue?) -> Int? {
-            guard case .number(let x)? = v, x >= 0, x == x.rounded(), x < Double(Int32.max) else { return nil }
-            return Int(x)
-        }
-        switch p["type"]?.string {
-        case "BertProcessing":
-            return (id(p["cls"]?.array?.last), id(p["sep"]?.array?.last))
-        case "TemplateProcessing":
-            guard let single = p["single"]?.array, let a = single.firstIndex(where: { $0["Sequence"] != nil }) else { return nil }
-            func special(_ i: Int) -> Int? {
-                guard single.indices.contains(i), let name = single[i]["SpecialToken"]?["id"]?.string,
-                      let ids = p["special_tokens"]?[name]?["ids"]?.array, ids.count == 1 else { return nil }
-                return id(ids[0])
-            }
-            return (special(a - 1), special(a + 1))
-        default:
-            return nil
-        }
+        if let first { bosID = first; addsBOS = true }
+        if let last { appendedID = last; eosID = last }
     }
 
     // MARK: Helpers

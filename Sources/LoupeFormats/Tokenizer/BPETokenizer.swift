@@ -69,6 +69,8 @@ public struct BPETokenizer: Sendable {
     let wordPiece: WordPieceModel?
     /// The token `encodeForModel` puts last, when the model's template appends one (BERT's `[SEP]`).
     public var appendedID: Int?
+    /// The special token a masked-LM reads as "fill this in" (`[MASK]`, or RoBERTa's `<mask>`), if any.
+    public var maskID: Int? { specialTokens["[MASK]"] ?? specialTokens["<mask>"] }
 
     /// A tokenizer from a vocabulary and a merges list.
     ///
@@ -333,16 +335,11 @@ public struct BPETokenizer: Sendable {
                 starts.withUnsafeBufferPointer { starts in
                     utf8.withUnsafeBufferPointer { utf8 in
                         func encodeSegment(_ range: Range<Int>) {
-                            if let wp = wordPiece {
+                            if wordPiece != nil || sentencePiece != nil {
+                                // These models take the segment's text whole (they normalize and split it themselves).
                                 guard !range.isEmpty else { return }
-                                let piece = String(decoding: UnsafeBufferPointer(rebasing: utf8[starts[range.lowerBound]..<starts[range.upperBound]]), as: UTF8.self)
-                                wp.encode(Substring(piece), into: &out)
-                                return
-                            }
-                            if let sp = sentencePiece {
-                                guard !range.isEmpty else { return }
-                                let piece = String(decoding: UnsafeBufferPointer(rebasing: utf8[starts[range.lowerBound]..<starts[range.upperBound]]), as: UTF8.self)
-                                sp.encode(Substring(piece), atStart: range.lowerBound == 0, into: &out)
+                                let piece = Substring(String(decoding: UnsafeBufferPointer(rebasing: utf8[starts[range.lowerBound]..<starts[range.upperBound]]), as: UTF8.self))
+                                if let wp = wordPiece { wp.encode(piece, into: &out) } else { sentencePiece?.encode(piece, atStart: range.lowerBound == 0, into: &out) }
                                 return
                             }
                             preTokenizer.split(scalars: scalars, classes: classes, range: range) { start, end in

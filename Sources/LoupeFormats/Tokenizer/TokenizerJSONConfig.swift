@@ -120,21 +120,32 @@ extension PreTokenizer {
 }
 
 extension BPETokenizer {
-    /// The token a `tokenizer.json` `post_processor` puts before every single sequence: a `TemplateProcessing`
-    /// (alone or inside a `Sequence`) whose `single` template starts with one special token, as Llama 3's
-    /// `<|begin_of_text|> $A`. Nil if there is none.
-    static func templateBOS(_ postProcessor: JSONValue?) -> Int? {
-        guard let postProcessor else { return nil }
+    /// The special tokens a `tokenizer.json` `post_processor` puts at the start and at the end of every single
+    /// sequence: a `TemplateProcessing` (alone or inside a `Sequence`) whose `single` template starts or ends with
+    /// one special token, as Llama 3's `<|begin_of_text|> $A` or BERT's `[CLS] $A [SEP]`, or a `BertProcessing`'s
+    /// `cls` and `sep`. Each is the first one found; nil where there is none.
+    static func templateTokens(_ postProcessor: JSONValue?) -> (first: Int?, last: Int?) {
+        guard let postProcessor else { return (nil, nil) }
+        func id(_ v: JSONValue?) -> Int? {
+            guard case .number(let x)? = v, x >= 0, x == x.rounded(), x < Double(Int32.max) else { return nil }
+            return Int(x)
+        }
+        if postProcessor["type"]?.string == "BertProcessing" {
+            return (id(postProcessor["cls"]?.array?.last), id(postProcessor["sep"]?.array?.last))
+        }
         var candidates = [postProcessor]
         if postProcessor["type"]?.string == "Sequence" { candidates = postProcessor["processors"]?.array ?? [] }
+        var first: Int?, last: Int?
         for processor in candidates where processor["type"]?.string == "TemplateProcessing" {
-            guard let single = processor["single"]?.array, single.count >= 2,
-                  let name = single[0]["SpecialToken"]?["id"]?.string,
-                  let ids = processor["special_tokens"]?[name]?["ids"]?.array, ids.count == 1,
-                  case .number(let id) = ids[0], id >= 0, id == id.rounded(), id < Double(Int32.max)
-            else { continue }
-            return Int(id)
+            guard let single = processor["single"]?.array, single.count >= 2 else { continue }
+            func special(_ element: JSONValue) -> Int? {
+                guard let name = element["SpecialToken"]?["id"]?.string,
+                      let ids = processor["special_tokens"]?[name]?["ids"]?.array, ids.count == 1 else { return nil }
+                return id(ids[0])
+            }
+            first = first ?? special(single[0])
+            last = last ?? special(single[single.count - 1])
         }
-        return nil
+        return (first, last)
     }
 }

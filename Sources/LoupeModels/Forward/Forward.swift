@@ -67,12 +67,7 @@ extension HookedTransformer {
     /// `hook_embed` and `hook_pos_embed`.
     func embed(_ ids: [[Int]], _ ws: inout Workspace, runner: inout HookRunner) throws {
         let (d, batch, pos) = (config.dModel, ws.batch, ws.pos)
-        var embed = uninitializedFloats(ws.rows * d)   // [batch, pos, d_model]
-        embed.withUnsafeMutableBufferPointer { e in
-            for b in 0..<batch {
-                for t in 0..<pos { exec.embedding.lookup(ids[b][t], d: d, into: e.baseAddress! + (b * pos + t) * d) }
-            }
-        }
+        var embed = tokenEmbeddings(ids, ws)
         try runner.visit(.embed, &embed, shape: [batch, pos, d])
         ws.resid = embed
         guard let wPos = vectors.wPos else { return }
@@ -91,6 +86,18 @@ extension HookedTransformer {
         }
         try runner.visit(.posEmbed, &posEmbed, shape: [batch, pos, d])
         addInPlace(&ws.resid, posEmbed)
+    }
+
+    /// The token embeddings of `ids`, `[batch, pos, d_model]`.
+    private func tokenEmbeddings(_ ids: [[Int]], _ ws: Workspace) -> [Float] {
+        let (d, pos) = (config.dModel, ws.pos)
+        var out = uninitializedFloats(ws.rows * d)
+        out.withUnsafeMutableBufferPointer { e in
+            for b in 0..<ws.batch {
+                for t in 0..<pos { exec.embedding.lookup(ids[b][t], d: d, into: e.baseAddress! + (b * pos + t) * d) }
+            }
+        }
+        return out
     }
 
     /// The residual stream replaced by its norm (BERT's norms after the residual additions).
@@ -117,12 +124,7 @@ extension HookedTransformer {
                 throw ModelError.unsupported("token type \(bad) is out of range: the model has types 0..<\(config.nTokenTypes)")
             }
         }
-        var tokens = uninitializedFloats(ws.rows * d)   // [batch, pos, d_model]
-        tokens.withUnsafeMutableBufferPointer { t in
-            for b in 0..<batch {
-                for p in 0..<pos { exec.embedding.lookup(ids[b][p], d: d, into: t.baseAddress! + (b * pos + p) * d) }
-            }
-        }
+        var tokens = tokenEmbeddings(ids, ws)
         try runner.visit(.encoderEmbed, &tokens, shape: [batch, pos, d])
         var positions = uninitializedFloats(ws.rows * d)
         for r in 0..<ws.rows { for j in 0..<d { positions[r * d + j] = wPos.scalars[(r % pos) * d + j] } }
