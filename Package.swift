@@ -40,7 +40,7 @@ let package = Package(
                 resources: [.copy("Resources/gpt2")]),
         .target(name: "LoupeModels", dependencies: ["CBLAS", "CKernels", "LoupeTensor", "LoupeFormats"],
                 // Loupe's own small model (float16, made by `loupe train lm`), so that every command works offline.
-                resources: [.copy("Resources/austen-lm")]),
+                resources: [.copy("Resources/austen-lm"), .copy("Resources/austen-mlm")]),
         .target(name: "LoupeInterp", dependencies: ["LoupeModels", "LoupeTensor", "LoupeFormats"]),
         .target(name: "LoupeStore", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats",
                                                    .product(name: "GRDB", package: "GRDB.swift")]),

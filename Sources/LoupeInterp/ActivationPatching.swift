@@ -172,11 +172,14 @@ public enum InterpError: Error, Equatable, CustomStringConvertible {
 extension HookedTransformer {
     /// Activation patching of `target` in every block (and position or head, as the target says): the
     /// corrupted run with that one activation taken from the clean run, scored by `metric`.
-    /// Equals TransformerLens's `patching.get_act_patch_{target}` with a metric of the last position.
+    /// Equals TransformerLens's `patching.get_act_patch_{target}` with a metric of the scored position:
+    /// `position` (negative: from the end), the last by default. In a causal model the positions after it
+    /// cannot change its prediction and are left out (the result has the columns up to it); in a
+    /// bidirectional model every position is patched and the metric read at `position`.
     /// `progress` hears (batches done, batches); when `isCancelled` returns true, no further batch starts
     /// and the sweep throws `CancellationError`.
     public func activationPatch(clean: [Int], corrupted: [Int], target: PatchTarget,
-                                metric: PatchMetric, progress: ProgressHandler? = nil,
+                                metric: PatchMetric, position: Int? = nil, progress: ProgressHandler? = nil,
                                 isCancelled: (@Sendable () -> Bool)? = nil) throws -> PatchResult {
         guard clean.count == corrupted.count else {
             throw InterpError.lengthMismatch(clean: clean.count, corrupted: corrupted.count)
@@ -184,14 +187,22 @@ extension HookedTransformer {
         for t in metric.tokens() where t < 0 || t >= config.dVocab {
             throw InterpError.tokenOutOfRange(token: t, dVocab: config.dVocab)
         }
+        let scored = (position ?? -1) < 0 ? clean.count + (position ?? -1) : position ?? 0
+        guard (0..<clean.count).contains(scored) else {
+            throw InterpError.outOfRange(what: "scored position", value: position ?? -1, count: clean.count)
+        }
+        if !config.bidirectional && scored < clean.count - 1 {
+            return try activationPatch(clean: Array(clean[...scored]), corrupted: Array(corrupted[...scored]), target: target,
+                                       metric: metric, progress: progress, isCancelled: isCancelled)
+        }
         let (nL, h) = (config.nLayers, config.nHeads)
         let T = clean.count
         let patched: Set<HookName> = Set((0..<nL).map(target.hook))
         let (cleanLogits, cleanCache) = try runWithCache(.tokens([clean]), select: .names(patched))
         let (corruptLogits, corruptCache) = try runWithCache(.tokens([corrupted]), select: .names(patchEngineNames()))
         let v = config.dVocab
-        let cleanMetric = metric.evaluate(cleanLogits.scalars[((T - 1) * v)..<(T * v)])
-        let corruptMetric = metric.evaluate(corruptLogits.scalars[((T - 1) * v)..<(T * v)])
+        let cleanMetric = metric.evaluate(cleanLogits.scalars[(scored * v)..<((scored + 1) * v)])
+        let corruptMetric = metric.evaluate(corruptLogits.scalars[(scored * v)..<((scored + 1) * v)])
 
         let keyValueHeads = config.nKeyValueHeads
         // k and v have key-value heads (fewer under grouped-query attention), as in TransformerLens.
@@ -246,7 +257,7 @@ extension HookedTransformer {
             }
         }
         let results = try runPatchJobs(jobs, resultCount: shape.product, corruptCache: corruptCache, positions: T,
-                                       metric: metric, progress: progress, isCancelled: isCancelled)
+                                       scored: scored, metric: metric, progress: progress, isCancelled: isCancelled)
         return PatchResult(target: target, axes: target.axes, values: Tensor(unchecked: shape, results),
                            clean: cleanMetric, corrupted: corruptMetric)
     }
@@ -264,21 +275,25 @@ extension HookedTransformer {
         return names
     }
 
-    /// Runs patched copies of a corrupted run and scores each by `metric` at the last position.
+    /// Runs patched copies of a corrupted run and scores each by `metric` at position `scored` (the last, in
+    /// a causal model).
     ///
-    /// A job's patches change nothing before block `layer` and nothing before position `start`, so it
-    /// starts at that block from the corrupted residual stream, with the earlier positions' keys and
-    /// values prefilled from the corrupted run. Jobs with the same block and the same half of the
-    /// sequence share a batch; batches run two at a time with single-threaded BLAS.
+    /// A job's patches change nothing before block `layer`, and in a causal model nothing before position
+    /// `start`, so it starts at that block from the corrupted residual stream, with the earlier positions'
+    /// keys and values prefilled from the corrupted run. Jobs with the same block and the same half of the
+    /// sequence share a batch; batches run two at a time with single-threaded BLAS. In a bidirectional
+    /// model a patch reaches every position: each job runs the whole sequence from its block.
     func runPatchJobs(_ jobs: [PatchJob], resultCount: Int, corruptCache: ActivationCache, positions T: Int,
-                      metric: PatchMetric, progress: ProgressHandler?,
+                      scored: Int, metric: PatchMetric, progress: ProgressHandler?,
                       isCancelled: (@Sendable () -> Bool)? = nil) throws -> [Float] {
         let (nL, d, v) = (config.nLayers, config.dModel, config.dVocab)
         let rotary = config.positional != .standard
+        let both = config.bidirectional
+        guard both || scored == T - 1 else { throw InterpError.invalid("a causal model's patching is scored at the last position") }
         // Large batches keep the GEMMs efficient; the second half of the sequence skips the unchanged first
         // half. (GPT-2-small, 16 tokens, resid_pre: halves 1.38–1.50 s, quarters 1.48 s, one batch 1.6 s.)
-        let chunk = max(1, T / 2)
-        let grouped = Dictionary(grouping: jobs) { [$0.layer, $0.start / chunk * chunk] }
+        let chunk = both ? T : max(1, T / 2)
+        let grouped = Dictionary(grouping: jobs) { [$0.layer, both ? 0 : $0.start / chunk * chunk] }
         let groups = grouped.keys.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }.map { ($0[0], $0[1], grouped[$0]!) }
         let outcome = Outcome(count: resultCount)
         let savedThreads = BLAS.threads
@@ -301,9 +316,6 @@ extension HookedTransformer {
                     guard let t = corruptCache[name] else { throw InterpError.invalid("missing corrupted \(name)") }
                     return try t.slice(0).slice(0..<s)
                 }
-                var kv = try KVCache(config: config, batch: rows,
-                                     keys: (0..<nL).map { try prefix(rotary ? .rotK($0) : .k($0)) },
-                                     values: (0..<nL).map { try prefix(.v($0)) })
                 var hooks = Hooks()
                 for name in Set(group.flatMap { $0.patches.keys }) {
                     hooks.add(name) { act, _ in
@@ -311,12 +323,22 @@ extension HookedTransformer {
                     }
                 }
                 var options = ForwardOptions(startAtLayer: l)
-                options.lastPositionOnly = true
-                let logits = try run(.residual(Tensor(unchecked: [rows, T - s, d], input)), kvCache: &kv,
-                                     hooks: hooks, options: options)   // [rows, 1, d_vocab]
-                outcome.set(group.enumerated().map { r, job in
-                    (job.index, metric.evaluate(logits.scalars[(r * v)..<((r + 1) * v)]))
-                })
+                let residual = ModelInput.residual(Tensor(unchecked: [rows, T - s, d], input))
+                if both {
+                    let logits = try run(residual, hooks: hooks, options: options)   // [rows, T, d_vocab]
+                    outcome.set(group.enumerated().map { r, job in
+                        (job.index, metric.evaluate(logits.scalars[((r * T + scored) * v)..<((r * T + scored + 1) * v)]))
+                    })
+                } else {
+                    var kv = try KVCache(config: config, batch: rows,
+                                         keys: (0..<nL).map { try prefix(rotary ? .rotK($0) : .k($0)) },
+                                         values: (0..<nL).map { try prefix(.v($0)) })
+                    options.lastPositionOnly = true
+                    let logits = try run(residual, kvCache: &kv, hooks: hooks, options: options)   // [rows, 1, d_vocab]
+                    outcome.set(group.enumerated().map { r, job in
+                        (job.index, metric.evaluate(logits.scalars[(r * v)..<((r + 1) * v)]))
+                    })
+                }
                 outcome.finished(progress: progress, of: groups.count)
             } catch {
                 outcome.fail(error)
@@ -338,7 +360,7 @@ struct PatchJob {
 
 extension HookedTransformer {
     /// Activation patching over a dataset of prompt pairs: each pair (clean and corrupted one length) is cut
-    /// after its scored position and patched as `activationPatch(clean:corrupted:target:metric:)` does; the
+    /// after its scored position (in a causal model; a bidirectional one reads the whole pair) and patched as `activationPatch(clean:corrupted:target:metric:)` does; the
     /// result is the mean metric of every cell, with the mean clean and corrupted metric (so `normalized` is
     /// the mean patched effect over the mean clean − corrupted difference, as the IOI paper averages).
     /// Pairs may differ in length for the targets over all positions (`resid_*`/`attn_out`/`mlp_out` are by
@@ -347,7 +369,7 @@ extension HookedTransformer {
     public func activationPatch(pairs: [PatchPair], target: PatchTarget, progress: ProgressHandler? = nil,
                                 isCancelled: (@Sendable () -> Bool)? = nil) throws -> PatchResult {
         guard !pairs.isEmpty else { throw InterpError.invalid("patching a dataset needs at least one prompt pair") }
-        let prepared = try pairs.enumerated().map { try $0.element.prepared(index: $0.offset, dVocab: config.dVocab) }
+        let prepared = try pairs.enumerated().map { try $0.element.prepared(index: $0.offset, dVocab: config.dVocab, cut: !config.bidirectional) }
         let byPosition = target.axes.contains("pos") || target.axes.contains("dest_pos")
         let lengths = Set(prepared.map(\.clean.count))
         if byPosition && lengths.count > 1 {
@@ -359,7 +381,7 @@ extension HookedTransformer {
         for (i, pair) in pairs.enumerated() {
             if isCancelled?() == true { throw CancellationError() }
             let one = try activationPatch(clean: prepared[i].clean, corrupted: prepared[i].corrupted, target: target,
-                                          metric: pair.metric, isCancelled: isCancelled)
+                                          metric: pair.metric, position: prepared[i].scored, isCancelled: isCancelled)
             if sum.isEmpty { sum = [Double](repeating: 0, count: one.values.count); shape = one.values.shape }
             for (j, x) in one.values.scalars.enumerated() { sum[j] += Double(x) }
             clean += Double(one.clean)

@@ -21,6 +21,16 @@ public struct HeadAttention: Sendable, Codable {
     public let toPrevious: Float
     /// The same two, value-weighted.
     public let valueWeightedToFirst: Float
+    /// Mean over query positions of the attention to earlier positions, to the position itself, and to later
+    /// ones (the three add up to 1; `toLater` is 0 in a causal model).
+    public let toEarlier: Float
+    public let toSelf: Float
+    public let toLater: Float
+    /// Mean attention to the next position (over positions before the last).
+    public let toNext: Float
+    /// Mean over query positions of the expected key offset Σₖ pattern[q, k]·(k − q): −1 for a previous-token
+    /// head, +1 for a next-token head.
+    public let meanOffset: Float
 }
 
 extension HookedTransformer {
@@ -50,7 +60,14 @@ extension HookedTransformer {
                 let rows = Array(pattern.scalars[(head * T * T)..<((head + 1) * T * T)])
                 var weighted = rows
                 var entropy: Double = 0, first: Double = 0, previous: Double = 0, weightedFirst: Double = 0
+                var earlier: Double = 0, own: Double = 0, later: Double = 0, next: Double = 0, offset: Double = 0
                 for q in 0..<T {
+                    for k in 0..<T {
+                        let w = Double(rows[q * T + k])
+                        if k < q { earlier += w } else if k == q { own += w } else { later += w }
+                        offset += w * Double(k - q)
+                    }
+                    if q + 1 < T { next += Double(rows[q * T + q + 1]) }
                     var total: Float = 0
                     for k in 0..<T { weighted[q * T + k] *= norms[k]; total += weighted[q * T + k] }
                     if total > 0 { for k in 0..<T { weighted[q * T + k] /= total } }
@@ -62,7 +79,10 @@ extension HookedTransformer {
                 out.append(HeadAttention(layer: l, head: head, pattern: rows, valueWeighted: weighted,
                                          entropy: Float(entropy / Double(T)), toFirst: Float(first / Double(T)),
                                          toPrevious: T > 1 ? Float(previous / Double(T - 1)) : 0,
-                                         valueWeightedToFirst: Float(weightedFirst / Double(T))))
+                                         valueWeightedToFirst: Float(weightedFirst / Double(T)),
+                                         toEarlier: Float(earlier / Double(T)), toSelf: Float(own / Double(T)),
+                                         toLater: Float(later / Double(T)), toNext: T > 1 ? Float(next / Double(T - 1)) : 0,
+                                         meanOffset: Float(offset / Double(T))))
             }
         }
         return out

@@ -114,7 +114,7 @@ extension HookedTransformer {
                 overall = { done, total in report(sample * total + done, samples * total) }
             }
             let values = try runPatchJobs(jobs, resultCount: nL * T, corruptCache: corruptCache, positions: T,
-                                          metric: metric, progress: overall)
+                                          scored: T - 1, metric: metric, progress: overall)
             for i in 0..<sum.count { sum[i] += values[i] }
         }
         return CausalTrace(kind: kind, window: kind == .resid ? 1 : window, subject: subject, cleanProbability: cleanP,

@@ -60,8 +60,9 @@ public struct PatchPair: Sendable {
         self.position = position
     }
 
-    /// Both prompts cut after the scored position, checked.
-    func prepared(index: Int, dVocab: Int) throws -> (clean: [Int], corrupted: [Int]) {
+    /// Both prompts, checked, and cut after the scored position unless `cut` is false (a bidirectional model,
+    /// where later positions matter); `scored` is the scored position in what is returned.
+    func prepared(index: Int, dVocab: Int, cut: Bool = true) throws -> (clean: [Int], corrupted: [Int], scored: Int) {
         guard !clean.isEmpty else { throw InterpError.invalid("pair \(index + 1): the clean prompt has no tokens") }
         guard clean.count == corrupted.count else {
             throw InterpError.invalid("pair \(index + 1): " + InterpError.lengthMismatch(clean: clean.count, corrupted: corrupted.count).description)
@@ -72,7 +73,7 @@ public struct PatchPair: Sendable {
         guard (0..<clean.count).contains(q) else {
             throw InterpError.invalid("pair \(index + 1): the scored position \(p) is outside the prompt's \(clean.count) tokens")
         }
-        return (Array(clean[...q]), Array(corrupted[...q]))
+        return cut ? (Array(clean[...q]), Array(corrupted[...q]), q) : (clean, corrupted, q)
     }
 }
 
@@ -95,6 +96,9 @@ extension HookedTransformer {
     public func pathPatch(pairs: [PatchPair], receiver: PathReceiver, progress: ((Int, Int) -> Void)? = nil,
                           isCancelled: (@Sendable () -> Bool)? = nil) throws -> PatchResult {
         guard !pairs.isEmpty else { throw InterpError.invalid("path patching needs at least one prompt pair") }
+        guard !config.bidirectional else {
+            throw InterpError.invalid("path patching runs causal models (it reuses the corrupted run's keys and values before the scored position); \(config.architecture) attends both ways: use activation patching")
+        }
         let (nL, h) = (config.nLayers, config.nHeads)
         let (receivers, _) = receiver.receivers
         if case .headInputs(let list, _) = receiver, list.isEmpty { throw InterpError.invalid("path patching to heads needs at least one receiver head") }

@@ -130,7 +130,8 @@ extension HookedTransformer {
                 q = try visit(.rotQ(l), q.rotated(cos: table.cos, sin: table.sin, interleaved: interleaved, rotaryDim: c.rotatedDims))
                 k = try visit(.rotK(l), k.rotated(cos: table.cos, sin: table.sin, interleaved: interleaved, rotaryDim: c.rotatedDims))
             }
-            let scores = try visit(.attnScores(l), Variable.causalAttentionScores(q: q, k: k, scale: c.attnScale, window: c.window(l)))
+            let scores = try visit(.attnScores(l), Variable.causalAttentionScores(q: q, k: k, scale: c.attnScale, window: c.window(l),
+                                                                                               causal: !c.bidirectional))
             let pattern = try visit(.pattern(l), scores.softmax())
             let z = try visit(.z(l), Variable.attentionMix(pattern: pattern, v: v))
             let wO = try param(pre + "attn.W_O").reshaped([h * dh, d])

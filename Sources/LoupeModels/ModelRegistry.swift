@@ -135,6 +135,7 @@ public enum ModelRegistry {
     /// Models inside Loupe itself (resources of this module): name → (summary, resource folder).
     public static let shipped: [(name: String, summary: String, resource: String)] = [
         ("austen", "Loupe's own 2-layer GPT-2-style model (d_model 192, 6 heads, MLPs, 4,096-token BPE), trained on Jane Austen's novels; float16, ships with Loupe", "austen-lm"),
+        ("austen-mlm", "Loupe's own masked-LM: austen's blocks with attention both ways, trained to fill [MASK] (loupe train mlm --init-from austen); float16, ships with Loupe", "austen-mlm"),
     ]
 
     /// The folder of a shipped model, or nil for other names.

@@ -73,8 +73,8 @@ public struct MaskedLanguageModelTask: BatchSource {
     ///   replacements that are empty or include the mask token.
     public static func evaluate(_ model: HookedTransformer, stream: [Int], maskID: Int, randomTokens: Range<Int>,
                                 maskRate: Double = 0.15, context: Int, seed: UInt64) throws -> (loss: Float, accuracy: Float, masked: Int) {
-        guard model.config.bidirectional, model.config.maskedLMHead else {
-            throw TrainingError.invalid("masked-token evaluation needs a masked-LM encoder; \(model.config.architecture) is not one")
+        guard model.config.bidirectional, model.config.hasUnembedding else {
+            throw TrainingError.invalid("masked-token evaluation needs a bidirectional model with token predictions; \(model.config.architecture) is not one")
         }
         guard !randomTokens.isEmpty, !randomTokens.contains(maskID) else {
             throw TrainingError.invalid("random replacements need a non-empty range of ordinary tokens without the mask token")

@@ -56,7 +56,7 @@ struct Eval: ParsableCommand {
     /// A masked-LM encoder: masked-token loss and accuracy over windows of the text.
     func maskedEval(_ content: String, _ loaded: LoadedModel) throws {
         let model = loaded.model
-        guard model.config.maskedLMHead else {
+        guard model.config.hasUnembedding else {
             throw ValidationError("\(modelOptions.model) is an encoder without a masked-LM head (\(model.config.architecture)): it has no predictions to score")
         }
         let tokenizer = try loaded.requireTokenizer()

@@ -11,9 +11,10 @@ struct Fill: ParsableCommand {
         discussion: """
             The prompt is tokenized as the model expects ([CLS] … [SEP] for BERT), the masked-LM head read at \
             every mask position, and the top tokens printed with their probabilities. The model must be \
-            bidirectional (a BertForMaskedLM folder); a causal model has no mask token to fill.
+            bidirectional (austen-mlm, a BertForMaskedLM folder); a causal model has no mask token to fill.
 
             Examples:
+              loupe fill --model austen-mlm --prompt "It is a truth universally acknowledged, that a single man in possession of a good [MASK], must be in want of a wife."
               loupe fill --model path/to/bert --prompt "Paris is the [MASK] of France."
               loupe fill --model path/to/bert --prompt "It is a truth universally [MASK]." --top 10 --json
             """)

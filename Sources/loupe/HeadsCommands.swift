@@ -41,7 +41,10 @@ struct Heads: ParsableCommand {
     @OptionGroup var figures: FigureOptions
 
     func run() throws {
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(encoders: true)
+        if loaded.model.config.bidirectional && prompt == nil && ids == nil {
+            throw ValidationError("\(modelOptions.model) attends both ways and predicts masked tokens: the induction test (next-token loss on a repeated sequence) does not apply. Give --prompt or --ids to score its heads")
+        }
         var tokens: [Int]
         var test: InductionTest? = nil
         if let ids {
@@ -106,7 +109,7 @@ struct Attention: ParsableCommand {
     @OptionGroup var figures: FigureOptions
 
     func run() throws {
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(encoders: true)
         let tokens = try input.tokens(loaded)
         let heads = try loaded.model.attentionAnalysis(tokens: tokens)
         let names = loaded.positionLabels(tokens)
@@ -140,13 +143,26 @@ struct Attention: ParsableCommand {
             }
             return
         }
-        if json { try printJSON(heads.map { Summary(layer: $0.layer, head: $0.head, entropy: $0.entropy, toFirst: $0.toFirst, toPrevious: $0.toPrevious, valueWeightedToFirst: $0.valueWeightedToFirst) }); return }
-        print("head      entropy  to first  to previous  to first (value-weighted)")
+        if json {
+            try printJSON(heads.map {
+                Summary(layer: $0.layer, head: $0.head, entropy: $0.entropy, toFirst: $0.toFirst, toPrevious: $0.toPrevious,
+                        valueWeightedToFirst: $0.valueWeightedToFirst, toEarlier: $0.toEarlier, toSelf: $0.toSelf, toLater: $0.toLater,
+                        toNext: $0.toNext, meanOffset: $0.meanOffset)
+            })
+            return
+        }
+        // A bidirectional model's heads may look forward: show which way each one looks.
+        let both = loaded.model.config.bidirectional
+        print("head      entropy  to first  to previous  to first (value-weighted)" + (both ? "  to next  to later  mean offset" : ""))
         for a in heads {
             print("L\(a.layer)H\(a.head)".padding(toLength: 8, withPad: " ", startingAt: 0)
-                  + String(format: " %8.3f  %8.3f  %11.3f  %12.3f", a.entropy, a.toFirst, a.toPrevious, a.valueWeightedToFirst))
+                  + String(format: " %8.3f  %8.3f  %11.3f  %12.3f", a.entropy, a.toFirst, a.toPrevious, a.valueWeightedToFirst)
+                  + (both ? String(format: "               %8.3f  %7.3f  %+11.2f", a.toNext, a.toLater, a.meanOffset) : ""))
         }
     }
 
-    struct Summary: Encodable { let layer: Int; let head: Int; let entropy: Float; let toFirst: Float; let toPrevious: Float; let valueWeightedToFirst: Float }
+    struct Summary: Encodable {
+        let layer: Int, head: Int, entropy: Float, toFirst: Float, toPrevious: Float, valueWeightedToFirst: Float
+        let toEarlier: Float, toSelf: Float, toLater: Float, toNext: Float, meanOffset: Float
+    }
 }

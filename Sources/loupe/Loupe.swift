@@ -14,7 +14,7 @@ struct Loupe: AsyncParsableCommand {
         version: loupeVersion,
         subcommands: [Run.self, Generate.self, Fill.self, Embed.self, Similarity.self, Eval.self, Cache.self, HooksCommand.self, Lens.self, LensEval.self, Probe.self, Attention.self, Heads.self, Patch.self,
                       Path.self, Attribute.self, Trace.self, Ablate.self, IOI.self, Scrub.self, Circuits.self, Edit.self, Neurons.self, NeuronIndex.self, ActivationStats.self, Merge.self, PCA.self, ReportCommand.self, ProcessWeights.self, Fetch.self, Models.self, Train.self, Features.self,
-                      Bench.self, Serve.self])
+                      Compare.self, Bench.self, Serve.self])
 }
 
 /// Where the model comes from.
@@ -35,7 +35,7 @@ struct ModelOptions: ParsableArguments {
         let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
         let loaded = try ModelLoader.load(path: path, dequantize: dequantize)
         if loaded.model.config.bidirectional && !encoders {
-            throw ValidationError("\(model) is a masked-LM encoder (\(loaded.model.config.architecture)): it predicts [MASK] tokens, not the next one. `loupe fill`, `embed`, `similarity`, `hooks` and `cache` work on it; this command needs a causal model")
+            throw ValidationError("\(model) is a masked-LM encoder (\(loaded.model.config.architecture)): it predicts [MASK] tokens, not the next one. `loupe fill`, `embed`, `similarity`, `hooks`, `cache`, `attention`, `heads --prompt`, `patch` and `compare` work on it; this command needs a causal model")
         }
         return loaded
     }

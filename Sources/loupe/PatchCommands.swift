@@ -30,6 +30,8 @@ struct Patch: ParsableCommand {
 
     @Option(name: .long, help: "Answer token (id or single-token text).") var answer: String?
     @Option(name: .long, help: "Wrong token for logit differences (id or single-token text).") var wrong: String?
+    @Option(name: .long, parsing: .unconditional, help: "The scored position (negative: from the end). Default: the last; for a masked-LM, the clean prompt's [MASK].")
+    var position: Int?
     @Option(name: .long, help: "A JSON Lines dataset of prompt pairs instead of one: {\"clean\", \"corrupt\", \"answer\", \"wrong\", \"position\"} per line (position: the scored token, negative from the end; default the last). Results are means over the pairs.")
     var dataset: String?
 
@@ -57,7 +59,7 @@ struct Patch: ParsableCommand {
         } else if answer == nil {
             throw ValidationError("give --answer (with --clean and --corrupt), or --dataset FILE.jsonl")
         }
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(encoders: !attribution && !compare)
         guard let target = PatchTarget(shortName: hook, byPosition: byPosition) else {
             throw ValidationError("--hook must be one of \(PatchTarget.shortNames.joined(separator: ", ")); found '\(hook)'")
         }
@@ -77,10 +79,24 @@ struct Patch: ParsableCommand {
             return try loaded.requireTokenizer().encodeForModel(text)
         }
         let cleanTokens = try ids(clean, cleanIDs, "clean"), corruptTokens = try ids(corrupt, corruptIDs, "corrupt")
+        // A masked-LM is scored where it fills in: the clean prompt's mask unless --position says otherwise.
+        var scored = position
+        if scored == nil && loaded.model.config.bidirectional {
+            guard let mask = loaded.tokenizer?.maskID, let at = cleanTokens.firstIndex(of: mask) else {
+                throw ValidationError("\(modelOptions.model) is a masked-LM: give --position, or a [MASK] in --clean to score")
+            }
+            scored = at
+        }
         let a = try singleToken(answer ?? "", "--answer", loaded)
         let b = try wrong.map { try singleToken($0, "--wrong", loaded) }
         guard b != nil || !metric.needsWrongToken else { throw ValidationError("--metric \(metric.rawValue) needs --wrong") }
         let patchMetric = try metric.metric(answer: a, wrong: b)
+        if scored != nil && (attribution || compare) { throw ValidationError("--position works with activation patching; --attribution and --compare score the last position") }
+        // A causal model's result has the positions up to the scored one.
+        var shownTokens = cleanTokens
+        if let p = scored, !loaded.model.config.bidirectional, (p < 0 ? cleanTokens.count + p : p) >= 0 {
+            shownTokens = Array(cleanTokens.prefix((p < 0 ? cleanTokens.count + p : p) + 1))
+        }
         var result: PatchResult
         var pearson: Float? = nil
         let t0 = Date()
@@ -89,7 +105,7 @@ struct Patch: ParsableCommand {
         } else {
             let progress = ProgressReporter("patching")
             result = try loaded.model.activationPatch(clean: cleanTokens, corrupted: corruptTokens, target: target,
-                                                      metric: patchMetric) { l, n in
+                                                      metric: patchMetric, position: scored) { l, n in
                 progress.update(l, n, extra: "groups")
             }
             progress.finish()
@@ -104,7 +120,7 @@ struct Patch: ParsableCommand {
                               target.rawValue, r, seconds, Date().timeIntervalSince(t1))
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
-        try report(result, target: target, loaded: loaded, cleanTokens: cleanTokens, pearson: pearson, pairs: nil)
+        try report(result, target: target, loaded: loaded, cleanTokens: shownTokens, pearson: pearson, pairs: nil)
     }
 
     /// Prints (or draws) a result; `pairs` is the dataset's size, nil for one pair.

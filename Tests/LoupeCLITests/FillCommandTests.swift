@@ -51,7 +51,7 @@ import Testing
         let v = model.config.dVocab
         for m in masks {
             let p = try #require(m["position"] as? Int)
-            let probs = try Tensor(unchecked: [v], Array(logits.scalars[(p * v)..<((p + 1) * v)])).softmax().scalars
+            let probs = Tensor(unchecked: [v], Array(logits.scalars[(p * v)..<((p + 1) * v)])).softmax().scalars
             let best = probs.indices.sorted { probs[$0] > probs[$1] }.prefix(3)
             let got = try #require(m["predictions"] as? [[String: Any]])
             #expect(got.map { $0["id"] as? Int } == best.map { $0 })
@@ -113,11 +113,20 @@ import Testing
         #expect(accuracy >= 0 && accuracy <= 1 && (j["maskedTokens"] as? Int ?? 0) > 0)
         let loaded = try ModelLoader.load(path: out)
         let mask = try #require(loaded.tokenizer?.specialTokens["[MASK]"])
-        #expect(loaded.model.config.bidirectional && loaded.model.config.maskedLMHead && mask == loaded.model.config.dVocab - 1)
+        // The default layout is GPT-2's blocks with attention both ways (no BERT head).
+        #expect(loaded.model.config.bidirectional && !loaded.model.config.postLayerNorm && mask == loaded.model.config.dVocab - 1)
+        #expect(loaded.tokenizer?.stripsLeft == [mask])
         r = try run(["fill", "--model", out, "--prompt", "a single [MASK] in possession", "--json"])
         #expect(r.status == 0 && r.output.contains("\"masks\""), "\(r.output)")
         r = try run(["eval", "--model", out, "--text", corpus.path, "--json"])
         #expect(r.status == 0 && r.output.contains("masked_accuracy"), "\(r.output)")
+        // BERT's layout: LayerNorms after the blocks and a masked-LM head.
+        let bert = dir.appendingPathComponent("bert").path
+        r = try run(["train", "mlm", "--corpus", corpus.path, "--vocab-size", "300", "--layers", "1", "--d-model", "16", "--heads", "2",
+                     "--d-mlp", "32", "--ctx", "16", "--batch", "2", "--steps", "2", "--layout", "bert", "--out", bert])
+        #expect(r.status == 0, "\(r.output)")
+        let bertModel = try ModelLoader.load(path: bert).model
+        #expect(bertModel.config.bidirectional && bertModel.config.postLayerNorm && bertModel.config.maskedLMHead)
         r = try run(["eval", "--model", "minilm-l6", "--text", corpus.path])
         #expect(r.status != 0 && r.output.contains("without a masked-LM head"), "\(r.output)")
     }

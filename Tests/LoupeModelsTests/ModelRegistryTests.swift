@@ -146,7 +146,7 @@ import Testing
     @Test func resolveNamesAndPaths() throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-empty-\(UUID().uuidString)")
         #expect(throws: FetchError.notFetched(name: "smollm2-135m")) { try ModelRegistry.resolve("smollm2-135m", home: home) }
-        #expect(throws: FetchError.unknownModel(name: "gpt5", known: ["austen", "smollm2-135m", "gemma3-270m", "minilm-l6"])) { try ModelRegistry.resolve("gpt5", home: home) }
+        #expect(throws: FetchError.unknownModel(name: "gpt5", known: ["austen", "austen-mlm", "smollm2-135m", "gemma3-270m", "minilm-l6"])) { try ModelRegistry.resolve("gpt5", home: home) }
         // The shipped model resolves without any cache or download.
         #expect(try ModelRegistry.resolve("austen", home: home).hasSuffix("austen-lm"))
         #expect(throws: ModelError.missingFile(path: "/no/such/model.gguf", what: "model")) {

@@ -35,10 +35,14 @@ import Testing
         #expect(abs(Double(kept) / Double(chosen) - 0.11) < 0.02)
     }
 
-    @Test func anEncoderLearnsToLookAhead() throws {
-        let config = ModelConfig(architecture: "BertForMaskedLM", nLayers: 2, dModel: 32, nHeads: 4, dHead: 8, dMLP: 64,
-                                 dVocab: 12, nCtx: 16, eps: 1e-12, activation: .gelu, bidirectional: true,
-                                 postLayerNorm: true, nTokenTypes: 1, maskedLMHead: true)
+    /// BERT's layout, and GPT-2's with attention both ways (`train mlm --layout pre-ln`).
+    @Test(arguments: ["bert", "pre-ln"]) func anEncoderLearnsToLookAhead(layout: String) throws {
+        let config = layout == "bert"
+            ? ModelConfig(architecture: "BertForMaskedLM", nLayers: 2, dModel: 32, nHeads: 4, dHead: 8, dMLP: 64,
+                          dVocab: 12, nCtx: 16, eps: 1e-12, activation: .gelu, bidirectional: true,
+                          postLayerNorm: true, nTokenTypes: 1, maskedLMHead: true)
+            : ModelConfig(architecture: "loupe-mlm", nLayers: 2, dModel: 32, nHeads: 4, dHead: 8, dMLP: 64, dVocab: 12, nCtx: 16,
+                          normalization: .layerNorm, activation: .geluNew, bidirectional: true)
         let task = try MaskedLanguageModelTask(train: Self.stream(4000, seed: 1), heldOut: Self.stream(400, seed: 2), maskID: 1,
                                                randomTokens: 2..<12, context: 16, batchSize: 16)
         let settings = TrainingSettings(steps: 1200, seed: 5, optimizer: AdamWConfig(learningRate: 5e-3, totalSteps: 1200, warmupSteps: 50))

@@ -34,9 +34,9 @@ extension BPETokenizer {
     /// `pre_tokenizer` chooses `preTokenizer` (see `PreTokenizer.init?(tokenizerJSON:)` for the configurations
     /// understood: GPT-2's ByteLevel, SmolLM2's Digits + ByteLevel, Llama 3's and Qwen2's Split + ByteLevel);
     /// a file without the key is taken as GPT-2's. A `post_processor` template that starts with a special
-    /// token (Llama 3's `<|begin_of_text|> $A`) sets `bosID` to it and `addsBOS`. Normalizers (such as
-    /// Qwen2's NFC), tokens a template appends, and the `lstrip`/`rstrip`/`single_word` flags of added tokens
-    /// are ignored.
+    /// token (Llama 3's `<|begin_of_text|> $A`) sets `bosID` to it and `addsBOS`. Added tokens' `lstrip`/`rstrip`
+    /// take the white space beside them (`stripsLeft`, `stripsRight`). Normalizers (such as Qwen2's NFC),
+    /// tokens a template appends, and the `single_word` flags of added tokens are ignored.
     ///
     /// - Throws: `TokenizerError.fileNotFound`, `.unreadableFile`, `.malformedJSON` (naming the JSON path that
     ///   is wrong), `.unsupportedModel`, `.unsupportedPreTokenizer`, `.mergeTokenNotInVocab`, `.invalidVocab`.
@@ -115,6 +115,15 @@ extension BPETokenizer {
             bosID = bos
             addsBOS = true
         }
+        readStripping(file.addedTokens)
+    }
+
+    /// `stripsLeft` and `stripsRight` from the added tokens' `lstrip` and `rstrip`.
+    private mutating func readStripping(_ tokens: [HFTokenizerFile.AddedToken]?) {
+        for token in tokens ?? [] {
+            if token.lstrip ?? false { stripsLeft.insert(token.id) }
+            if token.rstrip ?? false { stripsRight.insert(token.id) }
+        }
     }
 
     /// A WordPiece `tokenizer.json` (BERT): `model.vocab`, `unk_token`, `continuing_subword_prefix`,
@@ -171,6 +180,7 @@ extension BPETokenizer {
         }
         if let first { bosID = first; addsBOS = true }
         if let last { appendedID = last; eosID = last }
+        readStripping(file.addedTokens)
     }
 
     // MARK: Helpers
@@ -298,6 +308,8 @@ extension BPETokenizer {
             let id: Int
             let content: String
             let special: Bool?
+            let lstrip: Bool?
+            let rstrip: Bool?
         }
 
         /// `pre_tokenizer`: absent (older hand-written files), or present, possibly `null`.

@@ -69,6 +69,11 @@ public struct BPETokenizer: Sendable {
     let wordPiece: WordPieceModel?
     /// The token `encodeForModel` puts last, when the model's template appends one (BERT's `[SEP]`).
     public var appendedID: Int?
+    /// Literal (special or added) tokens that take the white space before them, or after them, with them
+    /// when matched in text (`lstrip` / `rstrip` in `tokenizer.json`; RoBERTa's `<mask>` strips left), so that
+    /// "a [MASK]." reads " a", [MASK], "." and the mask stands for a word with its leading space.
+    public var stripsLeft: Set<Int> = []
+    public var stripsRight: Set<Int> = []
     /// The special token a masked-LM reads as "fill this in" (`[MASK]`, or RoBERTa's `<mask>`), if any.
     public var maskID: Int? { specialTokens["[MASK]"] ?? specialTokens["<mask>"] }
 
@@ -352,9 +357,16 @@ public struct BPETokenizer: Sendable {
                             var i = 0
                             while i < scalars.count {
                                 if let match = literals.match(scalars, at: i, allowSpecial: allowSpecial) {
-                                    encodeSegment(segmentStart..<i)
+                                    var end = i
+                                    if stripsLeft.contains(Int(match.id)) {
+                                        while end > segmentStart, Self.isWhiteSpace(scalars[end - 1]) { end -= 1 }
+                                    }
+                                    encodeSegment(segmentStart..<end)
                                     out.append(match.id)
                                     i += match.length
+                                    if stripsRight.contains(Int(match.id)) {
+                                        while i < scalars.count, Self.isWhiteSpace(scalars[i]) { i += 1 }
+                                    }
                                     segmentStart = i
                                 } else {
                                     i += 1
@@ -367,6 +379,11 @@ public struct BPETokenizer: Sendable {
             }
         }
         return out.map { Int($0) }
+    }
+
+    /// White space as Rust's `char::is_whitespace` (what `tokenizers` strips for `lstrip`/`rstrip`).
+    static func isWhiteSpace(_ scalar: UInt32) -> Bool {
+        Unicode.Scalar(scalar)?.properties.isWhitespace ?? false
     }
 
     /// The token ids the model reads for `text`: `bosID` first when `addsBOS`, then `encode(text)` (special
