@@ -115,10 +115,15 @@ struct Compare: ParsableCommand {
                         top: cell.top.first.map { loaded.tokenText($0.id) } ?? "")
             }
         }
-        // Replacements: ordinary tokens (no special ones), drawn from a list so that two models with one
-        // vocabulary (apart from [MASK]) get the same ones.
+        // Replacements: ordinary tokens (no special ones, none that is part of a character or a control), drawn from a list so
+        // that two models with one vocabulary (apart from [MASK]) get the same ones.
         let specials = Set(tokenizer.specialTokens.values)
-        let ordinary = (0..<min(tokenizer.vocabSize, model.config.dVocab)).filter { !specials.contains($0) }
+        let ordinary = (0..<min(tokenizer.vocabSize, model.config.dVocab)).filter { id in
+            guard !specials.contains(id), let bytes = try? tokenizer.decodeBytes([id]) else { return false }
+            guard let text = String(validating: bytes, as: UTF8.self) else { return false }
+            return !text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+        }
+        guard !ordinary.isEmpty else { throw ValidationError("the tokenizer of \(name) has no ordinary tokens to replace with") }
         var rng = SeededGenerator(seed: seed, stream: 0xC0DE)
         let later = ((position + 1)..<ids.count).filter { !specials.contains(ids[$0]) }
         var replacements: [Int: Int] = [:]
