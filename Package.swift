@@ -63,11 +63,12 @@ let package = Package(
         .testTarget(name: "LoupeTensorTests", dependencies: ["LoupeTensor"]),
         .testTarget(name: "LoupeFormatsTests", dependencies: ["LoupeFormats"]),
         .testTarget(name: "LoupeModelsTests", dependencies: ["LoupeModels"]),
-        .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats"]),
+        .testTarget(name: "LoupeInterpTests", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTestSupport"]),
         .testTarget(name: "LoupeRenderTests", dependencies: ["LoupeRender", "CZlib"]),
-        .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
+        .testTarget(name: "LoupeTrainingTests", dependencies: ["LoupeTraining", "LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor",
+                                                              "LoupeTestSupport"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["loupe", "LoupeStore", "LoupeFormats"]),
-        // Seeded input mutators and a raw HTTP client, shared by the fuzz and server tests.
+        // Seeded input mutators and a raw HTTP client (fuzz and server tests), model variants (interp and training tests).
         .target(name: "LoupeTestSupport", dependencies: ["LoupeServer"], path: "Tests/LoupeTestSupport"),
         .testTarget(name: "LoupeFuzzTests", dependencies: ["LoupeTestSupport", "LoupeFormats", "LoupeModels", "LoupeInterp",
                                                            "LoupeTraining", "LoupeStore", "LoupeServer"]),

@@ -292,8 +292,8 @@ extension HookedTransformer {
         guard both || scored == T - 1 else { throw InterpError.invalid("a causal model's patching is scored at the last position") }
         // Large batches keep the GEMMs efficient; the second half of the sequence skips the unchanged first
         // half. (GPT-2-small, 16 tokens, resid_pre: halves 1.38–1.50 s, quarters 1.48 s, one batch 1.6 s.)
-        let chunk = both ? T : max(1, T / 2)
-        let grouped = Dictionary(grouping: jobs) { [$0.layer, both ? 0 : $0.start / chunk * chunk] }
+        let chunk = both ? T : max(1, T / 2)   // both ways: one group per block, from position 0
+        let grouped = Dictionary(grouping: jobs) { [$0.layer, $0.start / chunk * chunk] }
         let groups = grouped.keys.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }.map { ($0[0], $0[1], grouped[$0]!) }
         let outcome = Outcome(count: resultCount)
         let savedThreads = BLAS.threads

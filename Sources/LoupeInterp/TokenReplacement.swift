@@ -42,10 +42,7 @@ extension HookedTransformer {
         let logits = try run(batch)   // [batch, pos, vocab]
         func logProbability(_ b: Int) -> Float {
             let start = (b * T + readAt) * v
-            let row = logits.scalars[start..<(start + v)]
-            let m = row.max() ?? 0
-            let lse = Double(m) + log(row.reduce(0.0) { $0 + exp(Double($1 - m)) })
-            return Float(Double(row[start + target]) - lse)
+            return -PatchMetric.loss(target).evaluate(logits.scalars[start..<(start + v)])
         }
         let clean = logProbability(0)
         let effects = replaced.enumerated().map { i, r in

@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         BLAS.setThreads(threads)
         let chosen = workloads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
+        let path = try resolveModel(model)
         let progress = ProgressBar(total: chosen.count, label: "bench")
         var started = 0
         let figures = try Benchmark.run(path: path, workloads: chosen, dequantize: dequantize) { w in

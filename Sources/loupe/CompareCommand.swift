@@ -67,11 +67,7 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(threads)
-        func load(_ name: String) throws -> LoadedModel {
-            let path = try ModelRegistry.resolve(name) { FileHandle.standardError.write(Data("fetch \(name): \($0)\n".utf8)) }
-            return try ModelLoader.load(path: path)
-        }
-        let c = try load(causal), b = try load(bidirectional)
+        let c = try ModelLoader.load(path: resolveModel(causal)), b = try ModelLoader.load(path: resolveModel(bidirectional))
         guard !c.model.config.bidirectional else { throw ValidationError("--causal \(causal) attends both ways: give a causal model") }
         guard b.model.config.bidirectional else { throw ValidationError("--bidirectional \(bidirectional) is a causal model: give a masked-LM one") }
         let hidden = word ?? " acknowledged"
@@ -184,21 +180,20 @@ struct Compare: ParsableCommand {
         }
 
         print("\nLater tokens: each token after \(shown(word)) replaced by a random one (seed \(seed)); the change in log p(\(shown(word)))")
+        /// Position, token and replacement, then the changes.
+        func row(_ x: Later, _ changes: [Float]) -> String {
+            String(format: "%3d  ", x.position) + shown(x.token).padding(toLength: 17, withPad: " ", startingAt: 0)
+                + shown(x.replacement).padding(toLength: 19, withPad: " ", startingAt: 0)
+                + changes.map { String(format: "%+9.4f", $0) }.joined(separator: "   ")
+        }
         let sameTokens = c.later.map(\.position) == b.later.map(\.position) && c.later.map(\.token) == b.later.map(\.token)
         if sameTokens {
             print("pos  token            replacement        " + c.model.padding(toLength: 12, withPad: " ", startingAt: 0) + b.model)
-            for (x, y) in zip(c.later, b.later) {
-                print(String(format: "%3d  ", x.position) + shown(x.token).padding(toLength: 17, withPad: " ", startingAt: 0)
-                      + shown(x.replacement).padding(toLength: 19, withPad: " ", startingAt: 0)
-                      + String(format: "%+9.4f   %+9.4f", x.logProbabilityChange, y.logProbabilityChange))
-            }
+            for (x, y) in zip(c.later, b.later) { print(row(x, [x.logProbabilityChange, y.logProbabilityChange])) }
         } else {
             for s in [c, b] {
                 print("\(s.model):")
-                for x in s.later {
-                    print(String(format: "%3d  ", x.position) + shown(x.token).padding(toLength: 17, withPad: " ", startingAt: 0)
-                          + shown(x.replacement).padding(toLength: 19, withPad: " ", startingAt: 0) + String(format: "%+9.4f", x.logProbabilityChange))
-                }
+                for x in s.later { print(row(x, [x.logProbabilityChange])) }
             }
         }
         print(String(format: "mean |change|: %@ %.4f, %@ %.4f (log p(%@) unchanged: %.3f and %.3f)", c.model, c.meanAbsoluteLaterChange,

@@ -32,13 +32,18 @@ struct ModelOptions: ParsableArguments {
     /// `encoders` says they handle one.
     func load(encoders: Bool = false) throws -> LoadedModel {
         BLAS.setThreads(threads)
-        let path = try ModelRegistry.resolve(model) { FileHandle.standardError.write(Data("fetch \(model): \($0)\n".utf8)) }
+        let path = try resolveModel(model)
         let loaded = try ModelLoader.load(path: path, dequantize: dequantize)
         if loaded.model.config.bidirectional && !encoders {
             throw ValidationError("\(model) is a masked-LM encoder (\(loaded.model.config.architecture)): it predicts [MASK] tokens, not the next one. `loupe fill`, `embed`, `similarity`, `hooks`, `cache`, `attention`, `heads --prompt`, `patch` and `compare` work on it; this command needs a causal model")
         }
         return loaded
     }
+}
+
+/// The path of a model given by name or path, fetching a known one on first use (progress on stderr).
+func resolveModel(_ name: String) throws -> String {
+    try ModelRegistry.resolve(name) { FileHandle.standardError.write(Data("fetch \(name): \($0)\n".utf8)) }
 }
 
 /// What the model reads: text or token ids.

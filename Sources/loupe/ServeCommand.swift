@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
         // Models given here must be there at start: known ones are fetched now, as other commands do
         // (requests never fetch); paths must exist.
         for m in model {
-            _ = try ModelRegistry.resolve(m) { FileHandle.standardError.write(Data("fetch \(m): \($0)\n".utf8)) }
+            _ = try resolveModel(m)
         }
         let models = ExplorerModel.catalog(extra: model.filter { FileManager.default.fileExists(atPath: $0) })
         let preload = model.map { m in models.first { $0.location == m || $0.name == m }?.name ?? m }

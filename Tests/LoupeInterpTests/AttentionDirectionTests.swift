@@ -5,28 +5,16 @@ import Foundation
 import LoupeInterp
 import LoupeModels
 import LoupeTensor
+import LoupeTestSupport
 import Testing
 
 @Suite struct AttentionDirectionTests {
     static let tokens = [5, 42, 79, 116, 153, 190, 7, 42, 11]
 
-    /// The same weights with attention both ways (and, with `sharpen`, W_Q, W_K and W_V scaled by it: the random
-    /// fixture's attention is nearly uniform and its values small, so a token elsewhere moves a prediction little).
-    static func variant(_ model: HookedTransformer, bidirectional: Bool, sharpen: Float = 1) throws -> HookedTransformer {
-        var c = model.config
-        c.bidirectional = bidirectional
-        var named = Dictionary(uniqueKeysWithValues: model.weights.namedTensors.map { ($0.name, $0.tensor) })
-        for (name, t) in named where name.hasSuffix("attn.W_Q") || name.hasSuffix("attn.W_K") || name.hasSuffix("attn.W_V") {
-            named[name] = Tensor(unchecked: t.shape, t.scalars.map { $0 * sharpen })
-        }
-        return try HookedTransformer(config: c, weights: TransformerWeights(config: c, source: "test") { named[$0] })
-    }
-    static func bidirectional(_ causal: HookedTransformer) throws -> HookedTransformer { try variant(causal, bidirectional: true) }
-
     /// The summaries recomputed from the cached patterns, entry by entry.
     @Test(arguments: [false, true]) func directionSharesFollowThePattern(both: Bool) throws {
         let causal = try InterpFixtures.model()
-        let model = both ? try Self.bidirectional(causal) : causal
+        let model = both ? try modelVariant(causal, bidirectional: true) : causal
         let heads = try model.attentionAnalysis(tokens: Self.tokens)
         let T = Self.tokens.count
         let (_, cache) = try model.runWithCache(.tokens([Self.tokens]), select: .filter { if case .pattern = $0 { true } else { false } })
@@ -55,8 +43,8 @@ import Testing
     /// difference of two separate runs.
     @Test func laterTokensMoveOnlyABidirectionalPrediction() throws {
         let fixture = try InterpFixtures.model()
-        let causal = try Self.variant(fixture, bidirectional: false, sharpen: 6)
-        let both = try Self.variant(fixture, bidirectional: true, sharpen: 6)
+        let causal = try modelVariant(fixture, bidirectional: false, scalingQKV: 6)
+        let both = try modelVariant(fixture, bidirectional: true, scalingQKV: 6)
         let target = 42, readAt = 3
         let later = Array((readAt + 1)..<Self.tokens.count)
         let replacement = { (p: Int) in 300 + p }

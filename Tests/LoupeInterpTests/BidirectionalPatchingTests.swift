@@ -6,12 +6,13 @@ import Foundation
 import LoupeInterp
 import LoupeModels
 import LoupeTensor
+import LoupeTestSupport
 import Testing
 
 @Suite struct BidirectionalPatchingTests {
     static func model(_ kind: String) throws -> HookedTransformer {
         if kind == "bert" { return try ModelLoader.load(path: InterpFixtures.directory.appendingPathComponent("bert").path).model }
-        return try AttentionDirectionTests.variant(try InterpFixtures.model(), bidirectional: true, sharpen: 6)
+        return try modelVariant(try InterpFixtures.model(), bidirectional: true, scalingQKV: 6)
     }
 
     @Test(arguments: ["bert", "gpt2"]) func patchingEqualsHookedRuns(kind: String) throws {

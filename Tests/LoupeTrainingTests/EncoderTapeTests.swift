@@ -5,6 +5,7 @@
 import Foundation
 import LoupeModels
 import LoupeTensor
+import LoupeTestSupport
 import Testing
 
 @Suite struct EncoderTapeTests {
@@ -20,13 +21,7 @@ import Testing
     /// scaled by 6: the random fixture's attention is otherwise nearly uniform and its gradients tiny.
     static func bidirectionalGPT2() throws -> HookedTransformer {
         let gpt2 = try ModelLoader.load(path: GradFixtures.directory.appendingPathComponent("gpt2-tiny").path).model
-        var c = gpt2.config
-        c.bidirectional = true
-        var named = Dictionary(uniqueKeysWithValues: gpt2.weights.namedTensors.map { ($0.name, $0.tensor) })
-        for (name, t) in named where name.hasSuffix("attn.W_Q") || name.hasSuffix("attn.W_K") || name.hasSuffix("attn.W_V") {
-            named[name] = Tensor(unchecked: t.shape, t.scalars.map { $0 * 6 })
-        }
-        return try HookedTransformer(config: c, weights: TransformerWeights(config: c, source: "test") { named[$0] })
+        return try modelVariant(gpt2, bidirectional: true, scalingQKV: 6)
     }
 
     @Test func preLNBidirectionalHooksAgree() throws {
