@@ -37,14 +37,15 @@ struct Ablate: ParsableCommand {
     @Option(name: .long, help: "One head of the hook (q, k, v, z, result, pattern).") var head: Int?
     @Option(name: .long, parsing: .unconditional, help: "One position (negative: from each prompt's end; -1 the last).") var position: Int?
     @Flag(name: .long, help: "Ablate every head's hook_z in turn (layer × head grid).") var heads = false
-    @Option(name: .long, help: "zero, mean or resample (default: zero).") var kind: AblationKind = .zero
-    @Option(name: .long, help: "logit-diff (answer − wrong), prob (of the answer) or loss (of the answer) (default: logit-diff).") var metric: PatchMetricKind = .logitDiff
+    @Option(name: .long, help: "zero, mean or resample.") var kind: AblationKind = .zero
+    @Option(name: .long, help: "logit-diff (answer − wrong), prob (of the answer) or loss (of the answer).") var metric: PatchMetricKind = .logitDiff
     @Option(name: .long, help: "Seed of the resampling.") var seed: UInt64 = 0
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
 
     struct Line: Decodable { var prompt: String; var answer: String; var wrong: String? }
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         if (prompt == nil) == (dataset == nil) { throw ValidationError("give --prompt (with --answer) or --dataset FILE.jsonl") }
         if prompt != nil && answer == nil { throw ValidationError("--prompt needs --answer, the token it should be followed by") }
         if dataset != nil && (answer != nil || wrong != nil) { throw ValidationError("--answer and --wrong go with --prompt; a dataset gives them per line") }

@@ -9,7 +9,11 @@ import LoupeTensor
 
 struct Attribute: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Direct logit attribution: each head's and each component's direct contribution to a logit (difference).")
+        abstract: "Direct logit attribution: each head's and each component's direct contribution to a logit (difference).",
+        discussion: """
+            Example:
+              loupe attribute --model smollm2-135m --prompt "When Mary and John went to the store, John gave a drink to" --answer " Mary" --wrong " John" --top 5
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var input: PromptOptions

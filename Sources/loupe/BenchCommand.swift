@@ -7,7 +7,11 @@ import LoupeTensor
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time the standard workloads and print one JSON object (keys as in docs/benchmarks.md).")
+        abstract: "Time the standard workloads and print one JSON object (keys as in docs/benchmarks.md).",
+        discussion: """
+            Example:
+              loupe bench --model smollm2-135m --workloads prompt128,generate64
+            """)
 
     @Option(name: .long, help: "A model: a known name, a .gguf file, or a Hugging Face folder.")
     var model: String

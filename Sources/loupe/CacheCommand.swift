@@ -7,7 +7,12 @@ import LoupeTensor
 struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a prompt and save activations under their TransformerLens hook names.",
-        discussion: "Tensors keep the batch dimension, as TransformerLens's run_with_cache returns them. attn.hook_result is saved only when --names matches it.")
+        discussion: """
+            Tensors keep the batch dimension, as TransformerLens's run_with_cache returns them. attn.hook_result is saved only when --names matches it.
+
+            Example:
+              loupe cache --prompt "The Eiffel Tower is in" --names 'blocks.1.attn' --out acts.safetensors
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var input: PromptOptions

@@ -10,7 +10,14 @@ import LoupeTensor
 struct Circuits: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Weight-based circuits: OV copying scores, Q/K/V composition scores, one head's full OV or QK circuit.",
-        discussion: "loupe circuits copying | composition | ov --head L.H | qk --head L.H [--query-position P --key-position P]")
+        discussion: """
+            loupe circuits copying | composition | ov --head L.H | qk --head L.H [--query-position P --key-position P]
+
+            Examples:
+              loupe circuits copying --model smollm2-135m
+              loupe circuits composition --model smollm2-135m --top 5
+              loupe circuits ov --head 1.1 --tokens "Elizabeth, Darcy, Bennet"
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -21,8 +28,7 @@ struct Circuits: ParsableCommand {
     @Option(name: .long, help: "For ov and qk: comma-separated source words (each read as \" word\").") var tokens: String?
     @Option(name: .long, help: "For qk: add the positional embedding of this query position (models with W_pos).") var queryPosition: Int?
     @Option(name: .long, help: "For qk: add the positional embedding of this key position.") var keyPosition: Int?
-    @Option(name: .long, parsing: .unconditional, help: "For ov: tokens to show per source.", transform: Count.nonNegative) var top: Int = 5
-    @Option(name: .long, parsing: .unconditional, help: "For composition: pairs to list per mode.", transform: Count.nonNegative) var pairs: Int = 10
+    @Option(name: [.customLong("top"), .customLong("pairs")], parsing: .unconditional, help: "How many to list: for ov, tokens per source (default 5); for composition, pairs per mode (default 10).", transform: Count.nonNegative) var top: Int?
     @Option(name: .long, help: "For composition with --svg/--png: the mode drawn (q, k or v); --html draws all three.") var mode: CompositionMode = .k
     @Flag(name: .long, help: "Print JSON (composition: {\"q\": [L][H][L][H], \"k\": …, \"v\": …}).") var json = false
     @OptionGroup var figures: FigureOptions
@@ -63,7 +69,7 @@ struct Circuits: ParsableCommand {
             }
             if json { try printJSON(all); return }
             for (mode, t) in tensors {
-                let order = t.scalars.indices.sorted { t.scalars[$0] > t.scalars[$1] }.prefix(pairs)
+                let order = t.scalars.indices.sorted { t.scalars[$0] > t.scalars[$1] }.prefix(top ?? 10)
                 print("\n\(mode.rawValue.uppercased())-composition, strongest pairs (earlier head → later head):")
                 for i in order {
                     let (a, b) = (i / (nL * h), i % (nL * h))
@@ -96,7 +102,7 @@ struct Circuits: ParsableCommand {
             for text in sources {
                 guard let t = tokenizer.encode(text).first else { continue }
                 let row = try Tensor.embedding(full.a, [t]).matmul(full.b)   // [1, d_vocab]
-                let best = topK(row.scalars[...], k: top)
+                let best = topK(row.scalars[...], k: top ?? 5)
                 print("  \(shown(loaded.tokenText(t))) → " + best.map { "\(shown(loaded.tokenText($0.index))) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))
             }
         }
@@ -111,7 +117,11 @@ enum CircuitKind: String, CaseIterable, ExpressibleByArgument {
 struct ProcessWeights: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "process",
-        abstract: "Write the model with TransformerLens's weight processing, in its layout, as safetensors (loadable by Loupe and from Python).")
+        abstract: "Write the model with TransformerLens's weight processing, in its layout, as safetensors (loadable by Loupe and from Python).",
+        discussion: """
+            Example:
+              loupe process --model smollm2-135m --out smollm2-processed
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Output folder.") var out: String
@@ -128,11 +138,15 @@ struct ProcessWeights: ParsableCommand {
 struct PCA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pca",
-        abstract: "Residual PCA across layers: per predicted position, the first direction's share of variance and whether it names the prediction.")
+        abstract: "Residual PCA across layers: per predicted position, the first direction's share of variance and whether it names the prediction.",
+        discussion: """
+            Example:
+              loupe pca --model smollm2-135m --text emma.txt --chars 40000
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Text to analyse.") var prompt: String?
-    @Option(name: .long, help: "A UTF-8 text file to analyse.") var text: String?
+    @Option(name: [.customLong("text"), .customLong("corpus")], help: "A UTF-8 text file to analyse.") var text: String?
     @Option(name: .long, parsing: .unconditional, help: "Only the first N characters of the file.", transform: Count.nonNegative) var chars: Int?
     @Option(name: .long, parsing: .unconditional, help: "Tokens per forward pass.", transform: Count.positive) var window: Int = 128
     @Option(name: .long, parsing: .unconditional, help: "Stop after this many positions.", transform: Count.positive) var maxPositions: Int = 2000
@@ -181,12 +195,17 @@ struct PCA: ParsableCommand {
 
 struct Neurons: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "MLP neurons as key→value memories: value vectors through the unembedding, memory-management neurons, max-activating examples.")
+        abstract: "MLP neurons as key→value memories: value vectors through the unembedding, memory-management neurons, max-activating examples.",
+        discussion: """
+            Examples:
+              loupe neurons --model smollm2-135m --layer 20 --neurons 1,2,3 --text emma.txt --chars 20000
+              loupe neurons --model smollm2-135m --layer 20 --top 3 --db austen-l20.sqlite
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, parsing: .unconditional, help: "The layer.", transform: Count.nonNegative) var layer: Int
     @Option(name: .long, help: "Comma-separated neurons to show (default: the most negative input/output cosines).") var neurons: String?
-    @Option(name: .long, help: "A UTF-8 text to find max-activating examples in.") var text: String?
+    @Option(name: [.customLong("text"), .customLong("corpus")], help: "A UTF-8 text to find max-activating examples in.") var text: String?
     @Option(name: .long, parsing: .unconditional, help: "Only the first N characters of the text.", transform: Count.nonNegative) var chars: Int?
     @Option(name: .long, parsing: .unconditional, help: "Neurons to list, and tokens or examples per neuron.", transform: Count.nonNegative) var top: Int = 5
     @Option(name: .long, help: "Read max-activating examples from an index built by `loupe neuron-index`.") var db: String?

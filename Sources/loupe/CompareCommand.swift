@@ -41,6 +41,7 @@ struct Compare: ParsableCommand {
     @Flag(name: .long, help: "Print JSON: {causal, bidirectional}, each {model, tokens, position, read_at, heads, lens, later}.") var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         if word == nil && prompt != Compare.defaultPrompt { throw ValidationError("give --word: the token of --prompt to hide") }
         guard forward >= 0 && forward <= 1 else { throw ValidationError("--forward must be in [0, 1], found \(forward)") }
     }

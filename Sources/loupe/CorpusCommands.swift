@@ -23,6 +23,7 @@ struct CorpusOptions: ParsableArguments {
     var documentBytes: Int = Corpus.defaultDocumentBytes
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         guard !corpus.isEmpty else { throw ValidationError("give the corpus: --corpus FILE_OR_FOLDER …") }
     }
 
@@ -155,6 +156,7 @@ struct Merge: ParsableCommand {
     @Flag(name: .long, help: "Print the merged manifest as JSON.") var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         guard !shards.isEmpty else { throw ValidationError("give the shard results after OUT: loupe merge OUT SHARD…") }
     }
 

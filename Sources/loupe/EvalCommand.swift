@@ -11,11 +11,14 @@ struct Eval: ParsableCommand {
             tokenizer adds one). A masked-LM encoder is scored on masked tokens instead: consecutive windows \
             corrupted with BERT's rule (15% of positions, seeded by --seed), reporting the masked-token loss and \
             accuracy (JSON: masked_loss, masked_accuracy, masked_tokens).
+
+            Example:
+              loupe eval --model smollm2-135m --text pride-and-prejudice.txt --chars 1200
             """)
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "A UTF-8 text file.")
+    @Option(name: [.customLong("text"), .customLong("corpus")], help: "A UTF-8 text file.")
     var text: String
 
     @Option(name: .long, parsing: .unconditional, help: "Only the first N characters of the file.", transform: Count.nonNegative)

@@ -5,7 +5,12 @@ import LoupeModels
 import LoupeTensor
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Continue a prompt, greedily or by sampling, with a KV cache.")
+    static let configuration = CommandConfiguration(abstract: "Continue a prompt, greedily or by sampling, with a KV cache.",
+        discussion: """
+            Examples:
+              loupe generate --model smollm2-135m --chat --prompt "Name three primary colors." --max-tokens 40
+              loupe generate --prompt "It is a truth" --temperature 0.8 --top-p 0.9 --seed 1
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 

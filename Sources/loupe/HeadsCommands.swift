@@ -10,7 +10,13 @@ import LoupeTensor
 struct Heads: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score every head as a previous-token, duplicate-token and induction head (TransformerLens's detect_head).",
-        discussion: "Without --prompt or --ids, runs the standard induction test: random tokens repeated twice, and reports the loss on each copy.")
+        discussion: """
+            Without --prompt or --ids, runs the standard induction test: random tokens repeated twice, and reports the loss on each copy.
+
+            Examples:
+              loupe heads --length 60
+              loupe heads --model smollm2-135m --top 10 --json
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -95,7 +101,12 @@ struct Heads: ParsableCommand {
 
 struct Attention: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Attention patterns: per-head summaries, or one head's pattern (raw and value-weighted) with its tokens.")
+        abstract: "Attention patterns: per-head summaries, or one head's pattern (raw and value-weighted) with its tokens.",
+        discussion: """
+            Examples:
+              loupe attention --prompt "It is a truth universally acknowledged" --head 1.1
+              loupe attention --model smollm2-135m --prompt "The cat sat on the mat. The cat" --html attention.html
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var input: PromptOptions

@@ -2,7 +2,11 @@ import ArgumentParser
 import LoupeModels
 
 struct HooksCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hooks", abstract: "List a model's hook points with their shapes.")
+    static let configuration = CommandConfiguration(commandName: "hooks", abstract: "List a model's hook points with their shapes.",
+        discussion: """
+            Example:
+              loupe hooks --model smollm2-135m --pos 4
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 

@@ -42,6 +42,7 @@ struct IOI: ParsableCommand {
     @Flag(name: .long, help: "Print JSON: prompts, answers, wrong, logit_diff, the head classes, evidence, stages, knockouts.") var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         guard threshold > 0 && threshold.isFinite else { throw ValidationError("--threshold must be a positive fraction, found \(threshold)") }
     }
 

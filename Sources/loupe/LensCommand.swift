@@ -9,7 +9,12 @@ import LoupeTensor
 
 struct Lens: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The logit lens: each layer's residual stream read through the final norm and the unembedding.")
+        abstract: "The logit lens: each layer's residual stream read through the final norm and the unembedding.",
+        discussion: """
+            Examples:
+              loupe lens --model smollm2-135m --prompt "The Eiffel Tower is located in the city of" --top 2
+              loupe lens --model smollm2-135m --prompt "The Eiffel Tower is located in the city of" --target " Paris" --html lens.html
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var input: PromptOptions
@@ -20,7 +25,7 @@ struct Lens: ParsableCommand {
     @Option(name: .long, help: "A token to follow through the layers (id or single-token text).")
     var target: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Top tokens to show per layer.", transform: Count.nonNegative)
+    @Option(name: [.customLong("top"), .customLong("top-k")], parsing: .unconditional, help: "Top tokens to show per layer.", transform: Count.nonNegative)
     var topK: Int = 3
 
     @Flag(name: .long, help: "Also read the residual between attention and MLP (resid_mid).")

@@ -22,7 +22,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "A model: a known name (see `loupe models`; austen ships with Loupe), a .gguf file, or a Hugging Face folder (config.json + model.safetensors + tokenizer files; GPT-2's when none).")
     var model: String = ModelRegistry.defaultModel
 
-    @Option(name: .long, parsing: .unconditional, help: "Threads for BLAS and Loupe's kernels (default: 2).", transform: Count.positive)
+    @Option(name: .long, parsing: .unconditional, help: "Threads for BLAS and Loupe's kernels.", transform: Count.positive)
     var threads: Int = 2
 
     @Flag(name: .long, help: "Make float32 copies of the weights at load (the reference path; 4 bytes a parameter) instead of running the file's weights in place (a GGUF's quantized blocks, a folder's safetensors).")
@@ -58,6 +58,7 @@ struct PromptOptions: ParsableArguments {
     var chat = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         if (prompt == nil) == (ids == nil) { throw ValidationError("give exactly one of --prompt TEXT or --ids 1,2,3") }
     }
 

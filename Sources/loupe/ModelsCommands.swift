@@ -4,7 +4,11 @@ import LoupeModels
 
 struct Fetch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Download a known model into Loupe's cache (~/.cache/loupe, or $LOUPE_HOME), checked by sha256.")
+        abstract: "Download a known model into Loupe's cache (~/.cache/loupe, or $LOUPE_HOME), checked by sha256.",
+        discussion: """
+            Example:
+              loupe fetch smollm2-135m
+            """)
 
     @Argument(help: "A model name (see `loupe models`).")
     var name: String
@@ -21,7 +25,12 @@ struct Fetch: ParsableCommand {
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the models Loupe knows by name, which are cached, and the architectures it opens.",
-        discussion: "Any Hugging Face folder (config.json + model.safetensors or a sharded index) of a listed architecture, or a GGUF file of a listed GGUF arch, can be given as --model.")
+        discussion: """
+            Any Hugging Face folder (config.json + model.safetensors or a sharded index) of a listed architecture, or a GGUF file of a listed GGUF arch, can be given as --model.
+
+            Example:
+              loupe models
+            """)
 
     func run() throws {
         defer {

@@ -10,7 +10,13 @@ import LoupeTensor
 struct Patch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Activation patching: the corrupted run with one activation from the clean run, for every layer and position or head.",
-        discussion: "Hooks: resid_pre, resid_mid, resid_post, attn_out, mlp_out (layer × position); z, q, k, v, pattern (layer × head; --by-position for z, q, k, v: layer × position × head, for pattern: layer × head × position). Results equal TransformerLens's patching.get_act_patch_* functions.")
+        discussion: """
+            Hooks: resid_pre, resid_mid, resid_post, attn_out, mlp_out (layer × position); z, q, k, v, pattern (layer × head; --by-position for z, q, k, v: layer × position × head, for pattern: layer × head × position). Results equal TransformerLens's patching.get_act_patch_* functions.
+
+            Examples:
+              loupe patch --model smollm2-135m --clean "When Mary and John went to the store, John gave a drink to" --corrupt "When Mary and John went to the store, Mary gave a drink to" --answer " Mary" --wrong " John" --hook resid_pre
+              loupe patch --model smollm2-135m --dataset pairs.jsonl --hook z --json
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -167,7 +173,11 @@ struct Patch: ParsableCommand {
 struct Path: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "path-patch",
-        abstract: "Path patching: each head as the sender, through the direct path only, to the logits or to receiver heads' inputs.")
+        abstract: "Path patching: each head as the sender, through the direct path only, to the logits or to receiver heads' inputs.",
+        discussion: """
+            Example:
+              loupe path-patch --model smollm2-135m --clean "When Mary and John went to the store, John gave a drink to" --corrupt "When Mary and John went to the store, Mary gave a drink to" --answer " Mary" --wrong " John" --receiver logits
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Clean prompt.") var clean: String?
@@ -252,7 +262,12 @@ struct Path: ParsableCommand {
 struct Trace: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Causal tracing (ROME): noise on the subject's embeddings, then restore one state at a time.",
-        discussion: "Prints P(answer) restored at each layer × position: the residual stream after each block (--kind resid), or windows of MLP or attention outputs (--kind mlp|attn, --window, 10 in ROME).")
+        discussion: """
+            Prints P(answer) restored at each layer × position: the residual stream after each block (--kind resid), or windows of MLP or attention outputs (--kind mlp|attn, --window, 10 in ROME).
+
+            Example:
+              loupe trace --model smollm2-135m --prompt "The Eiffel Tower is located in the city of" --subject "Eiffel Tower" --answer " Paris"
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 

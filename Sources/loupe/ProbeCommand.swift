@@ -16,6 +16,9 @@ struct Probe: ParsableCommand {
             the held-out part (accuracy for logistic, R² for linear). Hooks: resid_pre, resid_mid, \
             resid_post, attn_out, mlp_out, mlp_post, or a full name with {l} for the layer \
             (blocks.{l}.ln2.hook_normalized).
+
+            Example:
+              loupe probe --model smollm2-135m --data data/probes/austen-dialogue.jsonl --hook resid_post --layers all --kind logistic
             """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -11,18 +11,23 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "One HTML page with the standard views of a prompt: predictions, logit lens, attention of every head, head scores, direct logit attribution.",
-        discussion: "The page is self-contained (inline CSS, script and data; nothing is fetched). Attribution is to --answer (default: the top prediction), minus --wrong when given.")
+        discussion: """
+            The page is self-contained (inline CSS, script and data; nothing is fetched). Attribution is to --answer (default: the top prediction), minus --wrong when given.
+
+            Example:
+              loupe report --model smollm2-135m --prompt "When Mary and John went to the store, John gave a drink to" --answer " Mary" --wrong " John" --html report.html
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var input: PromptOptions
 
-    @Option(name: .long, help: "The HTML file to write.") var out: String
+    @Option(name: [.customLong("html"), .customLong("out")], help: "The HTML file to write.") var out: String
     @Option(name: .long, help: "Answer token for attribution (id or single-token text; default: the top prediction).") var answer: String?
     @Option(name: .long, help: "Wrong token: attribute logit[answer] − logit[wrong].") var wrong: String?
-    @Option(name: .long, parsing: .unconditional, help: "Predictions to list, and lens candidates per cell.", transform: Count.nonNegative) var topK: Int = 10
+    @Option(name: [.customLong("top"), .customLong("top-k")], parsing: .unconditional, help: "Predictions to list, and lens candidates per cell.", transform: Count.nonNegative) var topK: Int = 10
 
     func run() throws {
-        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1, found \(topK)") }
+        guard topK >= 1 else { throw ValidationError("--top must be at least 1, found \(topK)") }
         let loaded = try modelOptions.load()
         let model = loaded.model
         let tokens = try input.tokens(loaded)

@@ -5,12 +5,17 @@ import LoupeModels
 import LoupeTensor
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a prompt and show the most likely next tokens.")
+    static let configuration = CommandConfiguration(abstract: "Run a prompt and show the most likely next tokens.",
+        discussion: """
+            Examples:
+              loupe run --prompt "I do not know what you mean, Mr." --top 5
+              loupe run --model smollm2-135m --prompt "The Eiffel Tower is located in the city of" --json
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var input: PromptOptions
 
-    @Option(name: .long, parsing: .unconditional, help: "How many next-token candidates to show.", transform: Count.nonNegative)
+    @Option(name: [.customLong("top"), .customLong("top-k")], parsing: .unconditional, help: "How many next-token candidates to show.", transform: Count.nonNegative)
     var topK: Int = 10
 
     @Option(name: .long, help: "Write the [pos, d_vocab] float32 logits to this .npy file.")

@@ -28,12 +28,15 @@ struct TrainSAE: ParsableCommand {
             last 5% of the tokens are held out: explained variance, L0 and the cross-entropy loss recovered with \
             the SAE spliced in are measured there. --out receives the SAE in SAELens's layout (cfg.json + \
             sae_weights.safetensors) and the training state; --resume continues a run from it.
+
+            Example:
+              loupe train sae --model smollm2-135m --hook blocks.15.hook_resid_post --corpus emma.txt --out smollm2-l15-sae
             """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Hook point, e.g. blocks.15.hook_resid_post.")
     var hook: String
-    @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files.")
+    @Option(name: [.customLong("corpus"), .customLong("text")], parsing: .upToNextOption, help: "UTF-8 text files.")
     var corpus: [String]
     @Option(name: .long, help: "topk or standard (ReLU with an L1 penalty).")
     var architecture: SAEArchitecture = .topk
@@ -74,6 +77,7 @@ struct TrainSAE: ParsableCommand {
     var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         if corpus.isEmpty { throw ValidationError("--corpus: give at least one text file") }
         if architecture == .topk && !(1...dSae).contains(k) { throw ValidationError("--k must be in 1…\(dSae) (--d-sae), found \(k)") }
         if batch < 1 || tokens < batch { throw ValidationError("--batch must be ≥ 1 and --tokens ≥ --batch, found \(batch) and \(tokens)") }
@@ -144,12 +148,15 @@ struct Features: ParsableCommand {
             Each shown feature's logit effect is W_dec[f] through the final norm's weight and W_U. With --prompt, \
             the next-token predictions clean, with the SAE's reconstruction spliced in at its hook, and with \
             --ablate N (x − f_N(x)·W_dec[N]) or --steer N --scale S (x + S·W_dec[N]); --generate T continues greedily.
+
+            Example:
+              loupe features --model smollm2-135m --sae smollm2-l15-sae --corpus emma.txt --tokens 20000 --feature 868 --top 3
             """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "SAE folder (cfg.json + sae_weights.safetensors).")
     var sae: String
-    @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files to search for examples.")
+    @Option(name: [.customLong("corpus"), .customLong("text")], parsing: .upToNextOption, help: "UTF-8 text files to search for examples.")
     var corpus: [String] = []
     @Option(name: .long, help: "A feature to show (repeatable).")
     var feature: [Int] = []
@@ -159,7 +166,7 @@ struct Features: ParsableCommand {
     var top: Int = 8
     @Option(name: .long, parsing: .unconditional, help: "Tokens per window when reading the corpus.", transform: Count.positive)
     var context: Int = 128
-    @Option(name: .long, parsing: .unconditional, help: "Read at most this many corpus tokens.", transform: Count.nonNegative)
+    @Option(name: [.customLong("tokens"), .customLong("max-corpus-tokens")], parsing: .unconditional, help: "Read at most this many corpus tokens.", transform: Count.nonNegative)
     var maxCorpusTokens: Int = 50_000
     @Option(name: .long, help: "A prompt to run with the SAE spliced in.")
     var prompt: String?
@@ -179,6 +186,7 @@ struct Features: ParsableCommand {
     var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         if (encode == nil) != (encodeOut == nil) { throw ValidationError("give --encode FILE and --encode-out FILE together") }
         if ablate != nil && steer != nil { throw ValidationError("give --ablate or --steer, not both") }
         if (ablate != nil || steer != nil) && prompt == nil { throw ValidationError("--ablate and --steer need --prompt") }

@@ -37,7 +37,7 @@ struct Scrub: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "How many sequences.", transform: Count.positive) var sequences: Int = 20
     @Option(name: .long, parsing: .unconditional, help: "Random tokens before the repeat (or, with --text, tokens per window).", transform: Count.positive)
     var length: Int = 24
-    @Option(name: .long, help: "Windows of this text file instead of repeated random tokens.") var text: String?
+    @Option(name: [.customLong("text"), .customLong("corpus")], help: "Windows of this text file instead of repeated random tokens.") var text: String?
     enum Source: String, ExpressibleByArgument, CaseIterable { case sampled, random }
     @Option(name: .long, help: "Without --text: sequences sampled from the model (temperature 1) or uniform random tokens, each repeated.")
     var data: Source = .sampled

@@ -7,7 +7,13 @@ import LoupeTensor
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The web explorer: a page and a JSON API for predictions, the logit lens, attention, head scores, patching and neurons.",
-        discussion: "Offers the known models (`loupe models`, once fetched) and every --model given; each loads once, on first use (--model ones at start). The API is documented in docs/api.md.")
+        discussion: """
+            Offers the known models (`loupe models`, once fetched) and every --model given; each loads once, on first use (--model ones at start). The API is documented in docs/api.md.
+
+            Examples:
+              loupe serve --model smollm2-135m
+              loupe serve --host 0.0.0.0 --port 8080 --token "$LOUPE_TOKEN"
+            """)
 
     @Option(name: .long, help: "Address to bind: loopback unless told otherwise (0.0.0.0 for every interface needs --token).")
     var host: String = "127.0.0.1"
@@ -40,6 +46,7 @@ struct Serve: AsyncParsableCommand {
     var maxJobs: Int = 2
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, found \(port)") }
         guard maxPromptTokens >= 1 else { throw ValidationError("--max-prompt-tokens must be at least 1") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }

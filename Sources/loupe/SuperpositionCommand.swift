@@ -32,23 +32,24 @@ struct TrainSuperposition: ParsableCommand {
 
     enum Sweep: String, ExpressibleByArgument, CaseIterable { case phase, sparsity }
 
-    @Option(name: .long, parsing: .unconditional, help: "Features n (default: 5).", transform: Count.positive) var features: Int = 5
+    @Option(name: .long, parsing: .unconditional, help: "Features n.", transform: Count.positive) var features: Int = 5
     @Option(name: .long, parsing: .unconditional, help: "Hidden dimensions m (default: 2).", transform: Count.positive) var dims: Int = 2
-    @Option(name: .long, help: "Probability that a feature is 0 (default: 0.9).") var sparsity: Float = 0.9
-    @Option(name: .long, help: "Feature i's importance is this to the power i (default: 1, all equal).") var importanceDecay: Float = 1
+    @Option(name: .long, help: "Probability that a feature is 0.") var sparsity: Float = 0.9
+    @Option(name: .long, help: "Feature i's importance is this to the power i (1: all equal).") var importanceDecay: Float = 1
     @Flag(name: .long, help: "A linear read-out instead of the ReLU (the baseline that never superposes).") var linear = false
     @Option(name: .long, parsing: .unconditional, help: "Adam steps (default: 10000; 4000 for each model of a sweep).", transform: Count.positive) var steps: Int?
     @Option(name: .long, parsing: .unconditional, help: "Examples per step (default: 1024).", transform: Count.positive) var batch: Int = 1024
-    @Option(name: .long, help: "Adam's learning rate (default: 0.001).") var lr: Float = 1e-3
+    @Option(name: .long, help: "Adam's learning rate.") var lr: Float = 1e-3
     @Option(name: .long, help: "Random seed (initialisation and data).") var seed: UInt64 = 0
     @Option(name: .long, parsing: .unconditional, help: "Models trained from seeds seed, seed+1, …; the lowest held-out loss is kept (default: 4; 3 per point of the phase diagram, 1 in the sparsity sweep).", transform: Count.positive)
     var instances: Int?
     @Option(name: .long, help: "Reproduce a figure of the paper instead of training one model: phase or sparsity.") var sweep: Sweep?
-    @Option(name: .long, parsing: .unconditional, help: "Grid side of --sweep phase (default: 12).", transform: Count.positive) var grid: Int = 12
+    @Option(name: .long, parsing: .unconditional, help: "Grid side of --sweep phase.", transform: Count.positive) var grid: Int = 12
     @Option(name: .long, help: "Folder for the figures (SVG and PNG).") var figures: String?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         guard (0..<1).contains(sparsity) else { throw ValidationError("--sparsity must be in [0, 1), found \(sparsity)") }
         guard importanceDecay > 0, importanceDecay.isFinite else { throw ValidationError("--importance-decay must be positive, found \(importanceDecay)") }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive, found \(lr)") }

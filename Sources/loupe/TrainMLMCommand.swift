@@ -29,7 +29,7 @@ struct TrainMLM: ParsableCommand {
               loupe train mlm --corpus austen/*.txt --tokenizer Sources/LoupeModels/Resources/austen-lm --out mlm-run --export my-mlm
             """)
 
-    @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files.") var corpus: [String]
+    @Option(name: [.customLong("corpus"), .customLong("text")], parsing: .upToNextOption, help: "UTF-8 text files.") var corpus: [String]
     @Option(name: .long, help: "A folder with the BPE tokenizer.json to use instead of training one ([MASK] is added).") var tokenizer: String?
     enum Layout: String, ExpressibleByArgument, CaseIterable { case preLN = "pre-ln", bert }
     @Option(name: .long, help: "Block layout: pre-ln or bert.") var layout: Layout = .preLN
@@ -56,6 +56,7 @@ struct TrainMLM: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object as the last line.") var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         guard maskRate > 0 && maskRate <= 1 else { throw ValidationError("--mask-rate must be in (0, 1], found \(maskRate)") }
         guard dModel % heads == 0 else { throw ValidationError("--d-model (\(dModel)) must be a multiple of --heads (\(heads))") }
         guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }

@@ -43,6 +43,7 @@ struct ToyTrainingOptions: ParsableArguments {
     var threads: Int = 2
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         if resume && out == nil { throw ValidationError("--resume needs --out, the folder holding the checkpoint") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive, found \(steps)") }
     }
@@ -151,7 +152,11 @@ func writeHeatmap(_ h: Heatmap, _ o: ToyTrainingOptions, _ name: String) throws 
 
 struct TrainMax: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "max", abstract: "Max of a list: 1 layer, 1 head, attention-only; QK and OV circuits, copying score.")
+        commandName: "max", abstract: "Max of a list: 1 layer, 1 head, attention-only; QK and OV circuits, copying score.",
+        discussion: """
+            Example:
+              loupe train max --steps 2000 --out max-model
+            """)
     @OptionGroup var options: ToyTrainingOptions
 
     func run() throws {
@@ -181,7 +186,11 @@ func trainArithmetic(_ task: ToyTask, inputs: Batch, varying: Int, _ options: To
 
 struct TrainAdd: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Addition a + b < 128: 1 layer with an MLP; effective weights and periodic neurons.")
+        commandName: "add", abstract: "Addition a + b < 128: 1 layer with an MLP; effective weights and periodic neurons.",
+        discussion: """
+            Example:
+              loupe train add --out add-model
+            """)
     @OptionGroup var options: ToyTrainingOptions
 
     func run() throws {
@@ -194,7 +203,11 @@ struct TrainAdd: ParsableCommand {
 
 struct TrainFibonacci: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fibonacci", abstract: "Fibonacci sequences (context of 5): 1 layer with an MLP; effective weights and neurons.")
+        commandName: "fibonacci", abstract: "Fibonacci sequences (context of 5): 1 layer with an MLP; effective weights and neurons.",
+        discussion: """
+            Example:
+              loupe train fibonacci --out fibonacci-model
+            """)
     @OptionGroup var options: ToyTrainingOptions
 
     func run() throws {
@@ -206,7 +219,11 @@ struct TrainFibonacci: ParsableCommand {
 struct TrainInduction: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "induction",
-        abstract: "Induction: a 2-layer attention-only model on repeated random segments; head detectors, K-composition, and a 1-layer contrast.")
+        abstract: "Induction: a 2-layer attention-only model on repeated random segments; head detectors, K-composition, and a 1-layer contrast.",
+        discussion: """
+            Example:
+              loupe train induction --layers 2 --contrast
+            """)
     @OptionGroup var options: ToyTrainingOptions
 
     @Option(name: .long, parsing: .unconditional, help: "Layers (2 forms induction heads; 1 is the contrast that cannot).", transform: Count.positive)
@@ -251,9 +268,12 @@ struct TrainLM: ParsableCommand {
             model on random windows of the first 90% of each text; the last 10% of each text is held out. \
             --out receives checkpoints and the model (TransformerLens layout, loads with --model); --export \
             writes the model in float16 with its tokenizer, the form Loupe ships.
+
+            Example:
+              loupe train lm --corpus austen/*.txt --out austen-lm --vocab-size 4096 --steps 2000
             """)
 
-    @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files.")
+    @Option(name: [.customLong("corpus"), .customLong("text")], parsing: .upToNextOption, help: "UTF-8 text files.")
     var corpus: [String]
     @Option(name: .long, help: "A folder with tokenizer.json to use instead of training one.")
     var tokenizer: String?

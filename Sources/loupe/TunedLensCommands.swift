@@ -26,10 +26,13 @@ struct TrainTunedLens: ParsableCommand {
             layer_translators.{l}.weight/bias as the tuned-lens package); checkpoints go to OUT.checkpoint \
             every --checkpoint-every steps and on Ctrl-C; continue with --resume. Use the lens with \
             `loupe lens --tuned OUT` and compare with `loupe lens-eval`.
+
+            Example:
+              loupe train tuned-lens --model smollm2-135m --corpus emma.txt mansfield-park.txt --out smollm2-tuned-lens.safetensors
             """)
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files to train on.")
+    @Option(name: [.customLong("corpus"), .customLong("text")], parsing: .upToNextOption, help: "UTF-8 text files to train on.")
     var corpus: [String]
     @Option(name: .long, parsing: .unconditional, help: "Read only the first N characters of each file (default: all).", transform: Count.nonNegative)
     var chars: Int?
@@ -52,6 +55,7 @@ struct TrainTunedLens: ParsableCommand {
     var json = false
 
     func validate() throws {
+        guard ParseChecks.enabled else { return }
         if corpus.isEmpty { throw ValidationError("--corpus: give at least one text file") }
         if steps <= 0 || batch <= 0 || context <= 1 { throw ValidationError("--steps and --batch must be positive and --context > 1") }
     }
@@ -105,10 +109,15 @@ struct LensEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lens-eval",
         abstract: "Mean KL(final ‖ lens) per layer on a text: the logit lens, and a tuned lens with --tuned.",
-        discussion: "Consecutive windows of --context tokens from the start of each file, up to --tokens tokens in all.")
+        discussion: """
+            Consecutive windows of --context tokens from the start of each file, up to --tokens tokens in all.
+
+            Example:
+              loupe lens-eval --model smollm2-135m --corpus northanger-abbey.txt --tuned smollm2-austen-tuned-lens.safetensors --tokens 2048
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .long, parsing: .upToNextOption, help: "UTF-8 text files (held out from the lens's training).")
+    @Option(name: [.customLong("corpus"), .customLong("text")], parsing: .upToNextOption, help: "UTF-8 text files (held out from the lens's training).")
     var corpus: [String]
     @Option(name: .long, help: "A tuned lens (from `loupe train tuned-lens`).")
     var tuned: String?
