@@ -43,6 +43,10 @@ struct Attribute: ParsableCommand {
                               note: "Each component's direct contribution to \(what) (final norm's scale frozen from the run)."), heads]
             }, title: "Direct logit attribution", metadata: [("model", modelOptions.model), ("tokens", loaded.positionLabels(tokens).joined(separator: " | "))])
         }
+        try figures.write(tensors: {
+            [ResultTensor("heads", dla.heads, axes: ["layer", "head"]),
+             ResultTensor("components", try Tensor(shape: [dla.components.count], scalars: dla.components), axes: ["component"])]
+        }, labels: ["component": dla.componentLabels], settings: [("model", modelOptions.model), ("attributed", what)])
         if json {
             try printJSON(Output(heads: AnyNested(dla.heads), components: Dictionary(uniqueKeysWithValues: zip(dla.componentLabels, dla.components))))
             return

@@ -46,6 +46,7 @@ struct Circuits: ParsableCommand {
                                       title: "OV copying scores (1 = copies what it attends to)")
                 try figures.write(heatmap: { map }, views: { [map] }, title: "OV copying scores", metadata: metadata)
             }
+            try figures.write(tensors: { [ResultTensor("copying", scores, axes: ["layer", "head"])] }, settings: metadata)
             if json { try printJSON(AnyNested(scores)); return }
             print("OV copying scores (Σ Re λ / Σ |λ| of W_E W_V W_O W_U; 1 = copies what it attends to)")
             printGrid(rowLabels: (0..<nL).map { "L\($0)" }, columnLabels: (0..<h).map { "H\($0)" }, values: { scores.scalars[$0 * h + $1] }, format: "%.2f")
@@ -67,6 +68,11 @@ struct Circuits: ParsableCommand {
                 let drawn = tensors.firstIndex { $0.0 == self.mode } ?? 0
                 try figures.write(heatmap: { maps[drawn] }, views: { maps }, title: "Composition scores", metadata: metadata)
             }
+            // The chosen mode first (the --npy one); rows send (earlier head), columns receive, layer-major.
+            let ordered = tensors.filter { $0.0 == mode } + tensors.filter { $0.0 != mode }
+            try figures.write(tensors: { ordered.map { ResultTensor($0.0.rawValue, $0.1, axes: ["sender", "receiver"]) } },
+                              labels: ["sender": (0..<(nL * h)).map { "L\($0 / h)H\($0 % h)" }, "receiver": (0..<(nL * h)).map { "L\($0 / h)H\($0 % h)" }],
+                              settings: metadata)
             if json { try printJSON(all); return }
             for (mode, t) in tensors {
                 let order = t.scalars.indices.sorted { t.scalars[$0] > t.scalars[$1] }.prefix(top ?? 10)
@@ -99,6 +105,11 @@ struct Circuits: ParsableCommand {
                                                           : "L\(layer)H\(head) full QK circuit (row: query token, column: key token)")
                 try figures.write(heatmap: { map }, views: { [map] }, title: "\(what.rawValue.uppercased()) circuit of L\(layer)H\(head)", metadata: metadata)
             }
+            // The [d_vocab, d_vocab] circuit as its two factors: circuit = a @ b.
+            try figures.write(tensors: {
+                what == .ov ? [ResultTensor("a", full.a, axes: ["source", "inner"]), ResultTensor("b", full.b, axes: ["inner", "logit"])]
+                            : [ResultTensor("a", full.a, axes: ["query", "inner"]), ResultTensor("b", full.b, axes: ["inner", "key"])]
+            }, settings: metadata + [("circuit", "\(what.rawValue) L\(layer)H\(head) = a @ b")])
             for text in sources {
                 guard let t = tokenizer.encode(text).first else { continue }
                 let row = try Tensor.embedding(full.a, [t]).matmul(full.b)   // [1, d_vocab]

@@ -8,7 +8,8 @@ import LoupeRender
 /// Whether terminal tables are drawn in colour (set from --no-color, NO_COLOR and whether stdout is a terminal).
 nonisolated(unsafe) var terminalColors = TerminalColor.enabled()
 
-/// The files a command can draw its result into, shared by every analysis command with a picture.
+/// The files a command can draw its result into, shared by every analysis command with a picture, and the
+/// files its numbers can go to for work in Python (`--npy`, `--safetensors`).
 struct FigureOptions: ParsableArguments {
     @Option(name: .long, help: "Write the result as a self-contained HTML page (inline CSS/JS, no network).")
     var html: String?
@@ -21,6 +22,12 @@ struct FigureOptions: ParsableArguments {
 
     @Flag(name: .long, help: "No colours in terminal tables (also: NO_COLOR=1, or output not a terminal).")
     var noColor = false
+
+    @Option(name: .long, help: "Write the result's numbers to a NumPy .npy file (float32; the main tensor when the result has several).")
+    var npy: String?
+
+    @Option(name: .long, help: "Write every tensor of the result to a .safetensors file (float32), with axis names, labels and settings in its metadata.")
+    var safetensors: String?
 
     mutating func validate() throws {
         terminalColors = TerminalColor.enabled(disabled: noColor)
@@ -46,7 +53,7 @@ struct FigureOptions: ParsableArguments {
         }
     }
 
-    private func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+    func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 }
 
 extension LoadedModel {

@@ -78,6 +78,11 @@ struct Heads: ParsableCommand {
                 return views
             }, title: "Head scores", metadata: [("model", modelOptions.model), ("tokens", "\(tokens.count)")])
         }
+        try figures.write(tensors: {
+            let kinds = [pattern] + HeadPattern.allCases.filter { $0 != pattern }
+            return kinds.compactMap { k in scores[k].map { ResultTensor(k.rawValue, $0, axes: ["layer", "head"]) } }
+                + (test.map { [ResultTensor("induction_test", $0.scores, axes: ["layer", "head"])] } ?? [])
+        }, settings: [("model", modelOptions.model), ("tokens", "\(tokens.count)"), ("measure", abs ? "abs" : "mul")])
         if json {
             var out: [String: [[Float]]] = [:]
             for (k, v) in scores { out[k.rawValue] = grid(v) }
@@ -145,6 +150,16 @@ struct Attention: ParsableCommand {
                 return views
             }, title: "Attention patterns", metadata: [("model", modelOptions.model)], noHeatmap: "give --head LAYER.HEAD to draw one head's pattern")
         }
+        try figures.write(tensors: {
+            let (nL, nH, T) = (loaded.model.config.nLayers, loaded.model.config.nHeads, tokens.count)
+            func stacked(_ part: (HeadAttention) -> [Float]) throws -> Tensor {
+                var out = [Float](repeating: 0, count: nL * nH * T * T)
+                for a in heads { out.replaceSubrange(((a.layer * nH + a.head) * T * T)..<((a.layer * nH + a.head + 1) * T * T), with: part(a)) }
+                return try Tensor(shape: [nL, nH, T, T], scalars: out)
+            }
+            return [ResultTensor("pattern", try stacked(\.pattern), axes: ["layer", "head", "query", "key"]),
+                    ResultTensor("value_weighted", try stacked(\.valueWeighted), axes: ["layer", "head", "query", "key"])]
+        }, labels: ["query": names, "key": names], settings: [("model", modelOptions.model)])
         if let one {
             if json { try printJSON(one); return }
             let labels = tokens.map { shown(loaded.tokenText($0)) }

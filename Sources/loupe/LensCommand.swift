@@ -76,6 +76,9 @@ struct Lens: ParsableCommand {
                                    cells: (0..<n).map { l in (0..<T).map { p in all[p][l].top.map { LogitLensView.Candidate(token: loaded.tokenText($0.id), probability: $0.probability) } } })]
             }, title: name, metadata: [("model", modelOptions.model)] + (tuned.map { [("tuned lens", $0)] } ?? []))
         }
+        try figures.write(tensors: { [ResultTensor("logits", lens.logits, axes: ["layer", "pos", "vocab"])] },
+                          labels: ["layer": lens.labels, "pos": loaded.positionLabels(tokens)],
+                          settings: [("model", modelOptions.model), ("norm", lensNorm.rawValue)] + (tuned.map { [("tuned lens", $0)] } ?? []))
         if json {
             try printJSON(Output(tokens: tokens.map(loaded.tokenText), position: p, labels: lens.labels, cells: cells, logitLensCells: plainCells))
             return

@@ -143,6 +143,9 @@ struct Patch: ParsableCommand {
                                          ("corrupted", dataset == nil ? corrupt ?? corruptIDs ?? "" : "per pair"),
                                          ("metric", metric.rawValue), ("clean value", String(format: "%.4f", result.clean)), ("corrupted value", String(format: "%.4f", result.corrupted))])
         }
+        try figures.write(tensors: { [ResultTensor("result", values, axes: result.axes)] }, labels: ["pos": loaded.positionLabels(cleanTokens)],
+                          settings: [("model", modelOptions.model), ("hook", target.rawValue), ("metric", metric.rawValue),
+                                     ("clean", "\(result.clean)"), ("corrupted", "\(result.corrupted)")] + (pairs.map { [("pairs", "\($0)")] } ?? []))
         if json {
             try printJSON(Output(hook: target.rawValue, axes: result.axes, result: AnyNested(values),
                                  clean: result.clean, corrupted: result.corrupted, attributionPearson: pearson, pairs: pairs))
@@ -247,6 +250,8 @@ struct Path: ParsableCommand {
                               metadata: [("model", modelOptions.model), ("clean", dataset.map { "\(pairs.count) pairs of \($0)" } ?? clean ?? ""),
                                          ("corrupted", dataset == nil ? corrupt ?? "" : "per pair"), ("receiver", receiver)])
         }
+        try figures.write(tensors: { [ResultTensor("result", result.values, axes: result.axes), ResultTensor("normalized", normalized, axes: result.axes)] },
+                          settings: [("model", modelOptions.model), ("receiver", receiver), ("clean", "\(result.clean)"), ("corrupted", "\(result.corrupted)")])
         if json {
             try printJSON(Output(receiver: receiver, axes: result.axes, result: AnyNested(result.values), clean: result.clean, corrupted: result.corrupted,
                                  pairs: pairsGiven ? pairs.count : nil))
@@ -321,6 +326,10 @@ struct Trace: ParsableCommand {
                               metadata: [("model", modelOptions.model), ("prompt", prompt), ("subject", subject),
                                          ("clean", String(format: "%.4f", trace.cleanProbability)), ("corrupted", String(format: "%.4f", trace.corruptedProbability))])
         }
+        try figures.write(tensors: { [ResultTensor("restored", trace.restored, axes: ["layer", "pos"])] }, labels: ["pos": loaded.positionLabels(tokens)],
+                          settings: [("model", modelOptions.model), ("kind", traceKind.rawValue), ("window", "\(trace.window)"),
+                                     ("subject", "\(trace.subject.lowerBound)..<\(trace.subject.upperBound)"),
+                                     ("clean", "\(trace.cleanProbability)"), ("corrupted", "\(trace.corruptedProbability)")])
         if json {
             try printJSON(Output(kind: traceKind.rawValue, window: trace.window, subject: Array(trace.subject),
                                  tokens: tokens.map(loaded.tokenText), clean: trace.cleanProbability,
