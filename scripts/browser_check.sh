@@ -45,7 +45,9 @@ views=(
   "attention|prompt=$IOI_CLEAN|layer=3|head=4"
   "heads|induction=1"
   "patch|clean=$IOI_CLEAN|corrupt=$IOI_CORRUPT|answer= Mary|wrong= John|hook=resid_pre"
+  "attribute|prompt=$IOI_CLEAN|answer= Mary|wrong= John"
   "neurons|prompt=$IOI_CLEAN|layer=5|top=8"
+  "log"
 )
 failed=0
 for spec in "${views[@]}"; do

@@ -33,6 +33,16 @@ public struct TokensResponse: Codable, Sendable {
     public let model: String; public let tokens: [TokenInfo]
 }
 
+/// One token given as text or an id (an answer, a token to follow), resolved as the analyses resolve it.
+public struct TokenRequest: Decodable, Sendable {
+    public let model: String; public let text: String
+}
+public struct TokenResponse: Codable, Sendable {
+    public let model: String; public let token: TokenInfo
+    /// Set when the text lacks the leading space the word has inside a sentence and the spaced token is the commoner one.
+    public let caution: String?
+}
+
 public struct PredictRequest: PromptRequest {
     public let model: String; public let prompt: String?; public let ids: [Int]?
     /// Candidates to return (default 10).
@@ -76,6 +86,8 @@ public struct AttentionRequest: PromptRequest {
     /// With `head`: return this head's pattern.
     public let layer: Int?
     public let head: Int?
+    /// Return every head's pattern too (`patterns`; prompts of at most 128 tokens).
+    public let all: Bool?
 }
 public struct AttentionResponse: Codable, Sendable {
     public struct HeadSummary: Codable, Sendable {
@@ -92,6 +104,25 @@ public struct AttentionResponse: Codable, Sendable {
     public let model: String; public let tokens: [TokenInfo]
     public let heads: [HeadSummary]
     public let selected: Pattern?
+    /// With `all`: `[layer * n_heads + head][query_pos][key_pos]`.
+    public let patterns: [[[Float]]]?
+}
+
+/// `loupe attribute`: each head's and each component's direct contribution to logit[answer] (− logit[wrong]).
+public struct AttributeRequest: PromptRequest {
+    public let model: String; public let prompt: String?; public let ids: [Int]?
+    public let answer: String; public let wrong: String?
+    /// The position read (default: the last).
+    public let position: Int?
+}
+public struct AttributeResponse: Codable, Sendable {
+    public struct Component: Codable, Sendable { public let label: String; public let value: Float }
+    public let model: String; public let tokens: [TokenInfo]; public let position: Int
+    public let answer: TokenInfo; public let wrong: TokenInfo?
+    /// `[layer][head]`.
+    public let heads: [[Float]]
+    /// embed, pos_embed, each layer's attention and MLP, in order (bias terms where the model has them).
+    public let components: [Component]
 }
 
 public struct HeadsRequest: Decodable, Sendable {

@@ -139,10 +139,32 @@ struct Analyses: Sendable {
         let selected = wanted.flatMap { w in heads.first { $0.layer == w.0 && $0.head == w.1 } }.map {
             AttentionResponse.Pattern(layer: $0.layer, head: $0.head, pattern: rows($0.pattern), valueWeighted: rows($0.valueWeighted))
         }
+        if r.all == true && n > 128 {
+            throw APIError.unprocessable("'all' sends every head's pattern for prompts of at most 128 tokens; this one has \(n)")
+        }
+        let ordered = heads.sorted { ($0.layer, $0.head) < ($1.layer, $1.head) }
         return AttentionResponse(model: name, tokens: info(ids), heads: heads.map {
             AttentionResponse.HeadSummary(layer: $0.layer, head: $0.head, entropy: $0.entropy, toFirst: $0.toFirst,
                                           toPrevious: $0.toPrevious, valueWeightedToFirst: $0.valueWeightedToFirst)
-        }, selected: selected)
+        }, selected: selected, patterns: r.all == true ? ordered.map { rows($0.pattern) } : nil)
+    }
+
+    /// One token from text or an id, with the caution the CLI prints for a word without its leading space.
+    func token(_ r: TokenRequest) throws -> TokenResponse {
+        let id = try singleToken(r.text, field: "text")
+        return TokenResponse(model: name, token: info([id])[0], caution: loaded.model.tokenCaution(r.text))
+    }
+
+    /// `loupe attribute`: direct logit attribution per head and per component.
+    func attribute(_ r: AttributeRequest) throws -> AttributeResponse {
+        let ids = try tokens(r)
+        let p = try position(r.position, count: ids.count) ?? ids.count - 1
+        let a = try singleToken(r.answer, field: "answer")
+        let w = try r.wrong.map { try singleToken($0, field: "wrong") }
+        let dla = try loaded.model.directLogitAttribution(tokens: ids, answer: a, wrong: w, position: p)
+        return AttributeResponse(model: name, tokens: info(ids), position: p, answer: info([a])[0], wrong: w.map { info([$0])[0] },
+                                 heads: grid(dla.heads),
+                                 components: zip(dla.componentLabels, dla.components).map { .init(label: $0, value: $1) })
     }
 
     /// `loupe heads`: previous-token, duplicate-token and induction scores of every head.

@@ -14,6 +14,7 @@ public struct ExplorerServer: Sendable {
     let lane: ComputeLane
     let jobs: JobManager
     let batchers = Batchers()
+    let requestLog = RequestLog()
     let page: Page
 
     public init(configuration: ExplorerConfiguration) throws {
@@ -49,6 +50,7 @@ public struct ExplorerServer: Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestLogger(log: requestLog, echo: !configuration.quiet))
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: RequestGuard(configuration: configuration))
         router.get("/") { _, _ in page.response("index.html") }
@@ -57,6 +59,13 @@ public struct ExplorerServer: Sendable {
         router.get("/api/models") { _, _ in
             try json(ModelsResponse(models: await store.statuses(), limits: configuration.limits))
         }
+        router.post("/api/token") { request, context in
+            try await compute(request, TokenRequest.self) { a, r in try a.token(r) }
+        }
+        router.post("/api/attribute") { request, context in
+            try await compute(request, AttributeRequest.self) { a, r in try a.attribute(r) }
+        }
+        router.get("/api/requests") { _, _ in try json(["requests": await requestLog.recent()]) }
         router.post("/api/tokens") { request, context in
             try await compute(request, TokensRequest.self) { a, r in try a.tokenize(r) }
         }
@@ -208,6 +217,8 @@ extension PredictRequest: ModelNamed {}
 extension LensRequest: ModelNamed {}
 extension AblateRequest: ModelNamed {}
 extension AttentionRequest: ModelNamed {}
+extension TokenRequest: ModelNamed {}
+extension AttributeRequest: ModelNamed {}
 extension HeadsRequest: ModelNamed {}
 extension NeuronsRequest: ModelNamed {}
 

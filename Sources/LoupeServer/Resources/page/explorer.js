@@ -5,23 +5,25 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['predict', 'lens', 'attention', 'heads', 'patch', 'neurons'];
+const VIEWS = ['predict', 'lens', 'attention', 'heads', 'attribute', 'patch', 'neurons', 'log'];
 const TITLES = { predict: 'Predictions', lens: 'Logit lens', attention: 'Attention', heads: 'Head scores',
-                 patch: 'Patching', neurons: 'Neurons' };
+                 attribute: 'Attribution', patch: 'Patching', neurons: 'Neurons', log: 'Request log' };
 // Address key → input id, for the inputs each view reads.
 const FIELDS = {
   predict: { prompt: 'prompt', k: 'topk' },
   lens: { prompt: 'prompt', k: 'lensk', position: 'position', target: 'target' },
   attention: { prompt: 'prompt', layer: 'layer', head: 'head', weighted: 'weighted' },
   heads: { prompt: 'prompt', induction: 'induction' },
+  attribute: { prompt: 'prompt', answer: 'answer', wrong: 'wrong' },
   patch: { clean: 'clean', corrupt: 'corrupt', answer: 'answer', wrong: 'wrong', hook: 'hook', metric: 'metric' },
   neurons: { prompt: 'prompt', layer: 'nlayer', top: 'ntop' },
+  log: {},
 };
 const DEFAULTS = {
   prompt: 'When Mary and John went to the store, John gave a drink to',
   clean: 'When Mary and John went to the store, John gave a drink to',
   corrupt: 'When Mary and John went to the store, Mary gave a drink to',
-  answer: ' Mary', wrong: ' John',
+  answer: ' Mary', wrong: ' John', metric: 'normalized-logit-diff',
 };
 
 let view = 'predict';
@@ -48,16 +50,30 @@ function shown(text) { return text.replace(/ /g, '\u00b7').replace(/\n/g, '\u23c
 function fmt(v, digits = 3) { return typeof v === 'number' ? v.toFixed(digits) : String(v); }
 function pct(p) { return p >= 0.001 ? (100 * p).toFixed(1) + '%' : p.toExponential(1); }
 
-/** Background for a value: blue for positive, red for negative, white at zero; `max` scales. */
-function color(v, max) {
+// The colour scales of the CLI's pictures (LoupeRender's ColorScale), so one value has one colour everywhere:
+// diverging: blue (negative) – white (0) – red (positive), for effects with a sign; sequential: white – blue,
+// for probabilities, attention and scores.
+const RED = [178, 24, 43], BLUE = [33, 102, 172];
+function mix(to, t) { return `rgb(${to.map((c) => Math.round(255 + (c - 255) * t)).join(',')})`; }
+function color(v, max, scale = 'diverging') {
   if (!isFinite(v) || max <= 0) return '#fff';
-  const a = Math.min(1, Math.abs(v) / max);
-  return v >= 0 ? `rgba(9,105,218,${(a * 0.85).toFixed(3)})` : `rgba(207,34,46,${(a * 0.85).toFixed(3)})`;
+  if (scale === 'sequential') return mix(BLUE, Math.max(0, Math.min(1, v / max)));
+  const t = Math.min(1, Math.abs(v) / max);
+  return mix(v >= 0 ? RED : BLUE, t);
 }
 function ink(v, max) { return max > 0 && Math.abs(v) / max > 0.55 ? '#fff' : '#1f2328'; }
 
-/** A heatmap as a table: rows × cols, `value(r, c)`; `onpick(r, c)` makes cells clickable. */
-function heatmap({ rows, cols, rowLabels, colLabels, value, digits = 2, onpick, picked, showValues = true, max }) {
+/** The key to a heatmap's colours: the scale from its lowest to its highest value, with what they mean. */
+function legend(max, scale = 'diverging', meaning = '') {
+  const lo = scale === 'sequential' ? 0 : -max;
+  const stops = [0, 0.25, 0.5, 0.75, 1].map((t) => color(lo + t * (max - lo), max, scale)).join(',');
+  return el('div', { class: 'legend', role: 'img', 'aria-label': `colour scale from ${fmt(lo, 2)} to ${fmt(max, 2)}` },
+    el('span', {}, fmt(lo, 2)), el('span', { class: 'ramp', style: `background:linear-gradient(to right,${stops})` }),
+    el('span', {}, fmt(max, 2)), meaning ? el('span', { class: 'muted' }, meaning) : '');
+}
+
+/** A heatmap as a table with its legend: rows × cols, `value(r, c)`; `onpick(r, c)` makes cells clickable. */
+function heatmap({ rows, cols, rowLabels, colLabels, value, digits = 2, onpick, picked, showValues = true, max, scale = 'diverging', meaning = '' }) {
   let m = max;
   if (m === undefined) { m = 0; for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(value(r, c)) || 0); }
   const head = el('tr', {}, el('th'), colLabels.map((l) => el('th', { class: 'col', title: l }, l)));
@@ -66,7 +82,7 @@ function heatmap({ rows, cols, rowLabels, colLabels, value, digits = 2, onpick, 
     const cells = [];
     for (let c = 0; c < cols; c++) {
       const v = value(r, c);
-      const td = el('td', { style: `background:${color(v, m)};color:${ink(v, m)}`, title: `${rowLabels[r]} · ${colLabels[c]}: ${fmt(v, 4)}` },
+      const td = el('td', { style: `background:${color(v, m, scale)};color:${ink(v, m)}`, title: `${rowLabels[r]} · ${colLabels[c]}: ${fmt(v, 4)}` },
                     showValues ? fmt(v, digits) : '');
       if (onpick) { td.classList.add('click'); td.addEventListener('click', () => onpick(r, c)); }
       if (picked && picked[0] === r && picked[1] === c) td.classList.add('picked');
@@ -74,7 +90,36 @@ function heatmap({ rows, cols, rowLabels, colLabels, value, digits = 2, onpick, 
     }
     body.push(el('tr', {}, el('th', { class: 'rowlabel' }, rowLabels[r]), cells));
   }
-  return el('table', { class: 'heat' }, el('thead', {}, head), el('tbody', {}, body));
+  return el('div', { class: 'heatmap' }, legend(m, scale, meaning),
+            el('div', { class: 'scroll' }, el('table', { class: 'heat' }, el('thead', {}, head), el('tbody', {}, body))));
+}
+
+/** Every head's attention pattern, small, layers down and heads across (as CircuitsVis draws them): hover
+ *  reads a query → key weight, a click picks the head. */
+function headGrid(tokens, patterns, nL, nH, { picked, onpick }) {
+  const T = tokens.length, cell = Math.max(1, Math.floor(Math.min(96, Math.max(40, 4 * T)) / T)), size = cell * T;
+  const tip = el('div', { class: 'note muted', id: 'head-tip' }, 'Hover a head for its weights; click it to show it large.');
+  const rows = [];
+  for (let l = 0; l < nL; l++) {
+    const cells = [el('th', { class: 'rowlabel' }, `L${l}`)];
+    for (let h = 0; h < nH; h++) {
+      const p = patterns[l * nH + h];
+      const canvas = el('canvas', { width: size, height: size, class: 'head' + (picked[0] === l && picked[1] === h ? ' picked' : ''),
+                                    'data-head': `${l}.${h}`, title: `L${l}H${h}` });
+      const g = canvas.getContext('2d');
+      for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) { g.fillStyle = color(p[q][k], 1, 'sequential'); g.fillRect(k * cell, q * cell, cell, cell); }
+      canvas.addEventListener('mousemove', (e) => {
+        const box = canvas.getBoundingClientRect();
+        const k = Math.min(T - 1, Math.floor((e.clientX - box.left) / box.width * T)), q = Math.min(T - 1, Math.floor((e.clientY - box.top) / box.height * T));
+        tip.textContent = `L${l}H${h}: query ${q} ${shown(tokens[q].text)} → key ${k} ${shown(tokens[k].text)}: ${fmt(p[q][k], 3)}`;
+      });
+      canvas.addEventListener('click', () => onpick(l, h));
+      cells.push(el('td', { class: 'headcell' }, canvas));
+    }
+    rows.push(el('tr', {}, cells));
+  }
+  return el('div', {}, el('div', { class: 'scroll' }, el('table', { class: 'heads' }, el('tr', {}, el('th'), [...Array(nH).keys()].map((h) => el('th', {}, `H${h}`))), rows)),
+            tip, legend(1, 'sequential', 'attention weight (rows: query, columns: key)'));
 }
 
 function tokenChips(tokens, { selected, onpick } = {}) {
@@ -83,6 +128,34 @@ function tokenChips(tokens, { selected, onpick } = {}) {
     if (onpick) chip.addEventListener('click', () => onpick(i));
     return chip;
   }));
+}
+
+// ---------- tokens typed into inputs ----------
+
+// Answer, wrong and followed tokens are single tokens: show which one (and its id) next to the box, with the
+// CLI's caution when a word lacks the leading space it has inside a sentence.
+const TOKEN_INPUTS = ['answer', 'wrong', 'target'];
+const tokenTimers = {};
+function resolveToken(id) {
+  const input = $(id), out = $(id + '-token');
+  clearTimeout(tokenTimers[id]);
+  if (!out) return;
+  if (input.value === '' || !$('model').value) { out.textContent = ''; out.className = 'resolved'; return; }
+  tokenTimers[id] = setTimeout(async () => {
+    const asked = input.value;
+    try {
+      const r = await api('/api/token', { model: $('model').value, text: asked });
+      if (input.value !== asked) return;
+      out.className = 'resolved' + (r.caution ? ' caution' : '');
+      out.textContent = `= ${shown(r.token.text)} #${r.token.id}` + (r.caution ? ' ⚠' : '');
+      out.title = r.caution || `token ${r.token.id}`;
+    } catch (e) {
+      if (input.value !== asked) return;
+      out.className = 'resolved bad';
+      out.textContent = e.message.replace(/^'text': /, '');
+      out.title = e.message;
+    }
+  }, 300);
 }
 
 // ---------- state in the address ----------
@@ -105,8 +178,11 @@ function writeAddress() { history.replaceState(null, '', '#' + currentHash()); }
 function showView() {
   document.querySelectorAll('#views button').forEach((b) => b.classList.toggle('active', b.dataset.view === view));
   document.querySelectorAll('[data-for]').forEach((e) => { e.hidden = !e.dataset.for.split(' ').includes(view); });
-  document.querySelectorAll('[data-not]').forEach((e) => { e.hidden = e.dataset.not === view; });
+  document.querySelectorAll('[data-not]').forEach((e) => { e.hidden = e.dataset.not.split(' ').includes(view); });
 }
+
+/** Shows the tokens typed into the current view's token boxes. */
+function resolveVisibleTokens() { for (const id of TOKEN_INPUTS) if (!$(id).closest('[data-for]').hidden) resolveToken(id); }
 
 // ---------- status ----------
 
@@ -182,7 +258,7 @@ const RENDER = {
     const headers = ['layer', ...Array.from({ length: k }, (_, i) => `top ${i + 1}`), 'rank of final', 'P(final)', ...(r.target ? [`rank of ${shown(r.target.text)}`, `P(${shown(r.target.text)})`] : []), 'KL to final', 'entropy'];
     out.append(el('table', {}, el('tr', {}, headers.map((h) => el('th', {}, h))), r.cells.map((c) => el('tr', {},
       el('th', { class: 'rowlabel' }, c.label),
-      c.top.map((t) => el('td', { class: 'tokcell', style: `background:${color(t.probability, 1)};color:${ink(t.probability, 1)}`, title: `id ${t.id}, logit ${fmt(t.logit)}` }, `${shown(t.token)} ${pct(t.probability)}`)),
+      c.top.map((t) => el('td', { class: 'tokcell', style: `background:${color(t.probability, 1, 'sequential')};color:${ink(t.probability, 1)}`, title: `id ${t.id}, logit ${fmt(t.logit)}` }, `${shown(t.token)} ${pct(t.probability)}`)),
       el('td', {}, c.finalTokenRank), el('td', {}, pct(c.finalTokenProbability)),
       ...(r.target ? [el('td', {}, c.targetRank), el('td', {}, pct(c.targetProbability))] : []),
       el('td', {}, fmt(c.klToFinal)), el('td', {}, fmt(c.entropy))))));
@@ -191,22 +267,27 @@ const RENDER = {
 
   async attention(model, out) {
     const layer = num('layer') ?? 0, head = num('head') ?? 0;
-    const r = await api('/api/attention', { model, prompt: $('prompt').value, layer, head });
+    // Every head's pattern comes along for prompts of up to 128 tokens (the server's limit for it).
+    const tokens = await api('/api/tokens', { model, prompt: $('prompt').value });
+    const all = tokens.tokens.length <= 128;
+    const r = await api('/api/attention', { model, prompt: $('prompt').value, layer, head, all });
     const nL = Math.max(...r.heads.map((h) => h.layer)) + 1, nH = Math.max(...r.heads.map((h) => h.head)) + 1;
-    const at = (l, h) => r.heads[l * nH + h];
+    const at = (l, h) => r.heads.find((x) => x.layer === l && x.head === h);
     const pick = (l, h) => { $('layer').value = l; $('head').value = h; run(); };
-    const overview = el('div', {}, el('h2', {}, 'Attention to the previous token (click a head)'),
+    const summary = (title, key) => el('div', {}, el('h2', {}, title),
       heatmap({ rows: nL, cols: nH, rowLabels: [...Array(nL).keys()].map((l) => `L${l}`), colLabels: [...Array(nH).keys()].map((h) => `H${h}`),
-                value: (l, h) => at(l, h).toPrevious, onpick: pick, picked: [layer, head], max: 1 }),
-      el('h2', {}, 'Attention to the first token'),
-      heatmap({ rows: nL, cols: nH, rowLabels: [...Array(nL).keys()].map((l) => `L${l}`), colLabels: [...Array(nH).keys()].map((h) => `H${h}`),
-                value: (l, h) => at(l, h).toFirst, onpick: pick, picked: [layer, head], max: 1 }));
+                value: (l, h) => at(l, h)[key], onpick: pick, picked: [layer, head], max: 1, scale: 'sequential', meaning: 'share of attention' }));
+    const overview = r.patterns
+      ? el('div', {}, el('h2', {}, `Every head's pattern (${nL} layers × ${nH} heads)`), headGrid(r.tokens, r.patterns, nL, nH, { picked: [layer, head], onpick: pick }))
+      : el('div', {}, el('p', { class: 'note muted' }, 'Prompts over 128 tokens show summaries instead of every pattern.'),
+           summary('Attention to the previous token (click a head)', 'toPrevious'), summary('Attention to the first token', 'toFirst'));
     const p = r.selected;
     const weighted = $('weighted').checked;
     const grid = weighted ? p.valueWeighted : p.pattern;
     const labels = r.tokens.map((t, i) => `${i} ${shown(t.text)}`);
     const pattern = el('div', {}, el('h2', {}, `L${p.layer}H${p.head} ${weighted ? 'value-weighted ' : ''}pattern (rows: query, columns: key)`),
-      heatmap({ rows: grid.length, cols: grid.length, rowLabels: labels, colLabels: labels, value: (q, k) => grid[q][k], max: 1, showValues: grid.length <= 24 }));
+      heatmap({ rows: grid.length, cols: grid.length, rowLabels: labels, colLabels: labels, value: (q, k) => grid[q][k], max: 1, showValues: grid.length <= 24,
+                scale: 'sequential', meaning: 'attention weight' }));
     out.append(tokenChips(r.tokens), el('div', { class: 'grid' }, overview, pattern));
     return `${r.tokens.length} tokens, ${nL} layers × ${nH} heads`;
   },
@@ -225,7 +306,7 @@ const RENDER = {
       const s = r.scores[k], nL = s.length, nH = s[0].length;
       const best = s.flatMap((row, l) => row.map((v, h) => [v, l, h])).sort((a, b) => b[0] - a[0]).slice(0, 3);
       return el('div', {}, el('h2', {}, names[k]),
-        heatmap({ rows: nL, cols: nH, rowLabels: [...Array(nL).keys()].map((l) => `L${l}`), colLabels: [...Array(nH).keys()].map((h) => `H${h}`), value: (l, h) => s[l][h], max: 1 }),
+        heatmap({ rows: nL, cols: nH, rowLabels: [...Array(nL).keys()].map((l) => `L${l}`), colLabels: [...Array(nH).keys()].map((h) => `H${h}`), value: (l, h) => s[l][h], max: 1, scale: 'sequential', meaning: 'share of attention on the pattern' }),
         el('p', { class: 'note muted' }, 'best: ' + best.map(([v, l, h]) => `L${l}H${h} ${fmt(v, 2)}`).join(', ')));
     });
     out.append(el('p', { class: 'note muted' }, `Share of each head's attention on the pattern (${r.measure}), over ${r.tokens.length} tokens.`), el('div', { class: 'grid' }, maps));
@@ -267,7 +348,8 @@ const RENDER = {
       : [...Array(rows).keys()].map((i) => `L${Math.floor(i / second)} ${axisLabels(r.axes[1], second)[i % second]}`);
     out.append(el('p', { class: 'note' }, `${r.hook}, metric ${r.metric}: clean ${fmt(r.clean)}, corrupted ${fmt(r.corrupted)}. Each cell: the corrupted run with that one activation from the clean run.`),
       el('h2', {}, `Patching ${r.hook} (${r.axes.join(' × ')})`),
-      heatmap({ rows, cols, rowLabels, colLabels: axisLabels(r.axes[r.axes.length - 1], cols), value: (i, j) => r.values[i * cols + j], showValues: cols <= 24 }));
+      heatmap({ rows, cols, rowLabels, colLabels: axisLabels(r.axes[r.axes.length - 1], cols), value: (i, j) => r.values[i * cols + j], showValues: cols <= 24,
+                meaning: r.metric === 'normalized-logit-diff' ? '1 = the clean run\'s value restored, 0 = the corrupted run\'s' : `${r.metric} (clean ${fmt(r.clean)}, corrupted ${fmt(r.corrupted)})` }));
     return `${r.cleanTokens.length} tokens, ${status.total} batches in ${status.elapsedSeconds.toFixed(2)} s`;
   },
 
@@ -276,13 +358,44 @@ const RENDER = {
     out.append(tokenChips(r.tokens), el('p', { class: 'note muted' }, `Layer ${r.layer}: the neurons with the highest activation (mlp.hook_post) on this prompt, and the tokens their value vectors promote and suppress through the unembedding.`));
     const max = Math.max(...r.neurons.map((n) => Math.abs(n.activation)), 1e-6);
     const tokenList = (list) => list.map((t) => `${shown(t.token)} ${t.logit >= 0 ? '+' : ''}${fmt(t.logit, 2)}`).join(', ');
-    out.append(el('table', {}, el('tr', {}, ['neuron', 'activation', 'at', 'in/out cos', 'per token', 'promotes', 'suppresses'].map((h) => el('th', {}, h))),
+    out.append(el('table', { class: 'neurons' }, el('tr', {}, ['neuron', 'activation', 'at', 'in/out cos', 'activation on each token', 'promotes', 'suppresses'].map((h) => el('th', {}, h))),
       r.neurons.map((n) => el('tr', {}, el('th', { class: 'rowlabel' }, `N${n.neuron}`), el('td', {}, fmt(n.activation)),
         el('td', { class: 'tokcell' }, `${n.position} ${shown(r.tokens[n.position].text)}`), el('td', {}, fmt(n.inputOutputCosine, 2)),
-        el('td', { style: 'padding:0' }, el('span', { style: 'display:flex' }, n.activations.map((a, i) =>
-          el('span', { style: `display:inline-block;width:10px;height:1.1rem;background:${color(a, max)}`, title: `${i} ${shown(r.tokens[i].text)}: ${fmt(a)}` })))),
+        el('td', { class: 'strip' }, el('span', { class: 'tokens' }, n.activations.map((a, i) =>
+          el('span', { class: 'tok', style: `background:${color(a, max)};color:${ink(a, max)}`, title: `${i} ${shown(r.tokens[i].text)}: ${fmt(a)}` }, shown(r.tokens[i].text))))),
         el('td', { class: 'tokcell' }, tokenList(n.promoted)), el('td', { class: 'tokcell' }, tokenList(n.suppressed))))));
+    out.append(legend(max, 'diverging', 'activation (mlp.hook_post)'));
     return `${r.tokens.length} tokens, ${r.neurons.length} neurons`;
+  },
+
+  async attribute(model, out) {
+    const body = { model, prompt: $('prompt').value, answer: $('answer').value };
+    if ($('wrong').value !== '') body.wrong = $('wrong').value;
+    const r = await api('/api/attribute', body);
+    const what = `logit[${shown(r.answer.text)}]` + (r.wrong ? ` − logit[${shown(r.wrong.text)}]` : '');
+    out.append(tokenChips(r.tokens, { selected: r.position }),
+      el('p', { class: 'note muted' }, `Direct logit attribution of ${what} at position ${r.position}: each component's output read straight through the final norm (its scale frozen from the run) and the unembedding.`));
+    const nL = r.heads.length, nH = r.heads[0].length;
+    const max = Math.max(...r.components.map((c) => Math.abs(c.value)), 1e-6);
+    const bars = el('table', {}, el('tr', {}, ['component', 'direct contribution'].map((h) => el('th', {}, h))),
+      r.components.map((c) => el('tr', {}, el('th', { class: 'rowlabel' }, c.label),
+        el('td', { style: 'text-align:left' }, el('span', { class: 'bar', style: `width:${(10 * Math.abs(c.value) / max).toFixed(2)}rem;background:${color(c.value >= 0 ? max : -max, max)}` }), fmt(c.value)))));
+    const ranked = r.heads.flatMap((row, l) => row.map((v, h) => [v, l, h])).sort((a, b) => Math.abs(b[0]) - Math.abs(a[0])).slice(0, 5);
+    out.append(el('div', { class: 'grid' }, el('div', {}, el('h2', {}, 'Components'), bars),
+      el('div', {}, el('h2', {}, 'Heads'),
+        heatmap({ rows: nL, cols: nH, rowLabels: [...Array(nL).keys()].map((l) => `L${l}`), colLabels: [...Array(nH).keys()].map((h) => `H${h}`),
+                  value: (l, h) => r.heads[l][h], meaning: `direct contribution to ${what}` }),
+        el('p', { class: 'note muted' }, 'largest: ' + ranked.map(([v, l, h]) => `L${l}H${h} ${v >= 0 ? '+' : ''}${fmt(v, 2)}`).join(', ')))));
+    return `${r.tokens.length} tokens, ${what}`;
+  },
+
+  async log(model, out) {
+    const r = await api('/api/requests');
+    out.append(el('p', { class: 'note muted' }, `The server's last ${r.requests.length} requests, newest first (the server also prints each on standard error).`),
+      el('table', {}, el('tr', {}, ['time', 'method', 'path', 'status', 'ms'].map((h) => el('th', {}, h))),
+        r.requests.map((q) => el('tr', { class: q.status >= 400 ? 'failed' : '' }, el('td', {}, q.time), el('td', {}, q.method),
+          el('td', { style: 'text-align:left' }, q.path), el('td', {}, q.status), el('td', {}, fmt(q.milliseconds, 1))))));
+    return `${r.requests.length} requests`;
   },
 };
 
@@ -290,6 +403,7 @@ async function run() {
   const mine = ++runCount;
   if (job) { api(`/api/jobs/${job.id}`, null, 'DELETE').catch(() => {}); }
   writeAddress();
+  resolveVisibleTokens();
   const model = $('model').value;
   const out = $('output');
   const fresh = el('div');
@@ -320,6 +434,7 @@ function init() {
   $('form').addEventListener('submit', (e) => { e.preventDefault(); run(); });
   $('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); } });
   $('model').addEventListener('change', () => { describeModel(); run(); });
+  for (const id of TOKEN_INPUTS) $(id).addEventListener('input', () => resolveToken(id));
   $('cancel').addEventListener('click', async () => {
     if (!job) return;
     try { await api(`/api/jobs/${job.id}`, null, 'DELETE'); } catch (e) { setStatus('error', e.message); }

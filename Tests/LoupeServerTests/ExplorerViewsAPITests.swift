@@ -1,0 +1,87 @@
+// The API behind the explorer's newer views: a token resolved as the analyses resolve it (with the CLI's
+// caution), direct logit attribution, every head's pattern at once, and the request log — each checked
+// against the library called directly on the same model.
+
+import Foundation
+import LoupeInterp
+import LoupeModels
+@testable import LoupeServer
+import Testing
+
+@Suite struct ExplorerViewsAPITests {
+    static let prompt = ExplorerAPITests.prompt
+
+    @Test func aTokenIsResolvedWithTheCaution() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        let loaded = try ExplorerAPITests.model()
+        let spaced = try await s.post("/api/token", ["model": "gpt2-tiny", "text": " Mary"]).decode(TokenResponse.self)
+        #expect(spaced.token.id == (try loaded.model.singleToken(" Mary")) && spaced.token.text == " Mary" && spaced.caution == nil)
+        // "Mary" without its space is another token, and a rarer one: the page shows the CLI's caution.
+        let bare = try await s.post("/api/token", ["model": "gpt2-tiny", "text": "Mary"]).decode(TokenResponse.self)
+        #expect(bare.token.id == (try loaded.model.singleToken("Mary")) && bare.token.id != spaced.token.id)
+        #expect(bare.caution == loaded.model.tokenCaution("Mary") && bare.caution?.contains("\" Mary\"") == true, "\(bare.caution ?? "none")")
+        // An id is a token too; several tokens are an error that says so.
+        let byID = try await s.post("/api/token", ["model": "gpt2-tiny", "text": "\(spaced.token.id)"]).decode(TokenResponse.self)
+        #expect(byID.token == spaced.token)
+        let two = try await s.post("/api/token", ["model": "gpt2-tiny", "text": " Mary Jane Watson"])
+        #expect(two.status == 422 && two.error.contains("'text'") && two.error.contains("tokens"), "\(two.status) \(two.error)")
+        #expect(try await s.post("/api/token", ["model": "gpt2-tiny"]).status == 400)
+    }
+
+    @Test func attributionMatchesTheLibrary() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        let loaded = try ExplorerAPITests.model()
+        let ids = try loaded.requireTokenizer().encodeForModel(Self.prompt)
+        let a = try loaded.model.singleToken(" Mary"), w = try loaded.model.singleToken(" John")
+        let expected = try loaded.model.directLogitAttribution(tokens: ids, answer: a, wrong: w, position: nil)
+        let reply = try await s.post("/api/attribute", ["model": "gpt2-tiny", "prompt": Self.prompt, "answer": " Mary", "wrong": " John"])
+        #expect(reply.status == 200, "\(reply.error)")
+        let r = try reply.decode(AttributeResponse.self)
+        #expect(r.answer.id == a && r.wrong?.id == w && r.position == ids.count - 1)
+        #expect(r.heads.flatMap { $0 } == expected.heads.scalars)
+        #expect(r.heads.count == loaded.model.config.nLayers && r.heads[0].count == loaded.model.config.nHeads)
+        #expect(r.components.map(\.label) == expected.componentLabels && r.components.map(\.value) == expected.components)
+        // Another position reads another row.
+        let earlier = try await s.post("/api/attribute", ["model": "gpt2-tiny", "prompt": Self.prompt, "answer": " Mary", "position": 3])
+            .decode(AttributeResponse.self)
+        let atThree = try loaded.model.directLogitAttribution(tokens: ids, answer: a, position: 3)
+        #expect(earlier.position == 3 && earlier.heads.flatMap { $0 } == atThree.heads.scalars && earlier.wrong == nil)
+        let bad = try await s.post("/api/attribute", ["model": "gpt2-tiny", "prompt": Self.prompt, "answer": " Mary", "position": 99])
+        #expect(bad.status == 422 && bad.error.contains("'position'"), "\(bad.error)")
+    }
+
+    @Test func everyHeadsPatternComesWithAll() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        let loaded = try ExplorerAPITests.model()
+        let ids = try loaded.requireTokenizer().encodeForModel(Self.prompt)
+        let heads = try loaded.model.attentionAnalysis(tokens: ids)
+        let r = try await s.post("/api/attention", ["model": "gpt2-tiny", "prompt": Self.prompt, "all": true]).decode(AttentionResponse.self)
+        let patterns = try #require(r.patterns)
+        let nH = loaded.model.config.nHeads
+        #expect(patterns.count == loaded.model.config.nLayers * nH)
+        for h in heads { #expect(patterns[h.layer * nH + h.head].flatMap { $0 } == h.pattern, "L\(h.layer)H\(h.head)") }
+        let without = try await s.post("/api/attention", ["model": "gpt2-tiny", "prompt": Self.prompt]).decode(AttentionResponse.self)
+        #expect(without.patterns == nil)
+    }
+
+    @Test func requestsAreLoggedWithoutTheirQueries() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        _ = try await s.post("/api/predict", ["model": "gpt2-tiny", "prompt": "Hello"])
+        _ = try await s.post("/api/predict", ["model": "no-such-model", "prompt": "Hello"])
+        _ = try await s.get("/api/jobs/nothing?wait=1")
+        let log = try await s.get("/api/requests")
+        #expect(log.status == 200)
+        let entries = try JSONDecoder().decode([String: [LoggedRequest]].self, from: log.body)["requests"] ?? []
+        // Newest first: the jobs lookup (404, its query left out), the unknown model (404), the prediction (200).
+        #expect(entries.count >= 3)
+        let (jobs, unknown, predict) = (entries[0], entries[1], entries[2])
+        #expect(jobs.method == "GET" && jobs.path == "/api/jobs/nothing" && jobs.status == 404, "\(jobs)")
+        #expect(unknown.method == "POST" && unknown.path == "/api/predict" && unknown.status == 404, "\(unknown)")
+        #expect(predict.path == "/api/predict" && predict.status == 200 && predict.milliseconds >= 0, "\(predict)")
+        #expect(ISO8601DateFormatter().date(from: predict.time) != nil)
+    }
+}
