@@ -46,6 +46,8 @@ views=(
   "heads|induction=1"
   "patch|clean=$IOI_CLEAN|corrupt=$IOI_CORRUPT|answer= Mary|wrong= John|hook=resid_pre"
   "attribute|prompt=$IOI_CLEAN|answer= Mary|wrong= John"
+  "path|clean=$IOI_CLEAN|corrupt=$IOI_CORRUPT|answer= Mary|wrong= John|receiver=logits"
+  "trace|prompt=The Eiffel Tower is located in the city of|subject=Eiffel Tower|answer= Paris"
   "neurons|prompt=$IOI_CLEAN|layer=5|top=8"
   "log"
 )

@@ -4,6 +4,7 @@
 // comes back.
 
 import Foundation
+import LoupeFormats
 import LoupeModels
 import LoupeTensor
 
@@ -61,6 +62,28 @@ extension HookedTransformer {
         return Float(variance.squareRoot())
     }
 
+    /// The positions of `tokens` (the encoding of `prompt`) that overlap `subject`'s first occurrence in the
+    /// prompt, by bytes: the span causal tracing puts noise on. A leading BOS is skipped.
+    public func subjectPositions(_ subject: String, in prompt: String, tokens: [Int]) throws -> Range<Int> {
+        guard let tokenizer else { throw InterpError.invalid("finding the subject's tokens needs the model's tokenizer") }
+        guard !subject.isEmpty, let range = prompt.range(of: subject) else {
+            throw InterpError.invalid("the subject \(subject.quotedForDisplay) is not in the prompt")
+        }
+        let startByte = prompt[..<range.lowerBound].utf8.count, endByte = startByte + subject.utf8.count
+        var offset = 0
+        var positions: [Int] = []
+        for (i, t) in tokens.enumerated() {
+            if t == tokenizer.bosID && i == 0 { continue }
+            let n = try tokenizer.decodeBytes([t]).count
+            if offset < endByte && offset + n > startByte { positions.append(i) }
+            offset += n
+        }
+        guard let first = positions.first, let last = positions.last else {
+            throw InterpError.invalid("the subject \(subject.quotedForDisplay) covers no token of the prompt")
+        }
+        return first..<(last + 1)
+    }
+
     /// Causal tracing of `answer` (its probability at the last position) over every layer and position.
     /// - Parameters:
     ///   - subject: the token positions whose embeddings get noise.
@@ -68,9 +91,10 @@ extension HookedTransformer {
     ///     (`max(0, l − window/2) ..< min(n_layers, l − window/2 + window)`); 1 for `.resid`.
     ///   - noise: the noise's standard deviation; default 3× the embedding's.
     ///   - samples: noise draws to average over, each seeded from `seed`.
+    ///   - isCancelled: asked between batches; when it says yes the trace stops with `CancellationError`.
     public func causalTrace(tokens: [Int], subject: Range<Int>, answer: Int, kind: TraceKind = .resid,
                             window: Int = 1, noise: Float? = nil, samples: Int = 1, seed: UInt64 = 0,
-                            progress: ProgressHandler? = nil) throws -> CausalTrace {
+                            progress: ProgressHandler? = nil, isCancelled: (@Sendable () -> Bool)? = nil) throws -> CausalTrace {
         let (nL, d, v) = (config.nLayers, config.dModel, config.dVocab)
         let T = tokens.count
         guard !subject.isEmpty, subject.lowerBound >= 0, subject.upperBound <= T else {
@@ -114,7 +138,7 @@ extension HookedTransformer {
                 overall = { done, total in report(sample * total + done, samples * total) }
             }
             let values = try runPatchJobs(jobs, resultCount: nL * T, corruptCache: corruptCache, positions: T,
-                                          scored: T - 1, metric: metric, progress: overall)
+                                          scored: T - 1, metric: metric, progress: overall, isCancelled: isCancelled)
             for i in 0..<sum.count { sum[i] += values[i] }
         }
         return CausalTrace(kind: kind, window: kind == .resid ? 1 : window, subject: subject, cleanProbability: cleanP,

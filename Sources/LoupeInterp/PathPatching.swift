@@ -26,6 +26,20 @@ public enum PathReceiver: Sendable, Equatable {
     public enum HeadInput: String, Sendable, CaseIterable { case q, k, v }
     public enum ReceiverPosition: String, Sendable, Equatable { case all, scored }
 
+    /// `logits`, or `LAYER:HEADS:q|k|v` (e.g. `9:6,9:q`: heads 6 and 9 of layer 9 through their queries).
+    public init(parsing text: String) throws {
+        if text == "logits" { self = .logits; return }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let layer = Int(parts[0]), let input = HeadInput(rawValue: String(parts[2])) else {
+            throw InterpError.invalid("a receiver is logits or LAYER:HEADS:q|k|v (e.g. 9:6,9:q), found '\(text)'")
+        }
+        let heads = try parts[1].split(separator: ",", omittingEmptySubsequences: false).map { s -> Int in
+            guard let h = Int(s) else { throw InterpError.invalid("receiver '\(text)': '\(s)' is not a head index") }
+            return h
+        }
+        self = .heads(layer: layer, heads: heads, input: input)
+    }
+
     /// A receiving head and the input it is patched through.
     public struct ReceiverHead: Sendable, Equatable, Hashable {
         public var layer: Int

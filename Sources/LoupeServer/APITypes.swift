@@ -249,16 +249,107 @@ public struct AblateResponse: Codable, Sendable {
 }
 
 /// A job's state as `GET /api/jobs/{id}` reports it.
+/// `loupe trace`: noise on the subject's embeddings, then each state restored in turn (a job).
+public struct TraceRequest: Decodable, Sendable {
+    public let model: String; public let prompt: String; public let subject: String; public let answer: String
+    /// `resid` (default), `mlp` or `attn`.
+    public let kind: String?
+    /// Blocks restored together for mlp and attn (default 10, as ROME).
+    public let window: Int?
+    /// Noise samples to average (default 5, at most 50).
+    public let samples: Int?
+    /// Noise standard deviation (default 3× the embedding's).
+    public let noise: Float?
+    public let seed: UInt64?
+}
+public struct TraceResponse: Codable, Sendable {
+    public let model: String; public let tokens: [TokenInfo]; public let subject: [Int]; public let answer: TokenInfo
+    public let kind: String; public let window: Int; public let samples: Int
+    /// P(answer) in the clean run and in the corrupted runs (mean over the samples).
+    public let clean: Float; public let corrupted: Float
+    /// `[layer][position]`: P(answer) with that state restored.
+    public let restored: [[Float]]
+}
+
+/// `loupe path-patch`: every head as the sender, into a receiver (a job).
+public struct PathPatchRequest: Decodable, Sendable {
+    public let model: String; public let clean: String; public let corrupt: String
+    public let answer: String; public let wrong: String
+    /// `logits` (default) or `LAYER:HEADS:q|k|v`, e.g. `9:6,9:q`.
+    public let receiver: String?
+}
+public struct PathPatchResponse: Codable, Sendable {
+    public let model: String; public let receiver: String
+    /// logit[answer] − logit[wrong] in the clean and the corrupted run.
+    public let clean: Float; public let corrupted: Float
+    /// `[layer][head]`: the metric with that head's output from the corrupted run along the path.
+    public let values: [[Float]]
+    /// `(value − corrupted) / (clean − corrupted)`: 1 = no effect, 0 = the whole clean–corrupted difference.
+    public let normalized: [[Float]]
+    public let cleanTokens: [TokenInfo]
+}
+
+/// What a finished job gives: the response of its kind, encoded as that response.
+public enum JobResult: Sendable, Encodable {
+    case patch(PatchResponse)
+    case trace(TraceResponse)
+    case pathPatch(PathPatchResponse)
+
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .patch(let r): try r.encode(to: encoder)
+        case .trace(let r): try r.encode(to: encoder)
+        case .pathPatch(let r): try r.encode(to: encoder)
+        }
+    }
+}
+
 public struct JobStatus: Codable, Sendable {
     public let id: String
+    /// `patch`, `trace` or `path-patch`: what `result` holds.
     public let kind: String
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
     public let state: String
     public let done: Int
     public let total: Int
     public let elapsedSeconds: Double
-    public let result: PatchResponse?
+    public let result: JobResult?
     public let error: String?
+
+    init(id: String, kind: String, state: String, done: Int, total: Int, elapsedSeconds: Double, result: JobResult?, error: String?) {
+        (self.id, self.kind, self.state, self.done, self.total) = (id, kind, state, done, total)
+        (self.elapsedSeconds, self.result, self.error) = (elapsedSeconds, result, error)
+    }
+
+    enum CodingKeys: String, CodingKey { case id, kind, state, done, total, elapsedSeconds, result, error }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        kind = try c.decode(String.self, forKey: .kind)
+        state = try c.decode(String.self, forKey: .state)
+        done = try c.decode(Int.self, forKey: .done)
+        total = try c.decode(Int.self, forKey: .total)
+        elapsedSeconds = try c.decode(Double.self, forKey: .elapsedSeconds)
+        error = try c.decodeIfPresent(String.self, forKey: .error)
+        switch kind {
+        case "trace": result = try c.decodeIfPresent(TraceResponse.self, forKey: .result).map { .trace($0) }
+        case "path-patch": result = try c.decodeIfPresent(PathPatchResponse.self, forKey: .result).map { .pathPatch($0) }
+        default: result = try c.decodeIfPresent(PatchResponse.self, forKey: .result).map { .patch($0) }
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id); try c.encode(kind, forKey: .kind); try c.encode(state, forKey: .state)
+        try c.encode(done, forKey: .done); try c.encode(total, forKey: .total); try c.encode(elapsedSeconds, forKey: .elapsedSeconds)
+        try c.encodeIfPresent(result, forKey: .result); try c.encodeIfPresent(error, forKey: .error)
+    }
+
+    /// The result of a patching, tracing or path-patching job.
+    public var patch: PatchResponse? { if case .patch(let r)? = result { return r }; return nil }
+    public var trace: TraceResponse? { if case .trace(let r)? = result { return r }; return nil }
+    public var pathPatch: PathPatchResponse? { if case .pathPatch(let r)? = result { return r }; return nil }
 }
 
 public struct ModelsResponse: Codable, Sendable {

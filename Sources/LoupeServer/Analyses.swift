@@ -349,7 +349,7 @@ struct Analyses: Sendable {
     }
 
     /// `[layer][head]` rows of a `[n_layers, n_heads]` tensor.
-    private func grid(_ t: Tensor) -> [[Float]] {
+    func grid(_ t: Tensor) -> [[Float]] {
         (0..<t.shape[0]).map { l in Array(t.scalars[(l * t.shape[1])..<((l + 1) * t.shape[1])]) }
     }
 }

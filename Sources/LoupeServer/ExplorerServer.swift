@@ -98,7 +98,25 @@ public struct ExplorerServer: Sendable {
             let analyses = try await analyses(r.model)
             let plan = try analyses.plan(r)
             let job = try await jobs.submit(kind: "patch") { job in
-                try analyses.patch(plan, progress: job.progress, isCancelled: { job.isCancelled })
+                .patch(try analyses.patch(plan, progress: job.progress, isCancelled: { job.isCancelled }))
+            }
+            return try json(job.status, status: .accepted)
+        }
+        router.post("/api/trace") { request, context in
+            let r = try await decode(request, TraceRequest.self)
+            let analyses = try await analyses(r.model)
+            let plan = try analyses.plan(r)
+            let job = try await jobs.submit(kind: "trace") { job in
+                .trace(try analyses.trace(plan, progress: job.progress, isCancelled: { job.isCancelled }))
+            }
+            return try json(job.status, status: .accepted)
+        }
+        router.post("/api/path-patch") { request, context in
+            let r = try await decode(request, PathPatchRequest.self)
+            let analyses = try await analyses(r.model)
+            let plan = try analyses.plan(r)
+            let job = try await jobs.submit(kind: "path-patch") { job in
+                .pathPatch(try analyses.pathPatch(plan, progress: job.progress, isCancelled: { job.isCancelled }))
             }
             return try json(job.status, status: .accepted)
         }

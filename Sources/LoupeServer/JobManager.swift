@@ -12,7 +12,7 @@ final class Job: @unchecked Sendable {
     private var finished: Date?
     private var state = "queued"
     private var done = 0, total = 0
-    private var result: PatchResponse?
+    private var result: JobResult?
     private var error: String?
     private var cancelRequested = false
 
@@ -31,7 +31,7 @@ final class Job: @unchecked Sendable {
 
     func progress(_ d: Int, _ t: Int) { lock.lock(); done = d; total = t; lock.unlock() }
 
-    func finish(_ outcome: Result<PatchResponse, Error>) {
+    func finish(_ outcome: Result<JobResult, Error>) {
         lock.lock(); defer { lock.unlock() }
         finished = Date()
         switch outcome {
@@ -70,7 +70,7 @@ actor JobManager {
     }
 
     /// Queues `work` as a new job on the compute lane; 429 when `maxActive` jobs are already active.
-    func submit(kind: String, work: @escaping @Sendable (Job) throws -> PatchResponse) throws -> Job {
+    func submit(kind: String, work: @escaping @Sendable (Job) throws -> JobResult) throws -> Job {
         let active = jobs.values.filter(\.isActive).count
         guard active < maxActive else {
             throw APIError(.tooManyRequests, "\(active) jobs are queued or running (the limit is \(maxActive)); wait for one or cancel it")

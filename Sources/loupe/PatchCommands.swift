@@ -222,19 +222,7 @@ struct Path: ParsableCommand {
             }
         }
         let target: PathReceiver
-        if receiver == "logits" {
-            target = .logits
-        } else {
-            let parts = receiver.split(separator: ":")
-            guard parts.count == 3, let layer = Int(parts[0]), let input = PathReceiver.HeadInput(rawValue: String(parts[2])) else {
-                throw ValidationError("--receiver must be logits or LAYER:HEADS:q|k|v, found '\(receiver)'")
-            }
-            let heads = try parts[1].split(separator: ",").map { s -> Int in
-                guard let h = Int(s) else { throw ValidationError("--receiver: '\(s)' is not a head index") }
-                return h
-            }
-            target = .heads(layer: layer, heads: heads, input: input)
-        }
+        do { target = try PathReceiver(parsing: receiver) } catch let e as InterpError { throw ValidationError("--receiver: \(e)") }
         let progress = ProgressReporter("path patching")
         let result = try loaded.model.pathPatch(pairs: pairs, receiver: target) { done, total in
             progress.update(done, total, extra: "sender layers")
@@ -295,23 +283,12 @@ struct Trace: ParsableCommand {
     func run() throws {
         let traceKind = kind
         let loaded = try modelOptions.load()
-        let tokenizer = try loaded.requireTokenizer()
         let tokens = try encodePrompt(prompt, chat: false, loaded: loaded)
-        // The subject's token span: tokens overlapping the subject's bytes in the prompt.
-        guard let range = prompt.range(of: subject) else { throw ValidationError("--subject \(subject.quotedForDisplay) is not in the prompt") }
-        let startByte = prompt[..<range.lowerBound].utf8.count, endByte = startByte + subject.utf8.count
-        var offset = 0
-        var positions: [Int] = []
-        for (i, t) in tokens.enumerated() {
-            let n = try tokenizer.decodeBytes([t]).count
-            if (t == tokenizer.bosID && i == 0) { continue }
-            if offset < endByte && offset + n > startByte { positions.append(i) }
-            offset += n
-        }
-        guard let first = positions.first, let last = positions.last else { throw ValidationError("--subject covers no token") }
+        let span: Range<Int>
+        do { span = try loaded.model.subjectPositions(subject, in: prompt, tokens: tokens) } catch let e as InterpError { throw ValidationError("--subject: \(e)") }
         let a = try singleToken(answer, "--answer", loaded)
         let progress = ProgressReporter("tracing")
-        let trace = try loaded.model.causalTrace(tokens: tokens, subject: first..<(last + 1), answer: a, kind: traceKind,
+        let trace = try loaded.model.causalTrace(tokens: tokens, subject: span, answer: a, kind: traceKind,
                                                  window: window, noise: noise, samples: samples, seed: seed) { done, total in
             progress.update(done, total)
         }
@@ -336,7 +313,7 @@ struct Trace: ParsableCommand {
                                  corrupted: trace.corruptedProbability, restored: AnyNested(trace.restored)))
             return
         }
-        print("causal trace of P(\(shown(loaded.tokenText(a)))), restoring \(traceKind.rawValue)\(traceKind == .resid ? "" : " (window \(trace.window))"); subject tokens \(first)..<\(last + 1)")
+        print("causal trace of P(\(shown(loaded.tokenText(a)))), restoring \(traceKind.rawValue)\(traceKind == .resid ? "" : " (window \(trace.window))"); subject tokens \(span.lowerBound)..<\(span.upperBound)")
         print(String(format: "clean %.3f, corrupted %.3f (mean of %d noise samples)", trace.cleanProbability, trace.corruptedProbability, samples))
         let labels = tokens.enumerated().map { "\($0.offset)\(trace.subject.contains($0.offset) ? "*" : "") \(shown(loaded.tokenText($0.element)))" }
         let T = tokens.count

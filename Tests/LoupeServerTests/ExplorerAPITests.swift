@@ -116,7 +116,7 @@ import Testing
         }
         #expect(status.state == "done", "\(status.error ?? "")")
         #expect(status.total > 0 && status.done == status.total)
-        let result = try #require(status.result)
+        let result = try #require(status.patch)
         let tok = try loaded.requireTokenizer()
         let direct = try loaded.model.activationPatch(
             clean: tok.encodeForModel(Self.prompt), corrupted: tok.encodeForModel(corrupt), target: .attnOut,
@@ -147,7 +147,7 @@ import Testing
             status = try await s.get("/api/jobs/\(status.id)?wait=1").decode(JobStatus.self)
         }
         #expect(status.state == "done", "\(status.error ?? "")")
-        let result = try #require(status.result)
+        let result = try #require(status.patch)
         #expect(result.pairs == 2)
         let mary = try #require(tok.encode(" Mary").first), john = try #require(tok.encode(" John").first)
         let anne = try #require(tok.encode(" Anne").first), tom = try #require(tok.encode(" Tom").first)
@@ -248,7 +248,7 @@ import Testing
         // Once the lane is free, the next request runs after the cancelled job would have: it did not run.
         _ = try await s.post("/api/tokens", ["model": "gpt2-tiny", "prompt": "x"])
         let after = try await s.get("/api/jobs/\(id)").decode(JobStatus.self)
-        #expect(after.state == "cancelled" && after.result == nil && after.done == 0)
+        #expect(after.state == "cancelled" && after.patch == nil && after.done == 0)
         #expect(try await s.post("/api/jobs", body).status == 202)
     }
 

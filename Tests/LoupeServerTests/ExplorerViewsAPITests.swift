@@ -85,3 +85,63 @@ import Testing
         #expect(ISO8601DateFormatter().date(from: predict.time) != nil)
     }
 }
+
+/// Causal tracing and path patching as jobs: each result equals the library's on the same inputs.
+@Suite struct ExplorerJobViewsTests {
+    func finished(_ s: TestServer, _ path: String, _ body: [String: Any]) async throws -> JobStatus {
+        let submitted = try await s.post(path, body)
+        #expect(submitted.status == 202, "\(submitted.error)")
+        var status = try submitted.decode(JobStatus.self)
+        while status.state == "queued" || status.state == "running" {
+            status = try await s.get("/api/jobs/\(status.id)?wait=1").decode(JobStatus.self)
+        }
+        return status
+    }
+
+    @Test func tracingMatchesTheLibrary() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        let loaded = try ExplorerAPITests.model()
+        let prompt = "The Eiffel Tower is located in the city of"
+        let ids = try loaded.requireTokenizer().encodeForModel(prompt)
+        let subject = try loaded.model.subjectPositions("Eiffel Tower", in: prompt, tokens: ids)
+        // The span is exactly the subject's tokens: they decode to it, with the space before it.
+        #expect(try loaded.requireTokenizer().decode(Array(ids[subject])) == " Eiffel Tower" && subject.lowerBound == 1, "\(subject)")
+        let paris = try loaded.model.singleToken(" Paris")
+        let expected = try loaded.model.causalTrace(tokens: ids, subject: subject, answer: paris, kind: .mlp, window: 2, samples: 2, seed: 7)
+        let status = try await finished(s, "/api/trace", ["model": "gpt2-tiny", "prompt": prompt, "subject": "Eiffel Tower", "answer": " Paris",
+                                                          "kind": "mlp", "window": 2, "samples": 2, "seed": 7])
+        #expect(status.kind == "trace" && status.state == "done", "\(status.error ?? "")")
+        let t = try #require(status.trace)
+        #expect(t.subject == Array(subject) && t.answer.id == paris && t.kind == "mlp" && t.window == 2 && t.samples == 2)
+        #expect(t.clean == expected.cleanProbability && t.corrupted == expected.corruptedProbability)
+        #expect(t.restored.flatMap { $0 } == expected.restored.scalars)
+        // A subject that is not in the prompt is refused when the job is asked for.
+        let bad = try await s.post("/api/trace", ["model": "gpt2-tiny", "prompt": prompt, "subject": "Louvre", "answer": " Paris"])
+        #expect(bad.status == 422 && bad.error.contains("'subject'"), "\(bad.error)")
+    }
+
+    @Test func pathPatchingMatchesTheLibrary() async throws {
+        let s = try await TestServer.start()
+        defer { s.stop() }
+        let loaded = try ExplorerAPITests.model()
+        let clean = ExplorerAPITests.prompt, corrupt = clean.replacingOccurrences(of: "John gave", with: "Mary gave")
+        let tokenizer = try loaded.requireTokenizer()
+        let metric = PatchMetric.logitDifference(answer: try loaded.model.singleToken(" Mary"), wrong: try loaded.model.singleToken(" John"))
+        for receiver in ["logits", "1:0,2:q"] {
+            let expected = try loaded.model.pathPatch(clean: tokenizer.encodeForModel(clean), corrupted: tokenizer.encodeForModel(corrupt),
+                                                      receiver: try PathReceiver(parsing: receiver), metric: metric)
+            let status = try await finished(s, "/api/path-patch", ["model": "gpt2-tiny", "clean": clean, "corrupt": corrupt,
+                                                                   "answer": " Mary", "wrong": " John", "receiver": receiver])
+            let r = try #require(status.pathPatch, "\(status.error ?? "")")
+            #expect(status.kind == "path-patch" && r.receiver == receiver)
+            #expect(r.values.flatMap { $0 } == expected.values.scalars && r.normalized.flatMap { $0 } == expected.normalized.scalars)
+            #expect(r.clean == expected.clean && r.corrupted == expected.corrupted)
+        }
+        let bad = try await s.post("/api/path-patch", ["model": "gpt2-tiny", "clean": clean, "corrupt": corrupt, "answer": " Mary", "wrong": " John",
+                                                       "receiver": "1:9:q"])
+        #expect(bad.status == 422 && bad.error.contains("head 9"), "\(bad.error)")
+        let uneven = try await s.post("/api/path-patch", ["model": "gpt2-tiny", "clean": clean, "corrupt": "Hello", "answer": " Mary", "wrong": " John"])
+        #expect(uneven.status == 422 && uneven.error.contains("one length"), "\(uneven.error)")
+    }
+}

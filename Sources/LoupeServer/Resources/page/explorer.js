@@ -5,9 +5,10 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['predict', 'lens', 'attention', 'heads', 'attribute', 'patch', 'neurons', 'log'];
+const VIEWS = ['predict', 'lens', 'attention', 'heads', 'attribute', 'patch', 'path', 'trace', 'neurons', 'log'];
 const TITLES = { predict: 'Predictions', lens: 'Logit lens', attention: 'Attention', heads: 'Head scores',
-                 attribute: 'Attribution', patch: 'Patching', neurons: 'Neurons', log: 'Request log' };
+                 attribute: 'Attribution', patch: 'Patching', path: 'Path patching', trace: 'Causal tracing',
+                 neurons: 'Neurons', log: 'Request log' };
 // Address key → input id, for the inputs each view reads.
 const FIELDS = {
   predict: { prompt: 'prompt', k: 'topk' },
@@ -16,6 +17,8 @@ const FIELDS = {
   heads: { prompt: 'prompt', induction: 'induction' },
   attribute: { prompt: 'prompt', answer: 'answer', wrong: 'wrong' },
   patch: { clean: 'clean', corrupt: 'corrupt', answer: 'answer', wrong: 'wrong', hook: 'hook', metric: 'metric' },
+  path: { clean: 'clean', corrupt: 'corrupt', answer: 'answer', wrong: 'wrong', receiver: 'receiver' },
+  trace: { prompt: 'prompt', subject: 'subject', answer: 'answer', kind: 'tracekind' },
   neurons: { prompt: 'prompt', layer: 'nlayer', top: 'ntop' },
   log: {},
 };
@@ -23,8 +26,10 @@ const DEFAULTS = {
   prompt: 'When Mary and John went to the store, John gave a drink to',
   clean: 'When Mary and John went to the store, John gave a drink to',
   corrupt: 'When Mary and John went to the store, Mary gave a drink to',
-  answer: ' Mary', wrong: ' John', metric: 'normalized-logit-diff',
+  answer: ' Mary', wrong: ' John', metric: 'normalized-logit-diff', receiver: 'logits',
 };
+// The trace view's own prompt, subject and answer when it is opened from another view.
+const TRACE_DEFAULTS = { prompt: 'The Eiffel Tower is located in the city of', subject: 'Eiffel Tower', answer: ' Paris' };
 
 let view = 'predict';
 let models = [];
@@ -163,9 +168,10 @@ function resolveToken(id) {
 function readAddress() {
   const p = new URLSearchParams(location.hash.slice(1));
   view = VIEWS.includes(p.get('view')) ? p.get('view') : 'predict';
+  const defaults = view === 'trace' ? { ...DEFAULTS, ...TRACE_DEFAULTS } : DEFAULTS;
   for (const [key, id] of Object.entries(FIELDS[view])) {
     const input = $(id);
-    const value = p.has(key) ? p.get(key) : DEFAULTS[key];
+    const value = p.has(key) ? p.get(key) : defaults[key];
     if (value === undefined) continue;
     if (input.type === 'checkbox') input.checked = value === '1' || value === 'true';
     else input.value = value;
@@ -237,6 +243,34 @@ async function refreshModel() {
 
 const num = (id) => ($(id).value === '' ? undefined : Number($(id).value));
 const text = (id) => ($(id).value === '' ? undefined : $(id).value);
+
+/** Submits a job and follows it with the progress bar and the Cancel button; the final status, or null
+ *  when a newer run took over. */
+async function runJob(path, body, mine, unit) {
+  let status = await api(path, body);
+  const mineJob = { id: status.id };
+  job = mineJob;
+  $('cancel').hidden = false;
+  $('progress').hidden = false;
+  try {
+    while (status.state === 'queued' || status.state === 'running') {
+      $('bar').style.width = status.total ? `${(100 * status.done / status.total).toFixed(1)}%` : '0';
+      $('progress-text').textContent = `${status.state}: ${status.done}/${status.total || '?'} ${unit}`;
+      // The server answers when the job ends or after a second, with its progress.
+      status = await api(`/api/jobs/${status.id}?wait=1`);
+      if (mine !== runCount) return null;
+    }
+  } finally {
+    // A newer run may have started its own job meanwhile: leave its controls alone.
+    if (job === mineJob) {
+      $('cancel').hidden = true;
+      $('progress').hidden = true;
+      job = null;
+    }
+  }
+  if (status.state === 'failed') throw new Error(status.error || 'the job failed');
+  return status;
+}
 
 const RENDER = {
   async predict(model, out) {
@@ -316,29 +350,9 @@ const RENDER = {
   async patch(model, out, mine) {
     const body = { model, clean: $('clean').value, corrupt: $('corrupt').value, answer: $('answer').value, hook: $('hook').value, metric: $('metric').value };
     if ($('wrong').value !== '') body.wrong = $('wrong').value;
-    let status = await api('/api/jobs', body);
-    const mineJob = { id: status.id };
-    job = mineJob;
-    $('cancel').hidden = false;
-    $('progress').hidden = false;
-    try {
-      while (status.state === 'queued' || status.state === 'running') {
-        $('bar').style.width = status.total ? `${(100 * status.done / status.total).toFixed(1)}%` : '0';
-        $('progress-text').textContent = `${status.state}: ${status.done}/${status.total || '?'} batches`;
-        // The server answers when the job ends or after a second, with its progress.
-        status = await api(`/api/jobs/${status.id}?wait=1`);
-        if (mine !== runCount) return null;
-      }
-    } finally {
-      // A newer run may have started its own job meanwhile: leave its controls alone.
-      if (job === mineJob) {
-        $('cancel').hidden = true;
-        $('progress').hidden = true;
-        job = null;
-      }
-    }
+    const status = await runJob('/api/jobs', body, mine, 'batches');
+    if (!status) return null;
     if (status.state === 'cancelled') { out.append(el('p', { class: 'note' }, 'The job was cancelled.')); return 'cancelled'; }
-    if (status.state === 'failed') throw new Error(status.error || 'the job failed');
     const r = status.result;
     const [nL, second] = r.shape;
     const rows = r.shape.length === 2 ? nL : nL * second;
@@ -351,6 +365,35 @@ const RENDER = {
       heatmap({ rows, cols, rowLabels, colLabels: axisLabels(r.axes[r.axes.length - 1], cols), value: (i, j) => r.values[i * cols + j], showValues: cols <= 24,
                 meaning: r.metric === 'normalized-logit-diff' ? '1 = the clean run\'s value restored, 0 = the corrupted run\'s' : `${r.metric} (clean ${fmt(r.clean)}, corrupted ${fmt(r.corrupted)})` }));
     return `${r.cleanTokens.length} tokens, ${status.total} batches in ${status.elapsedSeconds.toFixed(2)} s`;
+  },
+
+  async path(model, out, mine) {
+    const body = { model, clean: $('clean').value, corrupt: $('corrupt').value, answer: $('answer').value, wrong: $('wrong').value, receiver: $('receiver').value || 'logits' };
+    const status = await runJob('/api/path-patch', body, mine, 'sender layers');
+    if (!status) return null;
+    if (status.state === 'cancelled') { out.append(el('p', { class: 'note' }, 'The job was cancelled.')); return 'cancelled'; }
+    const r = status.result, nL = r.normalized.length, nH = r.normalized[0].length;
+    out.append(tokenChips(r.cleanTokens),
+      el('p', { class: 'note' }, `Receiver ${r.receiver}; logit difference: clean ${fmt(r.clean)}, corrupted ${fmt(r.corrupted)}. Each cell: the clean run with one head's output taken from the corrupted run along the path to the receiver only. 0 = no effect; −1 = that path alone carries the whole clean–corrupted difference.`),
+      el('h2', {}, `Path patching into ${r.receiver} (sender layer × head)`),
+      heatmap({ rows: nL, cols: nH, rowLabels: [...Array(nL).keys()].map((l) => `L${l}`), colLabels: [...Array(nH).keys()].map((h) => `H${h}`),
+                value: (l, h) => r.normalized[l][h] - 1, max: 1, meaning: '(metric − clean) / (clean − corrupted)' }));
+    return `${r.cleanTokens.length} tokens, ${status.total} sender layers in ${status.elapsedSeconds.toFixed(2)} s`;
+  },
+
+  async trace(model, out, mine) {
+    const body = { model, prompt: $('prompt').value, subject: $('subject').value, answer: $('answer').value, kind: $('tracekind').value };
+    const status = await runJob('/api/trace', body, mine, 'batches');
+    if (!status) return null;
+    if (status.state === 'cancelled') { out.append(el('p', { class: 'note' }, 'The job was cancelled.')); return 'cancelled'; }
+    const r = status.result, nL = r.restored.length, T = r.tokens.length;
+    const subject = new Set(r.subject);
+    out.append(tokenChips(r.tokens),
+      el('p', { class: 'note' }, `P(${shown(r.answer.text)}): clean ${pct(r.clean)}, with noise on the subject (${r.samples} samples) ${pct(r.corrupted)}. Each cell: the noisy run with one state restored from the clean run` + (r.kind === 'resid' ? ' (the residual stream after the block).' : ` (the ${r.kind} outputs of ${r.window} blocks around it).`)),
+      el('h2', {}, `P(${shown(r.answer.text)}) with ${r.kind} restored (rows: positions, * the subject; columns: layers)`),
+      heatmap({ rows: T, cols: nL, rowLabels: r.tokens.map((t, i) => `${i}${subject.has(i) ? '*' : ''} ${shown(t.text)}`), colLabels: [...Array(nL).keys()].map((l) => `${l}`),
+                value: (p, l) => r.restored[l][p], showValues: nL <= 16, scale: 'sequential', max: Math.max(r.clean, ...r.restored.flat()), meaning: `P(${shown(r.answer.text)})` }));
+    return `${T} tokens, ${nL} layers in ${status.elapsedSeconds.toFixed(2)} s`;
   },
 
   async neurons(model, out) {
@@ -426,7 +469,13 @@ function init() {
   const wanted = readAddress().get('model');
   showView();
   document.querySelectorAll('#views button').forEach((b) => b.addEventListener('click', () => {
+    const from = view;
     view = b.dataset.view;
+    if (view === 'trace' && from !== 'trace') for (const [key, value] of Object.entries(TRACE_DEFAULTS)) $(FIELDS.trace[key]).value = value;
+    else if (from === 'trace') {
+      // Back from tracing: the IOI prompt and answer again.
+      for (const key of ['prompt', 'answer']) if (FIELDS[view][key]) $(FIELDS[view][key]).value = DEFAULTS[key];
+    }
     for (const [key, id] of Object.entries(FIELDS[view])) if ($(id).value === '' && DEFAULTS[key]) $(id).value = DEFAULTS[key];
     showView();
     run();
