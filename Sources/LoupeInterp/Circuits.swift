@@ -70,8 +70,8 @@ extension HookedTransformer {
     /// Composition scores `[n_layers, n_heads, n_layers, n_heads]` between every earlier head (first two
     /// axes, its OV circuit) and every later head: ‖OV₁ · M₂‖_F / (‖OV₁‖_F ‖M₂‖_F) with M₂ the later head's
     /// QK circuit (Q-composition), its transpose (K-composition) or its OV circuit (V-composition).
-    /// Pairs whose later head is not in a later layer are 0.
-    public func compositionScores(_ mode: CompositionMode) throws -> Tensor {
+    /// Pairs whose later head is not in a later layer are 0. `progress` hears (earlier heads done, heads in all).
+    public func compositionScores(_ mode: CompositionMode, progress: ProgressHandler? = nil) throws -> Tensor {
         let (nL, h) = (config.nLayers, config.nHeads)
         var ov: [FactoredMatrix] = [], right: [FactoredMatrix] = []
         for l in 0..<nL {
@@ -93,6 +93,7 @@ extension HookedTransformer {
                 guard denominator > 0 else { continue }
                 out[i * nL * h + j] = try ov[i].matmul(right[j]).frobeniusNorm / denominator
             }
+            progress?(i + 1, nL * h)
         }
         return Tensor(unchecked: [nL, h, nL, h], out)
     }

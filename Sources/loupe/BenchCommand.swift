@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
         let progress = ProgressBar(total: chosen.count, label: "bench")
         var started = 0
         let figures = try Benchmark.run(path: path, workloads: chosen, dequantize: dequantize) { w in
-            if progress.isEnabled {
+            if progress.drawsInPlace {
                 progress.update(completed: started, extra: w)
             } else {
                 FileHandle.standardError.write(Data("bench: \(w)…\n".utf8))

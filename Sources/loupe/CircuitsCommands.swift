@@ -53,11 +53,14 @@ struct Circuits: ParsableCommand {
         case .composition:
             var all: [String: AnyNested] = [:]
             var tensors: [(CompositionMode, Tensor)] = []
-            for mode in CompositionMode.allCases {
-                let t = try model.compositionScores(mode)
+            let progress = ProgressReporter("composition")
+            let perMode = nL * h
+            for (m, mode) in CompositionMode.allCases.enumerated() {
+                let t = try model.compositionScores(mode) { done, _ in progress.update(m * perMode + done, 3 * perMode, extra: "\(mode.rawValue)-composition") }
                 all[mode.rawValue] = AnyNested(t)
                 tensors.append((mode, t))
             }
+            progress.finish()
             if figures.wanted {
                 // [earlier head, later head] over all heads (layer-major): rows send, columns receive.
                 let names = (0..<(nL * h)).map { "L\($0 / h)H\($0 % h)" }
@@ -68,11 +71,11 @@ struct Circuits: ParsableCommand {
                 let drawn = tensors.firstIndex { $0.0 == self.mode } ?? 0
                 try figures.write(heatmap: { maps[drawn] }, views: { maps }, title: "Composition scores", metadata: metadata)
             }
-            // The chosen mode first (the --npy one); rows send (earlier head), columns receive, layer-major.
+            // The chosen mode first (the --npy one): [earlier layer, head, later layer, head], as TransformerLens's.
             let ordered = tensors.filter { $0.0 == mode } + tensors.filter { $0.0 != mode }
-            try figures.write(tensors: { ordered.map { ResultTensor($0.0.rawValue, $0.1, axes: ["sender", "receiver"]) } },
-                              labels: ["sender": (0..<(nL * h)).map { "L\($0 / h)H\($0 % h)" }, "receiver": (0..<(nL * h)).map { "L\($0 / h)H\($0 % h)" }],
-                              settings: metadata)
+            try figures.write(tensors: {
+                ordered.map { ResultTensor($0.0.rawValue, $0.1, axes: ["sender_layer", "sender_head", "receiver_layer", "receiver_head"]) }
+            }, settings: metadata)
             if json { try printJSON(all); return }
             for (mode, t) in tensors {
                 let order = t.scalars.indices.sorted { t.scalars[$0] > t.scalars[$1] }.prefix(top ?? 10)

@@ -91,7 +91,7 @@ final class TrainingProgressPrinter {
 
     func update(_ p: TrainingProgress) {
         let extra = String(format: "loss %.4f  %.0f tok/s", p.smoothedLoss, p.tokensPerSecond)
-        if let bar, bar.isEnabled {
+        if let bar, bar.drawsInPlace {
             bar.update(completed: p.step, extra: extra)
         } else if p.step % max(p.totalSteps / 10, 1) == 0 {
             // Not a terminal: a line every tenth of the run, so logs show the loss going down.

@@ -107,6 +107,17 @@ import Testing
         let copying = try run(["circuits", "copying", "--model", model, "--json", "--npy", c.path])
         #expect(copying.status == 0, "\(copying.output)")
         #expect(try readNPY(c).values == flat(try json(copying.output)))
+        // Composition scores: [layer, head, layer, head] per mode, the chosen mode first, as in the JSON.
+        let q = dir.appendingPathComponent("composition.safetensors")
+        let composition = try run(["circuits", "composition", "--model", model, "--mode", "k", "--json", "--safetensors", q.path])
+        #expect(composition.status == 0, "\(composition.output)")
+        let cj = try #require(try json(composition.output) as? [String: Any])
+        let scores = try SafetensorsFile(path: q.path)
+        #expect(scores.metadata["main"] == "k" && scores.metadata["k.axes"] == "sender_layer,sender_head,receiver_layer,receiver_head")
+        for mode in ["q", "k", "v"] {
+            let t = try scores.tensor(mode)
+            #expect(t.shape == [2, 4, 2, 4] && t.scalars == flat(cj[mode]), "\(mode)")
+        }
     }
 
     /// The lens's last row is the model's own output: it must equal `run --save-logits`.

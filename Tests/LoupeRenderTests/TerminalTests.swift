@@ -73,3 +73,36 @@ extension ProgressBarTests {
         #expect(r.text.contains("50/100 25.0/s ETA 0:02"))
     }
 }
+
+extension ProgressBarTests {
+    /// Not on a terminal: nothing for short work; for long work plain lines (no \r), the first after the
+    /// quiet time, then one per period, and a last one at the end.
+    @Test func logsGetPeriodicLines() {
+        let r = Recorder()
+        let bar = ProgressBar(total: 100, label: "trace", style: .lines(quiet: 2, every: 10), write: { r.text += $0 }, clock: { r.now })
+        r.now = 1; bar.update(completed: 10)          // within the quiet time: nothing
+        #expect(r.text.isEmpty)
+        r.now = 2.5; bar.update(completed: 20)        // first line
+        r.now = 8; bar.update(completed: 40)          // under 10 s since the last: nothing
+        r.now = 12.6; bar.update(completed: 60, extra: "layer 5")   // second line
+        r.now = 20; bar.finish()                       // last line
+        let lines = r.text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(!r.text.contains("\r") && lines.count == 4 && lines.last == "", "\(r.text)")
+        #expect(lines[0].hasPrefix("trace [") && lines[0].contains(" 20/100 "))
+        #expect(lines[1].contains(" 60/100 ") && lines[1].hasSuffix("layer 5"))
+        #expect(lines[2].contains(" 60/100 ") && lines[2].contains("ETA"))
+        // Short work leaves no trace in a log.
+        let quiet = Recorder()
+        let short = ProgressBar(total: 5, label: "x", style: .lines(quiet: 2, every: 10), write: { quiet.text += $0 }, clock: { quiet.now })
+        quiet.now = 0.5; short.update(completed: 5); short.finish()
+        #expect(quiet.text.isEmpty && short.isEnabled && !short.drawsInPlace)
+    }
+
+    @Test func theEnvironmentChoosesTheStyle() {
+        #expect(ProgressBar.standardErrorStyle(environment: [:], terminal: true) == .bar)
+        #expect(ProgressBar.standardErrorStyle(environment: [:], terminal: false) == .lines(quiet: 2, every: 10))
+        #expect(ProgressBar.standardErrorStyle(environment: ["LOUPE_PROGRESS": "off"], terminal: true) == .off)
+        #expect(ProgressBar.standardErrorStyle(environment: ["LOUPE_PROGRESS": "bar"], terminal: false) == .bar)
+        #expect(ProgressBar.standardErrorStyle(environment: ["LOUPE_PROGRESS": "lines"], terminal: true) == .lines(quiet: 2, every: 10))
+    }
+}
