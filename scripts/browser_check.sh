@@ -4,6 +4,7 @@
 # docs/images/serve-VIEW.png (760 px wide, 128 colours), and fails if a view shows an error or does not finish.
 #   scripts/browser_check.sh                 # SmolLM2-135M (fetched once with `loupe fetch smollm2-135m`)
 #   MODEL=Tests/Fixtures/gpt2-tiny OUT=/tmp/shots scripts/browser_check.sh
+#   DB=l5.sqlite scripts/browser_check.sh     # a neuron index of the model's layer 5 for the neuron page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-smollm2-135m}
@@ -22,7 +23,7 @@ fi
 
 BIN=$(nice -n 10 scripts/build-release)
 LOG=$(mktemp)
-"$BIN" serve --host 127.0.0.1 --port "$PORT" --model "$MODEL" >"$LOG" 2>&1 &
+"$BIN" serve --host 127.0.0.1 --port "$PORT" --model "$MODEL" ${DB:+--db "$DB"} >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
 
@@ -49,6 +50,7 @@ views=(
   "path|clean=$IOI_CLEAN|corrupt=$IOI_CORRUPT|answer= Mary|wrong= John|receiver=logits"
   "trace|prompt=The Eiffel Tower is located in the city of|subject=Eiffel Tower|answer= Paris"
   "neurons|prompt=$IOI_CLEAN|layer=5|top=8"
+  "neuron|layer=5|neuron=1006"
   "log"
 )
 failed=0

@@ -108,6 +108,38 @@ public struct AttentionResponse: Codable, Sendable {
     public let patterns: [[[Float]]]?
 }
 
+/// One neuron's page (as `loupe neurons --neurons N --db FILE`): what its value vector writes, and its top
+/// corpus examples from a neuron index served with `--db`, each with the neuron's activation on every token.
+public struct NeuronRequest: Decodable, Sendable {
+    public let model: String; public let layer: Int; public let neuron: Int
+    /// Tokens promoted and suppressed to list (default 10).
+    public let topK: Int?
+    /// Examples to show (default 20).
+    public let examples: Int?
+}
+public struct NeuronResponse: Codable, Sendable {
+    public struct Example: Codable, Sendable {
+        public let activation: Float; public let document: Int; public let position: Int
+        /// The context around the position, and the neuron's activation on each of its tokens when the context
+        /// is run alone (`activation` is the corpus value, with the index window's earlier tokens before it).
+        public let tokens: [TokenInfo]; public let activations: [Float]
+        /// The position's index in `tokens`.
+        public let focus: Int
+    }
+    public struct Histogram: Codable, Sendable {
+        public let lower: Float; public let upper: Float; public let counts: [Int]
+    }
+    public let model: String; public let layer: Int; public let neuron: Int
+    /// Cosine between the neuron's input (W_in column) and output (W_out row) directions.
+    public let inputOutputCosine: Float
+    public let promoted: [Candidate]; public let suppressed: [Candidate]
+    /// The neuron index the examples come from (nil when none served fits this model and layer).
+    public let index: String?
+    public let examples: [Example]
+    /// The neuron's activations on every token of the examples' contexts, in 20 bins.
+    public let histogram: Histogram?
+}
+
 /// `loupe attribute`: each head's and each component's direct contribution to logit[answer] (− logit[wrong]).
 public struct AttributeRequest: PromptRequest {
     public let model: String; public let prompt: String?; public let ids: [Int]?

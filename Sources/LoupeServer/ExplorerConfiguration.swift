@@ -74,10 +74,14 @@ public struct ExplorerConfiguration: Sendable {
     public var allowedHosts: [String]
     /// Seconds a connection may stay idle (a slow or silent client) before it is closed.
     public var idleTimeout: Double
+    /// Neuron-index databases (`loupe neuron-index`) whose examples the neuron pages show: each serves the
+    /// model and layer it was built for.
+    public var neuronIndexes: [String]
 
     public init(host: String = "127.0.0.1", port: Int = 8080, models: [ExplorerModel] = ExplorerModel.catalog(extra: []),
                 preload: [String] = [], limits: ExplorerLimits = ExplorerLimits(), quiet: Bool = false,
-                token: String? = nil, allowedHosts: [String] = [], idleTimeout: Double = 30) {
+                token: String? = nil, allowedHosts: [String] = [], idleTimeout: Double = 30, neuronIndexes: [String] = []) {
+        self.neuronIndexes = neuronIndexes
         self.quiet = quiet
         self.token = token
         self.allowedHosts = allowedHosts

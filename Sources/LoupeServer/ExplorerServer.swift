@@ -59,6 +59,10 @@ public struct ExplorerServer: Sendable {
         router.get("/api/models") { _, _ in
             try json(ModelsResponse(models: await store.statuses(), limits: configuration.limits))
         }
+        router.post("/api/neuron") { request, context in
+            let indexes = configuration.neuronIndexes
+            return try await compute(request, NeuronRequest.self) { a, r in try a.neuron(r, indexes: indexes) }
+        }
         router.post("/api/token") { request, context in
             try await compute(request, TokenRequest.self) { a, r in try a.token(r) }
         }
@@ -236,6 +240,7 @@ extension LensRequest: ModelNamed {}
 extension AblateRequest: ModelNamed {}
 extension AttentionRequest: ModelNamed {}
 extension TokenRequest: ModelNamed {}
+extension NeuronRequest: ModelNamed {}
 extension AttributeRequest: ModelNamed {}
 extension HeadsRequest: ModelNamed {}
 extension NeuronsRequest: ModelNamed {}

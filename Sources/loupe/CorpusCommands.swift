@@ -73,14 +73,15 @@ final class ShardReader {
         let fraction = length.document == record.nextDocument && length.tokens > 0 ? Double(record.nextPosition) / Double(length.tokens) : 0
         let done = offsets[i] + Int(Double(size) * fraction)
         let extra = "bytes, document \(record.nextDocument), \(record.tokens) tokens"
-        bar.update(completed: done, extra: extra)
+        // In a log: a line every tenth of the shard (the format cluster logs are read in), not the bar's lines.
+        if bar.drawsInPlace { bar.update(completed: done, extra: extra) }
         if logging, total > 0, done * 10 / total > logged {
             logged = done * 10 / total
             FileHandle.standardError.write(Data("\(label): \(logged * 10)% (\(extra))\n".utf8))
         }
     }
 
-    func finish() { bar.finish() }
+    func finish() { if bar.drawsInPlace { bar.finish() } }
 }
 
 struct NeuronIndex: ParsableCommand {

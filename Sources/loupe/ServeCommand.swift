@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoupeModels
 import LoupeServer
+import LoupeStore
 import LoupeTensor
 
 struct Serve: AsyncParsableCommand {
@@ -32,6 +33,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .long, help: "A model to offer and load at start: a known name, a .gguf file or a folder (repeatable).")
     var model: [String] = []
+
+    @Option(name: .long, help: "A neuron index (from `loupe neuron-index` or `loupe merge`) whose top examples the neuron pages show, for the model and layer it was built on (repeatable).")
+    var db: [String] = []
 
     @Option(name: .long, parsing: .unconditional, help: "BLAS threads.", transform: Count.positive)
     var threads: Int = 2
@@ -74,11 +78,14 @@ struct Serve: AsyncParsableCommand {
         let models = ExplorerModel.catalog(extra: model.filter { FileManager.default.fileExists(atPath: $0) })
         let preload = model.map { m in models.first { $0.location == m || $0.name == m }?.name ?? m }
         let token = resolvedToken
+        for path in db {
+            do { _ = try NeuronExampleIndex(openExisting: path) } catch { throw ValidationError("--db: \(error)") }
+        }
         // Errors from here on are about models (a preload the server does not offer): "Error: …", no usage.
         let server = try ExplorerServer(configuration: ExplorerConfiguration(
             host: host, port: port, models: models, preload: preload,
             limits: ExplorerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxActiveJobs: maxJobs),
-            token: token, allowedHosts: allowHost, idleTimeout: idleTimeout))
+            token: token, allowedHosts: allowHost, idleTimeout: idleTimeout, neuronIndexes: db))
         let host = self.host
         try await server.run { port in
             let shown = host.contains(":") ? "[\(host)]" : host

@@ -384,6 +384,7 @@ enum Fuzz {
             ("/api/neurons", #"{"model": "gpt2-tiny", "layer": 0, "top": 2, "prompt": "a b c d"}"#),
             ("/api/jobs", #"{"model": "gpt2-tiny", "clean": "a b", "corrupt": "a c", "answer": " c", "wrong": " b", "hook": "blocks.0.hook_resid_pre"}"#),
             ("/api/token", #"{"model": "gpt2-tiny", "text": "Mary"}"#),
+            ("/api/neuron", #"{"model": "gpt2-tiny", "layer": 1, "neuron": 5, "topK": 3, "examples": 4}"#),
             ("/api/attribute", #"{"model": "gpt2-tiny", "prompt": "a b c", "answer": " c", "wrong": " b", "position": -1}"#),
             ("/api/attention", #"{"model": "gpt2-tiny", "prompt": "a b c", "all": true}"#),
             ("/api/trace", #"{"model": "gpt2-tiny", "prompt": "The Eiffel Tower is in", "subject": "Eiffel Tower", "answer": " Paris", "kind": "mlp", "window": 2, "samples": 2, "noise": 0.5, "seed": 1}"#),

@@ -5,6 +5,8 @@
 import Foundation
 import LoupeInterp
 import LoupeModels
+import LoupeFormats
+import LoupeStore
 @testable import LoupeServer
 import Testing
 
@@ -143,5 +145,58 @@ import Testing
         #expect(bad.status == 422 && bad.error.contains("head 9"), "\(bad.error)")
         let uneven = try await s.post("/api/path-patch", ["model": "gpt2-tiny", "clean": clean, "corrupt": "Hello", "answer": " Mary", "wrong": " John"])
         #expect(uneven.status == 422 && uneven.error.contains("one length"), "\(uneven.error)")
+    }
+}
+
+/// The neuron page: its examples are the index's, and each context is re-run alone to show the neuron's
+/// activation on every token (checked against the cached mlp.hook_post of a hooked run of that context).
+@Suite struct NeuronPageTests {
+    @Test func examplesComeFromTheIndexWithEveryTokensActivation() async throws {
+        let loaded = try ExplorerAPITests.model()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-neuron-page-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("l1.sqlite").path
+        let tokens = (0..<48).map { ($0 * 7919 + 3) % loaded.model.config.dVocab }
+        let index = try NeuronExampleIndex(path: path, model: loaded.model, layer: 1, corpus: CorpusIdentity(digest: "page", documents: 1),
+                                           k: 4, context: 3, window: 16)
+        try loaded.model.buildNeuronIndex(index, tokens: tokens)
+        // An index for another layer is served too, and must not be used for layer 1.
+        let other = dir.appendingPathComponent("l0.sqlite").path
+        try loaded.model.buildNeuronIndex(try NeuronExampleIndex(path: other, model: loaded.model, layer: 0,
+                                                                 corpus: CorpusIdentity(digest: "page", documents: 1), k: 4, context: 3, window: 16),
+                                          tokens: tokens)
+        let s = try await TestServer.start(neuronIndexes: [other, path])
+        defer { s.stop() }
+        let neuron = 17
+        let reply = try await s.post("/api/neuron", ["model": "gpt2-tiny", "layer": 1, "neuron": neuron, "topK": 3])
+        #expect(reply.status == 200, "\(reply.error)")
+        let r = try reply.decode(NeuronResponse.self)
+        let stored = try NeuronExampleIndex(openExisting: path).examples(neuron: neuron)
+        #expect(r.index == "l1.sqlite" && r.examples.count == stored.count && stored.count == 4)
+        for (e, s) in zip(r.examples, stored) {
+            #expect(e.activation == s.activation && e.document == s.document && e.position == s.position && e.focus == s.focus)
+            #expect(e.tokens.map(\.id) == s.context && e.activations.count == s.context.count)
+            let (_, cache) = try loaded.model.runWithCache(.tokens([s.context]), select: .names([.mlpPost(1)]))
+            let post = try #require(cache[.mlpPost(1)])   // [1, pos, d_mlp]
+            let m = loaded.model.config.dMLP
+            let expected = (0..<s.context.count).map { post.scalars[$0 * m + neuron] }
+            #expect(zip(e.activations, expected).allSatisfy { Swift.abs($0 - $1) < 1e-5 }, "\(e.activations) vs \(expected)")
+            // The stored activation had the whole window before it; alone, the context gives a nearby value.
+            #expect(Swift.abs(e.activations[e.focus] - s.activation) < 0.05)
+        }
+        let value = try loaded.model.neuronValues(layer: 1, neurons: [neuron], k: 3)[0]
+        #expect(r.promoted.map(\.id) == value.promoted.map(\.id) && r.suppressed.map(\.id) == value.suppressed.map(\.id))
+        #expect(r.inputOutputCosine == (try loaded.model.neuronInputOutputCosines(layer: 1))[neuron])
+        let h = try #require(r.histogram)
+        #expect(h.counts.reduce(0, +) == r.examples.map(\.tokens.count).reduce(0, +) && h.counts.count == 20)
+        #expect(h.lower == r.examples.flatMap(\.activations).min() && h.upper == r.examples.flatMap(\.activations).max())
+        // A neuron out of range is a 422 that names the field.
+        let bad = try await s.post("/api/neuron", ["model": "gpt2-tiny", "layer": 1, "neuron": loaded.model.config.dMLP])
+        #expect(bad.status == 422 && bad.error.contains("'neuron'"), "\(bad.error)")
+        // Without a served index for the layer the page still shows what the neuron writes.
+        let plain = try await TestServer.start()
+        defer { plain.stop() }
+        let bare = try await plain.post("/api/neuron", ["model": "gpt2-tiny", "layer": 1, "neuron": neuron]).decode(NeuronResponse.self)
+        #expect(bare.index == nil && bare.examples.isEmpty && bare.histogram == nil && bare.promoted.count == 10)
     }
 }

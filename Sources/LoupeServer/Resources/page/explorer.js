@@ -5,10 +5,10 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['predict', 'lens', 'attention', 'heads', 'attribute', 'patch', 'path', 'trace', 'neurons', 'log'];
+const VIEWS = ['predict', 'lens', 'attention', 'heads', 'attribute', 'patch', 'path', 'trace', 'neurons', 'neuron', 'log'];
 const TITLES = { predict: 'Predictions', lens: 'Logit lens', attention: 'Attention', heads: 'Head scores',
                  attribute: 'Attribution', patch: 'Patching', path: 'Path patching', trace: 'Causal tracing',
-                 neurons: 'Neurons', log: 'Request log' };
+                 neurons: 'Neurons', neuron: 'Neuron', log: 'Request log' };
 // Address key → input id, for the inputs each view reads.
 const FIELDS = {
   predict: { prompt: 'prompt', k: 'topk' },
@@ -20,6 +20,7 @@ const FIELDS = {
   path: { clean: 'clean', corrupt: 'corrupt', answer: 'answer', wrong: 'wrong', receiver: 'receiver' },
   trace: { prompt: 'prompt', subject: 'subject', answer: 'answer', kind: 'tracekind' },
   neurons: { prompt: 'prompt', layer: 'nlayer', top: 'ntop' },
+  neuron: { layer: 'nlayer', neuron: 'neuron' },
   log: {},
 };
 const DEFAULTS = {
@@ -402,13 +403,41 @@ const RENDER = {
     const max = Math.max(...r.neurons.map((n) => Math.abs(n.activation)), 1e-6);
     const tokenList = (list) => list.map((t) => `${shown(t.token)} ${t.logit >= 0 ? '+' : ''}${fmt(t.logit, 2)}`).join(', ');
     out.append(el('table', { class: 'neurons' }, el('tr', {}, ['neuron', 'activation', 'at', 'in/out cos', 'activation on each token', 'promotes', 'suppresses'].map((h) => el('th', {}, h))),
-      r.neurons.map((n) => el('tr', {}, el('th', { class: 'rowlabel' }, `N${n.neuron}`), el('td', {}, fmt(n.activation)),
+      r.neurons.map((n) => el('tr', {}, el('th', { class: 'rowlabel' }, el('a', { href: `#view=neuron&model=${encodeURIComponent(model)}&layer=${r.layer}&neuron=${n.neuron}`, title: 'open the neuron\'s page' }, `N${n.neuron}`)), el('td', {}, fmt(n.activation)),
         el('td', { class: 'tokcell' }, `${n.position} ${shown(r.tokens[n.position].text)}`), el('td', {}, fmt(n.inputOutputCosine, 2)),
         el('td', { class: 'strip' }, el('span', { class: 'tokens' }, n.activations.map((a, i) =>
           el('span', { class: 'tok', style: `background:${color(a, max)};color:${ink(a, max)}`, title: `${i} ${shown(r.tokens[i].text)}: ${fmt(a)}` }, shown(r.tokens[i].text))))),
         el('td', { class: 'tokcell' }, tokenList(n.promoted)), el('td', { class: 'tokcell' }, tokenList(n.suppressed))))));
     out.append(legend(max, 'diverging', 'activation (mlp.hook_post)'));
     return `${r.tokens.length} tokens, ${r.neurons.length} neurons`;
+  },
+
+  async neuron(model, out) {
+    const r = await api('/api/neuron', { model, layer: num('nlayer') ?? 0, neuron: num('neuron') ?? 0 });
+    const logits = (title, list) => el('div', {}, el('h2', {}, title), el('table', {}, list.map((t) => el('tr', {},
+      el('td', { class: 'tokcell' }, shown(t.token)),
+      el('td', { style: 'text-align:left' }, el('span', { class: 'bar', style: `width:${(6 * Math.abs(t.logit) / Math.max(...list.map((x) => Math.abs(x.logit)), 1e-6)).toFixed(2)}rem;background:${color(t.logit, 1)}` }), (t.logit >= 0 ? '+' : '') + fmt(t.logit, 2))))));
+    out.append(el('p', { class: 'note' }, `Layer ${r.layer}, neuron ${r.neuron} (mlp.hook_post). Input/output cosine ${fmt(r.inputOutputCosine, 2)}. Its value vector, through the final norm and the unembedding, promotes and suppresses (logit per unit of activation):`),
+      el('div', { class: 'grid' }, logits('Promotes', r.promoted), logits('Suppresses', r.suppressed)));
+    if (!r.index) {
+      out.append(el('p', { class: 'note muted' }, 'No corpus examples: start the server with --db FILE, a neuron index (loupe neuron-index) built on this model at this layer.'));
+      return `L${r.layer} N${r.neuron}`;
+    }
+    const max = Math.max(...r.examples.flatMap((e) => e.activations.map(Math.abs)), 1e-6);
+    out.append(el('h2', {}, `Top ${r.examples.length} examples in ${r.index}`),
+      el('table', { class: 'examples' }, el('tr', {}, ['activation', 'document:position', 'context, coloured by the neuron\'s activation with only the shown tokens before each'].map((h) => el('th', {}, h))),
+        r.examples.map((e) => el('tr', {}, el('td', {}, fmt(e.activation)), el('td', {}, `${e.document}:${e.position}`),
+          el('td', { class: 'strip' }, el('span', { class: 'tokens' }, e.tokens.map((t, i) =>
+            el('span', { class: 'tok' + (i === e.focus ? ' selected' : ''), style: `background:${color(e.activations[i], max)};color:${ink(e.activations[i], max)}`, title: `${shown(t.text)}: ${fmt(e.activations[i])}` }, shown(t.text)))))))),
+      legend(max, 'diverging', 'activation; the outlined token is the example\'s position'));
+    if (r.histogram) {
+      const h = r.histogram, top = Math.max(...h.counts, 1), width = (h.upper - h.lower) / h.counts.length;
+      out.append(el('h2', {}, 'Activations on the examples\' tokens'),
+        el('div', { class: 'histogram', role: 'img', 'aria-label': 'histogram of activations' }, h.counts.map((c, i) =>
+          el('span', { style: `height:${(5 * c / top).toFixed(2)}rem;background:${color(h.lower + (i + 0.5) * width, max)}`, title: `${fmt(h.lower + i * width, 2)} to ${fmt(h.lower + (i + 1) * width, 2)}: ${c} tokens` }))),
+        el('p', { class: 'note muted' }, `${fmt(h.lower, 2)} … ${fmt(h.upper, 2)}, ${h.counts.reduce((a, b) => a + b, 0)} tokens in ${h.counts.length} bins`));
+    }
+    return `L${r.layer} N${r.neuron}, ${r.examples.length} examples`;
   },
 
   async attribute(model, out) {
