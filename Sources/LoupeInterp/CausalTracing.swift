@@ -69,7 +69,7 @@ extension HookedTransformer {
         guard !subject.isEmpty, let range = prompt.range(of: subject) else {
             throw InterpError.invalid("the subject \(subject.quotedForDisplay) is not in the prompt")
         }
-        let startByte = prompt[..<range.lowerBound].utf8.count, endByte = startByte + subject.utf8.count
+        let startByte = prompt[..<range.lowerBound].utf8.count, endByte = startByte + prompt[range].utf8.count
         var offset = 0
         var positions: [Int] = []
         for (i, t) in tokens.enumerated() {

@@ -86,7 +86,7 @@ public struct AttentionRequest: PromptRequest {
     /// With `head`: return this head's pattern.
     public let layer: Int?
     public let head: Int?
-    /// Return every head's pattern too (`patterns`; prompts of at most 128 tokens).
+    /// Return every head's pattern too (`patterns`), when layers × heads × tokens² is at most 2,000,000.
     public let all: Bool?
 }
 public struct AttentionResponse: Codable, Sendable {
@@ -280,13 +280,12 @@ public struct AblateResponse: Codable, Sendable {
     public let meanClean: Float; public let meanAblated: Float
 }
 
-/// A job's state as `GET /api/jobs/{id}` reports it.
 /// `loupe trace`: noise on the subject's embeddings, then each state restored in turn (a job).
 public struct TraceRequest: Decodable, Sendable {
     public let model: String; public let prompt: String; public let subject: String; public let answer: String
     /// `resid` (default), `mlp` or `attn`.
     public let kind: String?
-    /// Blocks restored together for mlp and attn (default 10, as ROME).
+    /// Blocks restored together for mlp and attn (default 10, as ROME, or every layer of a smaller model).
     public let window: Int?
     /// Noise samples to average (default 5, at most 50).
     public let samples: Int?
@@ -336,6 +335,7 @@ public enum JobResult: Sendable, Encodable {
     }
 }
 
+/// A job's state as `GET /api/jobs/{id}` reports it.
 public struct JobStatus: Codable, Sendable {
     public let id: String
     /// `patch`, `trace` or `path-patch`: what `result` holds.

@@ -133,14 +133,15 @@ struct Analyses: Sendable {
             wanted = (l, h)
         default: throw APIError.badRequest("give both 'layer' and 'head' for a head's pattern, or neither")
         }
-        let heads = try loaded.model.attentionAnalysis(tokens: ids)
         let n = ids.count
+        if r.all == true && config.nLayers * config.nHeads * n * n > 2_000_000 {
+            throw APIError.unprocessable("'all' sends every head's pattern when layers × heads × tokens² is at most 2,000,000; "
+                                         + "this prompt gives \(config.nLayers) × \(config.nHeads) × \(n)²")
+        }
+        let heads = try loaded.model.attentionAnalysis(tokens: ids)
         func rows(_ flat: [Float]) -> [[Float]] { (0..<n).map { Array(flat[($0 * n)..<(($0 + 1) * n)]) } }
         let selected = wanted.flatMap { w in heads.first { $0.layer == w.0 && $0.head == w.1 } }.map {
             AttentionResponse.Pattern(layer: $0.layer, head: $0.head, pattern: rows($0.pattern), valueWeighted: rows($0.valueWeighted))
-        }
-        if r.all == true && n > 128 {
-            throw APIError.unprocessable("'all' sends every head's pattern for prompts of at most 128 tokens; this one has \(n)")
         }
         let ordered = heads.sorted { ($0.layer, $0.head) < ($1.layer, $1.head) }
         return AttentionResponse(model: name, tokens: info(ids), heads: heads.map {

@@ -276,7 +276,7 @@ struct Page: Sendable {
 
     static func load() throws -> Page {
         let types = ["index.html": "text/html; charset=utf-8", "explorer.css": "text/css; charset=utf-8",
-                     "explorer.js": "text/javascript; charset=utf-8"]
+                     "explorer.js": "text/javascript; charset=utf-8", "explorer-draw.js": "text/javascript; charset=utf-8"]
         var files: [String: (type: String, body: ByteBuffer)] = [:]
         for (name, type) in types {
             let parts = name.split(separator: ".")

@@ -23,10 +23,9 @@ extension Analyses {
         guard let kind = TraceKind(rawValue: kindName) else {
             throw APIError.unprocessable("'kind' must be \(TraceKind.allCases.map(\.rawValue).joined(separator: ", ")), found '\(kindName)'")
         }
-        let window = r.window ?? 10, samples = r.samples ?? 5
-        guard (1...config.nLayers).contains(window) else {
-            throw APIError.unprocessable("'window' must be 1…\(config.nLayers) (the model's layers), found \(window)")
-        }
+        // ROME's window of 10 blocks, or every block of a smaller model; a larger one is cut at the model's edges.
+        let window = r.window ?? min(10, config.nLayers), samples = r.samples ?? 5
+        guard window >= 1 else { throw APIError.unprocessable("'window' must be at least 1, found \(window)") }
         guard (1...50).contains(samples) else { throw APIError.unprocessable("'samples' must be 1…50, found \(samples)") }
         if let noise = r.noise, !(noise.isFinite && noise > 0) {
             throw APIError.unprocessable("'noise' must be a positive number, found \(noise)")
@@ -55,10 +54,12 @@ extension Analyses {
         let name = r.receiver ?? "logits"
         let receiver: PathReceiver
         do { receiver = try PathReceiver(parsing: name) } catch let e as InterpError { throw APIError.unprocessable("'receiver': \(e)") }
-        if case .heads(let layer, let heads, _) = receiver {
+        if case .heads(let layer, let heads, let input) = receiver {
             _ = try self.layer(layer, field: "receiver")
-            for h in heads where h < 0 || h >= config.nHeads {
-                throw APIError.unprocessable("'receiver': head \(h) is out of range: the model has heads 0..<\(config.nHeads)")
+            // Keys and values have the model's key-value heads (fewer under grouped-query attention).
+            let count = input == .q ? config.nHeads : config.nKeyValueHeads
+            for h in heads where h < 0 || h >= count {
+                throw APIError.unprocessable("'receiver': head \(h) is out of range: the model's \(input.rawValue) inputs have heads 0..<\(count)")
             }
         }
         let metric = PatchMetric.logitDifference(answer: try singleToken(r.answer, field: "answer"), wrong: try singleToken(r.wrong, field: "wrong"))

@@ -23,7 +23,14 @@ extension Analyses {
         // The first served index built for this model's weights at this layer (others are for other models or layers).
         var found: (path: String, examples: [StoredExample])?
         for path in indexes {
-            guard let index = try? NeuronExampleIndex(openExisting: path, model: loaded.model, layer: l) else { continue }
+            let index: NeuronExampleIndex
+            do {
+                index = try NeuronExampleIndex(openExisting: path, model: loaded.model, layer: l)
+            } catch IndexError.otherModel, IndexError.otherSettings {
+                continue
+            } catch {
+                throw APIError.unprocessable("the neuron index \(URL(fileURLWithPath: path).lastPathComponent) cannot be read: \(error)")
+            }
             found = (path, Array(try index.examples(neuron: r.neuron).prefix(shown)))
             break
         }
@@ -43,8 +50,9 @@ extension Analyses {
                               histogram: Self.histogram(all, bins: 20))
     }
 
-    /// `bins` equal bins from the lowest to the highest value (nil for no values).
-    static func histogram(_ values: [Float], bins: Int) -> NeuronResponse.Histogram? {
+    /// `bins` equal bins from the lowest to the highest finite value (nil for none).
+    static func histogram(_ all: [Float], bins: Int) -> NeuronResponse.Histogram? {
+        let values = all.filter(\.isFinite)
         guard let lo = values.min(), let hi = values.max(), bins > 0 else { return nil }
         var counts = [Int](repeating: 0, count: bins)
         let width = (hi - lo) / Float(bins)

@@ -24,6 +24,7 @@ import Testing
         #expect(String(decoding: page.body, as: UTF8.self).contains("/static/explorer.js"))
         #expect(try await s.get("/static/explorer.js").status == 200)
         #expect(try await s.get("/static/explorer.css").status == 200)
+        #expect(try await s.get("/static/explorer-draw.js").status == 200)
         #expect(try await s.get("/static/Package.swift").status == 404)
     }
 
@@ -122,8 +123,10 @@ import Testing
             clean: tok.encodeForModel(Self.prompt), corrupted: tok.encodeForModel(corrupt), target: .attnOut,
             metric: .logitDifference(answer: try #require(tok.encode(" Mary").first), wrong: try #require(tok.encode(" John").first)))
         #expect(result.shape == direct.values.shape)
-        #expect(result.values == direct.values.scalars)
-        #expect(result.clean == direct.clean && result.corrupted == direct.corrupted)
+        // Equal up to summation order: suites run in parallel and share BLAS's thread count, which patching sets.
+        let close = { (a: Float, b: Float) in abs(a - b) <= 1e-5 * max(1, abs(b)) }
+        #expect(result.values.count == direct.values.scalars.count && zip(result.values, direct.values.scalars).allSatisfy(close))
+        #expect(close(result.clean, direct.clean) && close(result.corrupted, direct.corrupted))
         let list = try await s.get("/api/jobs")
         #expect((list.json["jobs"] as? [Any])?.count == 1)
     }

@@ -10,6 +10,11 @@ import LoupeStore
 @testable import LoupeServer
 import Testing
 
+/// Equal up to the summation order of threaded kernels (suites run in parallel and share BLAS's thread count).
+private func close(_ a: [Float], _ b: [Float]) -> Bool {
+    a.count == b.count && zip(a, b).allSatisfy { Swift.abs($0 - $1) <= 1e-4 * max(1, Swift.abs($1)) }
+}
+
 @Suite struct ExplorerViewsAPITests {
     static let prompt = ExplorerAPITests.prompt
 
@@ -42,14 +47,14 @@ import Testing
         #expect(reply.status == 200, "\(reply.error)")
         let r = try reply.decode(AttributeResponse.self)
         #expect(r.answer.id == a && r.wrong?.id == w && r.position == ids.count - 1)
-        #expect(r.heads.flatMap { $0 } == expected.heads.scalars)
+        #expect(close(r.heads.flatMap { $0 }, expected.heads.scalars))
         #expect(r.heads.count == loaded.model.config.nLayers && r.heads[0].count == loaded.model.config.nHeads)
-        #expect(r.components.map(\.label) == expected.componentLabels && r.components.map(\.value) == expected.components)
+        #expect(r.components.map(\.label) == expected.componentLabels && close(r.components.map(\.value), expected.components))
         // Another position reads another row.
         let earlier = try await s.post("/api/attribute", ["model": "gpt2-tiny", "prompt": Self.prompt, "answer": " Mary", "position": 3])
             .decode(AttributeResponse.self)
         let atThree = try loaded.model.directLogitAttribution(tokens: ids, answer: a, position: 3)
-        #expect(earlier.position == 3 && earlier.heads.flatMap { $0 } == atThree.heads.scalars && earlier.wrong == nil)
+        #expect(earlier.position == 3 && close(earlier.heads.flatMap { $0 }, atThree.heads.scalars) && earlier.wrong == nil)
         let bad = try await s.post("/api/attribute", ["model": "gpt2-tiny", "prompt": Self.prompt, "answer": " Mary", "position": 99])
         #expect(bad.status == 422 && bad.error.contains("'position'"), "\(bad.error)")
     }
@@ -64,7 +69,7 @@ import Testing
         let patterns = try #require(r.patterns)
         let nH = loaded.model.config.nHeads
         #expect(patterns.count == loaded.model.config.nLayers * nH)
-        for h in heads { #expect(patterns[h.layer * nH + h.head].flatMap { $0 } == h.pattern, "L\(h.layer)H\(h.head)") }
+        for h in heads { #expect(close(patterns[h.layer * nH + h.head].flatMap { $0 }, h.pattern), "L\(h.layer)H\(h.head)") }
         let without = try await s.post("/api/attention", ["model": "gpt2-tiny", "prompt": Self.prompt]).decode(AttentionResponse.self)
         #expect(without.patterns == nil)
     }
@@ -116,8 +121,14 @@ import Testing
         #expect(status.kind == "trace" && status.state == "done", "\(status.error ?? "")")
         let t = try #require(status.trace)
         #expect(t.subject == Array(subject) && t.answer.id == paris && t.kind == "mlp" && t.window == 2 && t.samples == 2)
-        #expect(t.clean == expected.cleanProbability && t.corrupted == expected.corruptedProbability)
-        #expect(t.restored.flatMap { $0 } == expected.restored.scalars)
+        #expect(close([t.clean, t.corrupted], [expected.cleanProbability, expected.corruptedProbability]))
+        #expect(close(t.restored.flatMap { $0 }, expected.restored.scalars))
+        // The page sends no window: on a model of 2 layers the default is every layer, not ROME's 10.
+        let plain = try await finished(s, "/api/trace", ["model": "gpt2-tiny", "prompt": prompt, "subject": "Eiffel Tower", "answer": " Paris",
+                                                         "kind": "attn", "samples": 1])
+        let expectedAttn = try loaded.model.causalTrace(tokens: ids, subject: subject, answer: paris, kind: .attn, window: 2, samples: 1)
+        #expect(plain.state == "done" && plain.trace?.window == 2, "\(plain.error ?? "")")
+        #expect(close(plain.trace?.restored.flatMap { $0 } ?? [], expectedAttn.restored.scalars))
         // A subject that is not in the prompt is refused when the job is asked for.
         let bad = try await s.post("/api/trace", ["model": "gpt2-tiny", "prompt": prompt, "subject": "Louvre", "answer": " Paris"])
         #expect(bad.status == 422 && bad.error.contains("'subject'"), "\(bad.error)")
@@ -137,8 +148,12 @@ import Testing
                                                                    "answer": " Mary", "wrong": " John", "receiver": receiver])
             let r = try #require(status.pathPatch, "\(status.error ?? "")")
             #expect(status.kind == "path-patch" && r.receiver == receiver)
-            #expect(r.values.flatMap { $0 } == expected.values.scalars && r.normalized.flatMap { $0 } == expected.normalized.scalars)
-            #expect(r.clean == expected.clean && r.corrupted == expected.corrupted)
+            #expect(close(r.values.flatMap { $0 }, expected.values.scalars), "\(receiver): \(zip(r.values.flatMap { $0 }, expected.values.scalars).map { Swift.abs($0 - $1) }.max() ?? 0)")
+            #expect(close([r.clean, r.corrupted], [expected.clean, expected.corrupted]))
+            // Normalized values divide by clean − corrupted (1e-4 for this receiver on the tiny model): compare
+            // them on the metric's scale.
+            let scale = Swift.abs(expected.clean - expected.corrupted)
+            #expect(zip(r.normalized.flatMap { $0 }, expected.normalized.scalars).allSatisfy { Swift.abs($0 - $1) * scale <= 1e-5 }, "\(receiver)")
         }
         let bad = try await s.post("/api/path-patch", ["model": "gpt2-tiny", "clean": clean, "corrupt": corrupt, "answer": " Mary", "wrong": " John",
                                                        "receiver": "1:9:q"])
