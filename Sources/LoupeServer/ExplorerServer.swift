@@ -97,32 +97,21 @@ public struct ExplorerServer: Sendable {
         router.post("/api/ablate") { request, context in
             try await compute(request, AblateRequest.self) { a, r in try a.ablate(r) }
         }
+        // Long analyses run as jobs; each request is checked into a plan first, so a bad one is a 4xx at once.
         router.post("/api/jobs") { request, context in
-            let r = try await decode(request, PatchRequest.self)
-            let analyses = try await analyses(r.model)
-            let plan = try analyses.plan(r)
-            let job = try await jobs.submit(kind: "patch") { job in
-                .patch(try analyses.patch(plan, progress: job.progress, isCancelled: { job.isCancelled }))
+            try await submitJob(request, PatchRequest.self, kind: "patch", plan: { try $0.plan($1) }) { a, plan, job in
+                .patch(try a.patch(plan, progress: job.progress, isCancelled: { job.isCancelled }))
             }
-            return try json(job.status, status: .accepted)
         }
         router.post("/api/trace") { request, context in
-            let r = try await decode(request, TraceRequest.self)
-            let analyses = try await analyses(r.model)
-            let plan = try analyses.plan(r)
-            let job = try await jobs.submit(kind: "trace") { job in
-                .trace(try analyses.trace(plan, progress: job.progress, isCancelled: { job.isCancelled }))
+            try await submitJob(request, TraceRequest.self, kind: "trace", plan: { try $0.plan($1) }) { a, plan, job in
+                .trace(try a.trace(plan, progress: job.progress, isCancelled: { job.isCancelled }))
             }
-            return try json(job.status, status: .accepted)
         }
         router.post("/api/path-patch") { request, context in
-            let r = try await decode(request, PathPatchRequest.self)
-            let analyses = try await analyses(r.model)
-            let plan = try analyses.plan(r)
-            let job = try await jobs.submit(kind: "path-patch") { job in
-                .pathPatch(try analyses.pathPatch(plan, progress: job.progress, isCancelled: { job.isCancelled }))
+            try await submitJob(request, PathPatchRequest.self, kind: "path-patch", plan: { try $0.plan($1) }) { a, plan, job in
+                .pathPatch(try a.pathPatch(plan, progress: job.progress, isCancelled: { job.isCancelled }))
             }
-            return try json(job.status, status: .accepted)
         }
         router.get("/api/jobs") { _, _ in try json(["jobs": await jobs.all()]) }
         router.get("/api/jobs/:id") { request, context in
@@ -151,6 +140,19 @@ public struct ExplorerServer: Sendable {
     /// The analyses of a model, loading it on first use.
     func analyses(_ model: String) async throws -> Analyses {
         Analyses(loaded: try await store.model(model), name: model, limits: configuration.limits)
+    }
+
+    /// Decodes the body as `T`, loads its model, checks the request into a plan, and submits the plan's work
+    /// as a job of `kind`: 202 and the job's status.
+    func submitJob<T: Decodable & Sendable & ModelNamed, Plan: Sendable>(
+        _ request: Request, _ type: T.Type, kind: String, plan: (Analyses, T) throws -> Plan,
+        work: @escaping @Sendable (Analyses, Plan, Job) throws -> JobResult
+    ) async throws -> Response {
+        let r = try await decode(request, type)
+        let a = try await analyses(r.model)
+        let checked = try plan(a, r)
+        let job = try await jobs.submit(kind: kind) { job in try work(a, checked, job) }
+        return try json(job.status, status: .accepted)
     }
 
     /// Decodes the body as `T`, loads its model, and runs `work` on the compute lane.
@@ -241,6 +243,9 @@ extension AblateRequest: ModelNamed {}
 extension AttentionRequest: ModelNamed {}
 extension TokenRequest: ModelNamed {}
 extension NeuronRequest: ModelNamed {}
+extension PatchRequest: ModelNamed {}
+extension TraceRequest: ModelNamed {}
+extension PathPatchRequest: ModelNamed {}
 extension AttributeRequest: ModelNamed {}
 extension HeadsRequest: ModelNamed {}
 extension NeuronsRequest: ModelNamed {}
