@@ -217,13 +217,16 @@ struct Analyses: Sendable {
         let values = try loaded.model.neuronValues(layer: l, neurons: chosen.map(\.neuron), k: k)
         let cosines = try loaded.model.neuronInputOutputCosines(layer: l)
         return NeuronsResponse(model: name, tokens: info(ids), layer: l, neurons: zip(chosen, values).map { c, v in
-            func list(_ p: [TokenPrediction]) -> [Candidate] {
-                p.enumerated().map { Candidate(rank: $0.offset + 1, id: $0.element.id, token: loaded.tokenText($0.element.id), probability: 0, logit: $0.element.logit) }
-            }
-            return .init(neuron: c.neuron, activation: c.value, position: c.pos,
-                         activations: (0..<ids.count).map { acts.scalars[$0 * m + c.neuron] },
-                         inputOutputCosine: cosines[c.neuron], promoted: list(v.promoted), suppressed: list(v.suppressed))
+            .init(neuron: c.neuron, activation: c.value, position: c.pos,
+                  activations: (0..<ids.count).map { acts.scalars[$0 * m + c.neuron] },
+                  inputOutputCosine: cosines[c.neuron], promoted: valueCandidates(v.promoted), suppressed: valueCandidates(v.suppressed))
         })
+    }
+
+    /// Tokens a neuron's value vector writes, as candidates: ranked, with the logit per unit of activation
+    /// (no probability: 0).
+    func valueCandidates(_ p: [TokenPrediction]) -> [Candidate] {
+        p.enumerated().map { Candidate(rank: $0.offset + 1, id: $0.element.id, token: loaded.tokenText($0.element.id), probability: 0, logit: $0.element.logit) }
     }
 
     /// A checked patching request, ready to run.

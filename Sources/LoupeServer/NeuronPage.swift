@@ -17,9 +17,6 @@ extension Analyses {
         let k = try count(r.topK, field: "topK", default: 10)
         let shown = try count(r.examples, field: "examples", default: 20)
         let value = try loaded.model.neuronValues(layer: l, neurons: [r.neuron], k: k)[0]
-        func list(_ p: [TokenPrediction]) -> [Candidate] {
-            p.enumerated().map { Candidate(rank: $0.offset + 1, id: $0.element.id, token: loaded.tokenText($0.element.id), probability: 0, logit: $0.element.logit) }
-        }
         // The first served index built for this model's weights at this layer (others are for other models or layers).
         var found: (path: String, examples: [StoredExample])?
         for path in indexes {
@@ -45,7 +42,7 @@ extension Analyses {
         }
         return NeuronResponse(model: name, layer: l, neuron: r.neuron,
                               inputOutputCosine: try loaded.model.neuronInputOutputCosines(layer: l)[r.neuron],
-                              promoted: list(value.promoted), suppressed: list(value.suppressed),
+                              promoted: valueCandidates(value.promoted), suppressed: valueCandidates(value.suppressed),
                               index: found.map { URL(fileURLWithPath: $0.path).lastPathComponent }, examples: examples,
                               histogram: Self.histogram(all, bins: 20))
     }
