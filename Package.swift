@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "LoupeTraining", dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor"]),
         // The web explorer: JSON API over the interp library, and its page (a resource).
         .target(name: "LoupeServer",
-                dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeStore",
+                dependencies: ["LoupeInterp", "LoupeModels", "LoupeFormats", "LoupeTensor", "LoupeStore", "LoupeTraining",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/page")]),
@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "LoupeTestSupport", dependencies: ["LoupeServer"], path: "Tests/LoupeTestSupport"),
         .testTarget(name: "LoupeFuzzTests", dependencies: ["LoupeTestSupport", "LoupeFormats", "LoupeModels", "LoupeInterp",
                                                            "LoupeTraining", "LoupeStore", "LoupeServer"]),
-        .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels", "LoupeStore", "LoupeFormats", "LoupeTestSupport"]),
+        .testTarget(name: "LoupeServerTests", dependencies: ["LoupeServer", "LoupeModels", "LoupeStore", "LoupeFormats", "LoupeTraining", "LoupeInterp", "LoupeTensor", "LoupeTestSupport"]),
         .testTarget(name: "LoupeStoreTests", dependencies: ["LoupeStore", "LoupeInterp", "LoupeModels", "LoupeFormats",
                                                            .product(name: "GRDB", package: "GRDB.swift")]),
         // The recipes of docs/library.md, compiled and run.

@@ -70,8 +70,10 @@ extension HookedTransformer {
     /// Composition scores `[n_layers, n_heads, n_layers, n_heads]` between every earlier head (first two
     /// axes, its OV circuit) and every later head: ‖OV₁ · M₂‖_F / (‖OV₁‖_F ‖M₂‖_F) with M₂ the later head's
     /// QK circuit (Q-composition), its transpose (K-composition) or its OV circuit (V-composition).
-    /// Pairs whose later head is not in a later layer are 0. `progress` hears (earlier heads done, heads in all).
-    public func compositionScores(_ mode: CompositionMode, progress: ProgressHandler? = nil) throws -> Tensor {
+    /// Pairs whose later head is not in a later layer are 0. `progress` hears (earlier heads done, heads in all);
+    /// `isCancelled` is asked before each earlier head, and a yes stops the work with `CancellationError`.
+    public func compositionScores(_ mode: CompositionMode, progress: ProgressHandler? = nil,
+                                  isCancelled: (@Sendable () -> Bool)? = nil) throws -> Tensor {
         let (nL, h) = (config.nLayers, config.nHeads)
         var ov: [FactoredMatrix] = [], right: [FactoredMatrix] = []
         for l in 0..<nL {
@@ -88,6 +90,7 @@ extension HookedTransformer {
         let leftNorms = ov.map(\.frobeniusNorm), rightNorms = right.map(\.frobeniusNorm)
         var out = [Float](repeating: 0, count: nL * h * nL * h)
         for i in 0..<(nL * h) {
+            if isCancelled?() == true { throw CancellationError() }
             for j in 0..<(nL * h) where i / h < j / h {
                 let denominator = leftNorms[i] * rightNorms[j]
                 guard denominator > 0 else { continue }

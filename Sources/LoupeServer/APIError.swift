@@ -6,6 +6,7 @@ import LoupeFormats
 import LoupeInterp
 import LoupeModels
 import LoupeTensor
+import LoupeTraining
 
 /// A request the explorer refuses, with the status and the message the client sees.
 public struct APIError: Error, Sendable, CustomStringConvertible {
@@ -35,7 +36,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case let e as FetchError:
             if case .unknownModel = e { return .notFound(e.description) }
             return .unprocessable(e.description)
-        case is InterpError, is ModelError, is TensorError, is TokenizerError, is HookError:
+        case is InterpError, is ModelError, is TensorError, is TokenizerError, is HookError, is SAEError, is TunedLensError:
             return .unprocessable(String(describing: error))
         case is CancellationError: return APIError(.conflict, "cancelled")
         default: return APIError(.internalServerError, String(describing: error))

@@ -64,6 +64,8 @@ public struct LensRequest: PromptRequest {
     public let mid: Bool?
     /// `recompute` (default) or `cached`.
     public let norm: String?
+    /// Read through the model's tuned lens (`loupe serve --tuned-lens`) instead of the logit lens (default false).
+    public let tuned: Bool?
 }
 public struct LensResponse: Codable, Sendable {
     public struct Cell: Codable, Sendable {
@@ -76,7 +78,10 @@ public struct LensResponse: Codable, Sendable {
         public let klToFinal: Float
         public let entropy: Float
     }
-    public let model: String; public let tokens: [TokenInfo]; public let position: Int
+    public let model: String
+    /// The tuned lens read through (its file's name), nil for the logit lens.
+    public let tunedLens: String?
+    public let tokens: [TokenInfo]; public let position: Int
     public let target: TokenInfo?
     public let cells: [Cell]
 }
@@ -325,12 +330,14 @@ public enum JobResult: Sendable, Encodable {
     case patch(PatchResponse)
     case trace(TraceResponse)
     case pathPatch(PathPatchResponse)
+    case composition(CompositionResponse)
 
     public func encode(to encoder: Encoder) throws {
         switch self {
         case .patch(let r): try r.encode(to: encoder)
         case .trace(let r): try r.encode(to: encoder)
         case .pathPatch(let r): try r.encode(to: encoder)
+        case .composition(let r): try r.encode(to: encoder)
         }
     }
 }
@@ -338,7 +345,7 @@ public enum JobResult: Sendable, Encodable {
 /// A job's state as `GET /api/jobs/{id}` reports it.
 public struct JobStatus: Codable, Sendable {
     public let id: String
-    /// `patch`, `trace` or `path-patch`: what `result` holds.
+    /// `patch`, `trace`, `path-patch` or `composition`: what `result` holds.
     public let kind: String
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
     public let state: String
@@ -367,6 +374,7 @@ public struct JobStatus: Codable, Sendable {
         switch kind {
         case "trace": result = try c.decodeIfPresent(TraceResponse.self, forKey: .result).map { .trace($0) }
         case "path-patch": result = try c.decodeIfPresent(PathPatchResponse.self, forKey: .result).map { .pathPatch($0) }
+        case "composition": result = try c.decodeIfPresent(CompositionResponse.self, forKey: .result).map { .composition($0) }
         default: result = try c.decodeIfPresent(PatchResponse.self, forKey: .result).map { .patch($0) }
         }
     }
@@ -378,10 +386,11 @@ public struct JobStatus: Codable, Sendable {
         try c.encodeIfPresent(result, forKey: .result); try c.encodeIfPresent(error, forKey: .error)
     }
 
-    /// The result of a patching, tracing or path-patching job.
+    /// The result of a patching, tracing, path-patching or composition job.
     public var patch: PatchResponse? { if case .patch(let r)? = result { return r }; return nil }
     public var trace: TraceResponse? { if case .trace(let r)? = result { return r }; return nil }
     public var pathPatch: PathPatchResponse? { if case .pathPatch(let r)? = result { return r }; return nil }
+    public var composition: CompositionResponse? { if case .composition(let r)? = result { return r }; return nil }
 }
 
 public struct ModelsResponse: Codable, Sendable {

@@ -12,6 +12,11 @@ struct Analyses: Sendable {
     let loaded: LoadedModel
     let name: String
     let limits: ExplorerLimits
+    /// The SAEs and the tuned lens the server was started with for this model.
+    var saes: [Attachments.SAE] = []
+    var tunedLens: Attachments.Lens? = nil
+    /// Weight-only results kept across requests.
+    var weightResults = WeightResults()
 
     var config: ModelConfig { loaded.model.config }
 
@@ -109,9 +114,16 @@ struct Analyses: Sendable {
         let ids = try tokens(r)
         let p = try position(r.position, count: ids.count) ?? ids.count - 1
         let target = try r.target.map { try singleToken($0, field: "target") }
-        let lens = try loaded.model.logitLens(tokens: ids, includeMid: r.mid ?? false, norm: norm)
+        var tuned: Attachments.Lens?
+        if r.tuned == true {
+            guard let t = tunedLens else {
+                throw APIError.unprocessable("\(name) has no tuned lens: start the server with --tuned-lens FILE (from `loupe train tuned-lens`)")
+            }
+            tuned = t
+        }
+        let lens = try loaded.model.logitLens(tokens: ids, includeMid: r.mid ?? false, norm: norm, tuned: tuned?.lens)
         let cells = try lens.summary(position: p, topK: k, target: target)
-        return LensResponse(model: name, tokens: info(ids), position: p, target: target.map { info([$0])[0] },
+        return LensResponse(model: name, tunedLens: tuned?.name, tokens: info(ids), position: p, target: target.map { info([$0])[0] },
                             cells: zip(lens.labels, cells).map { label, c in
             LensResponse.Cell(label: label, top: candidates(c.top), finalTokenRank: c.finalTokenRank,
                               finalTokenProbability: c.finalTokenProbability, targetRank: c.targetRank,

@@ -77,11 +77,19 @@ public struct ExplorerConfiguration: Sendable {
     /// Neuron-index databases (`loupe neuron-index`) whose examples the neuron pages show: each serves the
     /// model and layer it was built for.
     public var neuronIndexes: [String]
+    /// SAE folders (SAELens's layout) for the SAE view, each `PATH` or `MODEL=PATH`: attached to the served model
+    /// named in its cfg.json (`model_name`), or to MODEL.
+    public var saes: [String]
+    /// Tuned lenses (`loupe train tuned-lens`) for the lens view, each `PATH` or `MODEL=PATH`, at most one a model.
+    public var tunedLenses: [String]
 
     public init(host: String = "127.0.0.1", port: Int = 8080, models: [ExplorerModel] = ExplorerModel.catalog(extra: []),
                 preload: [String] = [], limits: ExplorerLimits = ExplorerLimits(), quiet: Bool = false,
-                token: String? = nil, allowedHosts: [String] = [], idleTimeout: Double = 30, neuronIndexes: [String] = []) {
+                token: String? = nil, allowedHosts: [String] = [], idleTimeout: Double = 30, neuronIndexes: [String] = [],
+                saes: [String] = [], tunedLenses: [String] = []) {
         self.neuronIndexes = neuronIndexes
+        self.saes = saes
+        self.tunedLenses = tunedLenses
         self.quiet = quiet
         self.token = token
         self.allowedHosts = allowedHosts

@@ -16,6 +16,8 @@ public struct ExplorerServer: Sendable {
     let batchers = Batchers()
     let requestLog = RequestLog()
     let page: Page
+    let attachments: Attachments
+    let weightResults = WeightResults()
 
     public init(configuration: ExplorerConfiguration) throws {
         self.configuration = configuration
@@ -23,6 +25,7 @@ public struct ExplorerServer: Sendable {
         lane = ComputeLane(maxPending: configuration.limits.maxPendingRequests)
         jobs = JobManager(lane: lane, maxActive: configuration.limits.maxActiveJobs, maxKept: configuration.limits.maxKeptJobs)
         page = try Page.load()
+        attachments = try Attachments(saes: configuration.saes, tunedLenses: configuration.tunedLenses, models: configuration.models)
         try ExplorerConfiguration.checkAccess(host: configuration.host, token: configuration.token)
         for name in configuration.preload where !configuration.models.contains(where: { $0.name == name }) {
             throw APIError.notFound("cannot preload '\(name)': the server offers \(configuration.models.map(\.name).joined(separator: ", "))")
@@ -57,7 +60,13 @@ public struct ExplorerServer: Sendable {
         router.get("/static/:file") { _, context in page.response(try context.parameters.require("file")) }
         router.get("/api/health") { _, _ in try json(["ok": true]) }
         router.get("/api/models") { _, _ in
-            try json(ModelsResponse(models: await store.statuses(), limits: configuration.limits))
+            let statuses = await store.statuses().map { status in
+                var s = status
+                s.saes = attachments.saes[s.name].map { $0.map(\.name) }
+                s.tunedLens = attachments.tunedLenses[s.name]?.name
+                return s
+            }
+            return try json(ModelsResponse(models: statuses, limits: configuration.limits))
         }
         router.post("/api/neuron") { request, context in
             let indexes = configuration.neuronIndexes
@@ -68,6 +77,17 @@ public struct ExplorerServer: Sendable {
         }
         router.post("/api/attribute") { request, context in
             try await compute(request, AttributeRequest.self) { a, r in try a.attribute(r) }
+        }
+        router.post("/api/features") { request, context in
+            try await compute(request, FeaturesRequest.self) { a, r in try a.features(r) }
+        }
+        router.post("/api/copying") { request, context in
+            try await compute(request, CopyingRequest.self) { a, r in try a.copying(r) }
+        }
+        router.post("/api/composition") { request, context in
+            try await submitJob(request, CompositionRequest.self, kind: "composition", plan: { try $0.plan($1) }) { a, plan, job in
+                .composition(try a.composition(plan, progress: job.progress, isCancelled: { job.isCancelled }))
+            }
         }
         router.get("/api/requests") { _, _ in try json(["requests": await requestLog.recent()]) }
         router.post("/api/tokens") { request, context in
@@ -139,7 +159,8 @@ public struct ExplorerServer: Sendable {
 
     /// The analyses of a model, loading it on first use.
     func analyses(_ model: String) async throws -> Analyses {
-        Analyses(loaded: try await store.model(model), name: model, limits: configuration.limits)
+        Analyses(loaded: try await store.model(model), name: model, limits: configuration.limits, saes: attachments.saes[model] ?? [],
+                 tunedLens: attachments.tunedLenses[model], weightResults: weightResults)
     }
 
     /// Decodes the body as `T`, loads its model, checks the request into a plan, and submits the plan's work
@@ -281,7 +302,8 @@ struct Page: Sendable {
 
     static func load() throws -> Page {
         let types = ["index.html": "text/html; charset=utf-8", "explorer.css": "text/css; charset=utf-8",
-                     "explorer.js": "text/javascript; charset=utf-8", "explorer-draw.js": "text/javascript; charset=utf-8"]
+                     "explorer.js": "text/javascript; charset=utf-8", "explorer-draw.js": "text/javascript; charset=utf-8",
+                     "explorer-more.js": "text/javascript; charset=utf-8"]
         var files: [String: (type: String, body: ByteBuffer)] = [:]
         for (name, type) in types {
             let parts = name.split(separator: ".")

@@ -16,6 +16,9 @@ public struct ModelStatus: Codable, Sendable {
     public let error: String?
     /// Set once loaded.
     public let config: ModelSummary?
+    /// The names of its SAEs (`--sae`) and of its tuned lens (`--tuned-lens`), when the server has them.
+    public var saes: [String]?
+    public var tunedLens: String?
 }
 
 /// The dimensions the page needs to offer layers, heads and neurons.

@@ -7,12 +7,13 @@ import LoupeTensor
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The web explorer: a page and a JSON API for predictions, the logit lens, attention, head scores, patching and neurons.",
+        abstract: "The web explorer: a page and a JSON API for predictions, lenses, attention, heads, attribution, patching, tracing, circuits, neurons and SAE features.",
         discussion: """
             Offers the known models (`loupe models`, once fetched) and every --model given; each loads once, on first use (--model ones at start). The API is documented in docs/api.md.
 
             Examples:
               loupe serve --model smollm2-135m
+              loupe serve --model smollm2-135m --sae smollm2-l15-sae --tuned-lens smollm2-austen-tuned-lens.safetensors --db austen-l20.sqlite
               loupe serve --host 0.0.0.0 --port 8080 --token "$LOUPE_TOKEN"
             """)
 
@@ -36,6 +37,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .long, help: "A neuron index (from `loupe neuron-index` or `loupe merge`) whose top examples the neuron pages show, for the model and layer it was built on (repeatable).")
     var db: [String] = []
+
+    @Option(name: .long, help: "An SAE folder (from `loupe train sae`, or SAELens's) for the SAE view: PATH, attached to the model its cfg.json names, or MODEL=PATH (repeatable).")
+    var sae: [String] = []
+
+    @Option(name: .long, help: "A tuned lens (from `loupe train tuned-lens`) for the lens view: PATH, attached to the model it was trained on, or MODEL=PATH (repeatable, one a model).")
+    var tunedLens: [String] = []
 
     @Option(name: .long, parsing: .unconditional, help: "BLAS threads.", transform: Count.positive)
     var threads: Int = 2
@@ -85,7 +92,7 @@ struct Serve: AsyncParsableCommand {
         let server = try ExplorerServer(configuration: ExplorerConfiguration(
             host: host, port: port, models: models, preload: preload,
             limits: ExplorerLimits(maxBodyBytes: maxBodyBytes, maxPromptTokens: maxPromptTokens, maxActiveJobs: maxJobs),
-            token: token, allowedHosts: allowHost, idleTimeout: idleTimeout, neuronIndexes: db))
+            token: token, allowedHosts: allowHost, idleTimeout: idleTimeout, neuronIndexes: db, saes: sae, tunedLenses: tunedLens))
         let host = self.host
         try await server.run { port in
             let shown = host.contains(":") ? "[\(host)]" : host

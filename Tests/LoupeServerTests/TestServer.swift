@@ -27,11 +27,12 @@ struct TestServer {
     }
 
     static func start(limits: ExplorerLimits = ExplorerLimits(maxBodyBytes: 4096, maxPromptTokens: 32, maxActiveJobs: 1),
-                      preload: Bool = true, token: String? = nil, idleTimeout: Double = 30, neuronIndexes: [String] = []) async throws -> TestServer {
+                      preload: Bool = true, token: String? = nil, idleTimeout: Double = 30, neuronIndexes: [String] = [],
+                      saes: [String] = [], tunedLenses: [String] = []) async throws -> TestServer {
         let models = ExplorerModel.catalog(extra: [fixture])
         let server = try ExplorerServer(configuration: ExplorerConfiguration(
             host: "127.0.0.1", port: 0, models: models, preload: preload ? ["gpt2-tiny"] : [], limits: limits,
-            quiet: true, token: token, idleTimeout: idleTimeout, neuronIndexes: neuronIndexes))
+            quiet: true, token: token, idleTimeout: idleTimeout, neuronIndexes: neuronIndexes, saes: saes, tunedLenses: tunedLenses))
         let (port, task) = try await ExplorerUnderTest.start(server)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 60

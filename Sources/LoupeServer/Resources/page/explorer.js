@@ -5,14 +5,14 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['predict', 'lens', 'attention', 'heads', 'attribute', 'patch', 'path', 'trace', 'neurons', 'neuron', 'log'];
+const VIEWS = ['predict', 'lens', 'attention', 'heads', 'attribute', 'patch', 'path', 'trace', 'neurons', 'neuron', 'circuits', 'features', 'log'];
 const TITLES = { predict: 'Predictions', lens: 'Logit lens', attention: 'Attention', heads: 'Head scores',
                  attribute: 'Attribution', patch: 'Patching', path: 'Path patching', trace: 'Causal tracing',
-                 neurons: 'Neurons', neuron: 'Neuron', log: 'Request log' };
+                 neurons: 'Neurons', neuron: 'Neuron', circuits: 'Circuits', features: 'SAE features', log: 'Request log' };
 // Address key → input id, for the inputs each view reads.
 const FIELDS = {
   predict: { prompt: 'prompt', k: 'topk' },
-  lens: { prompt: 'prompt', k: 'lensk', position: 'position', target: 'target' },
+  lens: { prompt: 'prompt', k: 'lensk', position: 'position', target: 'target', tuned: 'tuned' },
   attention: { prompt: 'prompt', layer: 'layer', head: 'head', weighted: 'weighted' },
   heads: { prompt: 'prompt', induction: 'induction' },
   attribute: { prompt: 'prompt', answer: 'answer', wrong: 'wrong' },
@@ -21,6 +21,8 @@ const FIELDS = {
   trace: { prompt: 'prompt', subject: 'subject', answer: 'answer', kind: 'tracekind' },
   neurons: { prompt: 'prompt', layer: 'nlayer', top: 'ntop' },
   neuron: { layer: 'nlayer', neuron: 'neuron' },
+  circuits: { scores: 'circuit', pairs: 'pairs' },
+  features: { prompt: 'prompt', sae: 'sae', feature: 'feature', splice: 'splice', scale: 'scale' },
   log: {},
 };
 const DEFAULTS = {
@@ -77,6 +79,7 @@ function readAddress() {
     if (value === undefined) continue;
     if (input.type === 'checkbox') input.checked = value === '1' || value === 'true';
     else input.value = value;
+    if (id === 'sae') input.dataset.wanted = value;   // its options come with the model list
   }
   return p;
 }
@@ -132,6 +135,14 @@ async function loadModels(wanted) {
 
 function describeModel() {
   const m = models.find((x) => x.name === $('model').value);
+  // The model's SAEs and tuned lens (loupe serve --sae / --tuned-lens).
+  const sae = $('sae'), wanted = sae.dataset.wanted || sae.value, saes = (m && m.saes) || [];
+  sae.replaceChildren(...saes.map((n) => el('option', { value: n }, n)));
+  if (saes.includes(wanted)) sae.value = wanted;
+  delete sae.dataset.wanted;
+  $('tuned').disabled = !(m && m.tunedLens);
+  if ($('tuned').disabled) $('tuned').checked = false;
+  $('tuned-label').title = m && m.tunedLens ? `read through ${m.tunedLens}` : 'start the server with --tuned-lens FILE to read through a tuned lens';
   $('model-info').textContent = !m ? '' : m.config
     ? `${m.config.architecture}: ${m.config.nLayers} layers, ${m.config.nHeads} heads, d_model ${m.config.dModel}, d_mlp ${m.config.dMLP}, n_ctx ${m.config.nCtx}`
     : `${m.summary} (${m.state})`;
@@ -187,9 +198,9 @@ const RENDER = {
   },
 
   async lens(model, out) {
-    const r = await api('/api/lens', { model, prompt: $('prompt').value, topK: num('lensk'), position: num('position'), target: text('target') });
+    const r = await api('/api/lens', { model, prompt: $('prompt').value, topK: num('lensk'), position: num('position'), target: text('target'), tuned: $('tuned').checked || undefined });
     out.append(tokenChips(r.tokens, { selected: r.position, onpick: (i) => { $('position').value = i; run(); } }));
-    out.append(el('p', { class: 'note muted' }, `Position ${r.position} (${shown(r.tokens[r.position].text)}): each layer's residual stream read through the final norm and the unembedding. Click a token to read another position.`));
+    out.append(el('p', { class: 'note muted' }, `Position ${r.position} (${shown(r.tokens[r.position].text)}): each layer's residual stream read ${r.tunedLens ? `through its translator in the tuned lens ${r.tunedLens}, then ` : ''}through the final norm and the unembedding. Click a token to read another position.`));
     const k = r.cells.length ? r.cells[0].top.length : 0;
     const headers = ['layer', ...Array.from({ length: k }, (_, i) => `top ${i + 1}`), 'rank of final', 'P(final)', ...(r.target ? [`rank of ${shown(r.target.text)}`, `P(${shown(r.target.text)})`] : []), 'KL to final', 'entropy'];
     out.append(el('table', {}, el('tr', {}, headers.map((h) => el('th', {}, h))), r.cells.map((c) => el('tr', {},
