@@ -5,6 +5,7 @@
 #   scripts/browser_check.sh                 # SmolLM2-135M (fetched once with `loupe fetch smollm2-135m`)
 #   MODEL=Tests/Fixtures/gpt2-tiny OUT=/tmp/shots scripts/browser_check.sh
 #   DB=l5.sqlite scripts/browser_check.sh     # a neuron index of the model's layer 5 for the neuron page
+#   SAE=smollm2-l15-sae TUNED=lens.safetensors scripts/browser_check.sh   # also the SAE view and the tuned lens
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-smollm2-135m}
@@ -21,9 +22,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-BIN=$(nice -n 10 scripts/build-release)
+BIN=${BIN:-$(nice -n 10 scripts/build-release)}   # BIN=.build/debug/loupe to check a debug build
 LOG=$(mktemp)
-"$BIN" serve --host 127.0.0.1 --port "$PORT" --model "$MODEL" ${DB:+--db "$DB"} >"$LOG" 2>&1 &
+"$BIN" serve --host 127.0.0.1 --port "$PORT" --model "$MODEL" ${DB:+--db "$DB"} ${SAE:+--sae "$SAE"} ${TUNED:+--tuned-lens "$TUNED"} >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
 
@@ -51,10 +52,18 @@ views=(
   "trace|prompt=The Eiffel Tower is located in the city of|subject=Eiffel Tower|answer= Paris"
   "neurons|prompt=$IOI_CLEAN|layer=5|top=8"
   "neuron|layer=5|neuron=1006"
+  "circuits|scores=copying"
+  "circuits-composition@circuits|scores=k|pairs=15"
   "log"
 )
+# A view's screenshot is serve-NAME.png: NAME@view names one view's second screenshot.
+[ -n "${SAE:-}" ] && views+=("features|prompt=Mr. Darcy looked at Elizabeth, and she said to him|feature=${FEATURE:-868}|splice=ablate")
+[ -n "${TUNED:-}" ] && views+=("lens-tuned@lens|prompt=The capital of France is|target= Paris|tuned=1")
 failed=0
 for spec in "${views[@]}"; do
+  shotname=${spec%%@*}
+  [ "$shotname" = "$spec" ] && shotname=${spec%%|*}
+  spec=${spec#*@}
   view=${spec%%|*}
   hash=$(python3 -c 'import sys, urllib.parse
 parts = sys.argv[1].split("|")
@@ -71,7 +80,7 @@ print(html.unescape(m.group(1)) if m else "")' <<<"$dom")
     failed=1
     continue
   fi
-  shot="$OUT/serve-$view.png"
+  shot="$OUT/serve-$shotname.png"
   "${CHROME[@]}" --window-size=1280,860 --screenshot="$shot" "$url" >/dev/null 2>&1
   convert "$shot" -resize 760x -colors 128 -strip "PNG8:$shot"
   echo "ok   $view  $shot ($(($(stat -c %s "$shot") / 1024)) KiB)"

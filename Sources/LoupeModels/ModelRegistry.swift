@@ -144,10 +144,16 @@ public enum ModelRegistry {
         return Bundle.module.url(forResource: entry.resource, withExtension: nil)?.path
     }
 
-    /// Loupe's cache folder: `$LOUPE_HOME`, else `~/.cache/loupe`.
-    public static var home: URL {
-        if let h = ProcessInfo.processInfo.environment["LOUPE_HOME"], !h.isEmpty { return URL(fileURLWithPath: h) }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/loupe")
+    /// Loupe's cache folder: `$LOUPE_HOME`, else `$XDG_CACHE_HOME/loupe`, else `$HOME/.cache/loupe` (the account's
+    /// home folder when HOME is unset: Foundation's home folder on Linux is the password file's, not `$HOME`).
+    public static var home: URL { home(environment: ProcessInfo.processInfo.environment) }
+
+    static func home(environment: [String: String]) -> URL {
+        func value(_ key: String) -> String? { environment[key].flatMap { $0.isEmpty ? nil : $0 } }
+        if let h = value("LOUPE_HOME") { return URL(fileURLWithPath: h) }
+        if let c = value("XDG_CACHE_HOME") { return URL(fileURLWithPath: c).appendingPathComponent("loupe") }
+        let base = value("HOME").map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        return base.appendingPathComponent(".cache/loupe")
     }
 
     /// Where a known model's file lives once fetched.

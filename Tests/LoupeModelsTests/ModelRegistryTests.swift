@@ -3,7 +3,7 @@
 
 import Foundation
 import LoupeFormats
-import LoupeModels
+@testable import LoupeModels
 import Testing
 
 @Suite struct ModelRegistryTests {
@@ -43,6 +43,15 @@ import Testing
     /// A folder of novels called `austen` in the working directory does not hide the shipped model; a
     /// folder with a config.json of that name does (it is a model), and so does any path that is not a
     /// known name.
+    @Test func theCacheFolderFollowsTheEnvironment() {
+        #expect(ModelRegistry.home(environment: ["LOUPE_HOME": "/a", "XDG_CACHE_HOME": "/b", "HOME": "/c"]).path == "/a")
+        #expect(ModelRegistry.home(environment: ["XDG_CACHE_HOME": "/b", "HOME": "/c"]).path == "/b/loupe")
+        // $HOME, not the account's home folder (Foundation's on Linux): a user or a job that sets HOME gets its own cache.
+        #expect(ModelRegistry.home(environment: ["HOME": "/c", "LOUPE_HOME": ""]).path == "/c/.cache/loupe")
+        #expect(ModelRegistry.home(environment: [:]).path
+                == FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/loupe").path)
+    }
+
     @Test func knownNamesAreNotHiddenByFoldersThatAreNotModels() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-cwd-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
