@@ -90,6 +90,26 @@ extension HookedTransformer {
         return try post.reshaped([tokens.count, config.dMLP])
     }
 
+    /// One neuron's activation (`mlp.hook_post`) on every token of each context, all run as one batch padded on the
+    /// right: in a causal model no token attends to the padding after it, and positions still start at 0. An
+    /// encoder (every token sees every other) runs each context alone.
+    public func neuronActivations(layer: Int, neuron: Int, contexts: [[Int]]) throws -> [[Float]] {
+        try checkLayer(layer)
+        guard neuron >= 0 && neuron < config.dMLP else { throw InterpError.outOfRange(what: "neuron", value: neuron, count: config.dMLP) }
+        let d = config.dMLP
+        let width = contexts.map(\.count).max() ?? 0
+        guard width > 0 else { return contexts.map { _ in [] } }
+        if config.bidirectional || contexts.count == 1 {
+            return try contexts.map { c in
+                c.isEmpty ? [] : try neuronActivations(layer: layer, tokens: c).scalars.enumerated().compactMap { $0.offset % d == neuron ? $0.element : nil }
+            }
+        }
+        let padded = contexts.map { $0 + [Int](repeating: 0, count: width - $0.count) }
+        let (_, cache) = try runWithCache(.tokens(padded), select: .names([.mlpPost(layer)]), options: ForwardOptions(stopAtLayer: layer + 1))
+        guard let post = cache[.mlpPost(layer)] else { throw InterpError.invalid("mlp.hook_post was not cached") }
+        return contexts.enumerated().map { b, c in (0..<c.count).map { post.scalars[(b * width + $0) * d + neuron] } }
+    }
+
     /// The `k` highest activations of each listed neuron over a token stream analysed in windows of
     /// `window` tokens, with `context` tokens either side.
     public func maxActivatingExamples(layer: Int, neurons: [Int], tokens: [Int], window: Int? = nil, k: Int = 5,

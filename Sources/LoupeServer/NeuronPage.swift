@@ -1,6 +1,6 @@
 // The explorer's neuron page, after Neuronpedia's: the tokens a neuron's value vector promotes and suppresses,
-// its top examples from a neuron index (`loupe serve --db`), each context re-run to show the neuron's
-// activation on every token, and the distribution of those activations.
+// its top examples from a neuron index (`loupe serve --db`), the contexts re-run as one batch to show the
+// neuron's activation on every token, and the distribution of those activations.
 
 import Foundation
 import LoupeInterp
@@ -33,9 +33,10 @@ extension Analyses {
         }
         var examples: [NeuronResponse.Example] = []
         var all: [Float] = []
-        for e in found?.examples ?? [] {
-            let acts = try loaded.model.neuronActivations(layer: l, tokens: e.context)   // [pos, d_mlp]
-            let column = (0..<e.context.count).map { acts.scalars[$0 * config.dMLP + r.neuron] }
+        let stored = found?.examples ?? []
+        // Every context in one batch (contexts differ in length: padded on the right, which no causal token sees).
+        let columns = try loaded.model.neuronActivations(layer: l, neuron: r.neuron, contexts: stored.map(\.context))
+        for (e, column) in zip(stored, columns) {
             all += column
             examples.append(.init(activation: e.activation, document: e.document, position: e.position, tokens: info(e.context),
                                   activations: column, focus: e.focus))

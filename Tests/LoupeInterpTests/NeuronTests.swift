@@ -37,6 +37,24 @@ import Testing
         #expect(first.context[first.focus] == tokens[first.position])
     }
 
+    @Test func contextsOfDifferentLengthsRunAsOneBatch() throws {
+        let fixtures = [(try InterpFixtures.model(), try InterpFixtures.meta()), (try GQAFixtures.model(), try GQAFixtures.meta())]
+        for (model, meta) in fixtures {
+            let tokens = meta.repeated + meta.clean
+            let contexts = [Array(tokens[0..<9]), Array(tokens[3..<20]), [], Array(tokens[20..<22])]
+            let d = model.config.dMLP, neuron = d / 3
+            let batched = try model.neuronActivations(layer: 1, neuron: neuron, contexts: contexts)
+            #expect(batched.map(\.count) == contexts.map(\.count))
+            // Each equals the context run alone (the padding after a context does not reach it).
+            for (c, column) in zip(contexts, batched) where !c.isEmpty {
+                let alone = try model.neuronActivations(layer: 1, tokens: c)
+                let want = (0..<c.count).map { alone.scalars[$0 * d + neuron] }
+                #expect(zip(column, want).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(model.config.architecture) \(c.count) tokens")
+            }
+        }
+        #expect(throws: InterpError.self) { try InterpFixtures.model().neuronActivations(layer: 1, neuron: 128, contexts: [[1, 2]]) }
+    }
+
     @Test func outOfRange() throws {
         let model = try InterpFixtures.model()
         #expect(throws: InterpError.self) { try model.neuronInputOutputCosines(layer: 2) }
