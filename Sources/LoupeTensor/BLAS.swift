@@ -15,6 +15,12 @@ public enum BLAS {
     /// The number of threads BLAS uses (1 where the library has no such control).
     public static var threads: Int { Int(loupe_blas_get_threads()) }
 
+    /// The kernels BLAS runs: OpenBLAS's core name ("SkylakeX", "Haswell", …), "Accelerate" on Apple.
+    public static var core: String { String(cString: loupe_blas_core()) }
+
+    /// Whether the CPU has AVX2 and FMA (x86-64 only).
+    public static var cpuHasAVX2: Bool { loupe_cpu_has_avx2_fma() != 0 }
+
     /// `C[m, n] = alpha · op(A) · op(B) + beta · C` on raw row-major buffers with leading dimensions.
     /// Pointer-level entry point for the forward pass; the shapes are the caller's responsibility.
     @inlinable

@@ -41,7 +41,7 @@ struct Bench: ParsableCommand {
         }
         progress.update(completed: chosen.count)
         progress.finish()
-        var out: [String: Any] = ["side": "loupe", "threads": threads]
+        var out: [String: Any] = ["side": "loupe", "threads": threads, "blas_core": BLAS.core]
         for (k, v) in figures.numbers { out[k] = (v * 1000).rounded() / 1000 }
         for (k, m) in figures.matrices { out[k] = m.map { $0.map(Double.init) } }
         let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])

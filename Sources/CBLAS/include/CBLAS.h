@@ -24,4 +24,8 @@ void loupe_keep_freed_memory(void);
 void loupe_blas_set_threads(int n);
 /// The number of BLAS threads (1 where the library has no such control).
 int loupe_blas_get_threads(void);
+/// The kernels BLAS runs (OpenBLAS's core name, e.g. "SkylakeX"; "Accelerate" on Apple; "unknown" otherwise).
+const char *loupe_blas_core(void);
+/// Whether the CPU has AVX2 and FMA (x86-64; 0 elsewhere).
+int loupe_cpu_has_avx2_fma(void);
 #endif
