@@ -7,6 +7,8 @@ int loupe_cpu_has_avx2_fma(void) { return 0; }
 #else
 #include <stdlib.h>
 #include <strings.h>
+#include <unistd.h>
+extern char **environ;
 void openblas_set_num_threads(int n);
 int openblas_get_num_threads(void);
 void loupe_blas_set_threads(int n) { openblas_set_num_threads(n); }
@@ -47,10 +49,15 @@ __attribute__((constructor)) static void loupe_blas_choose_core(void) {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
     int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
               && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    /* OpenBLAS reads its choice from the environment only. Adding a variable moves `environ` to a new array,
+       and a statically linked Swift runtime finds the program's arguments just before the original one: put
+       the original back afterwards (setenv copies, so it is unchanged; the copy is a few pointers). */
+    char **original = environ;
     setenv("OPENBLAS_CORETYPE", avx512 ? "SkylakeX" : "Haswell", 0);
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
-    unsetenv("OPENBLAS_CORETYPE");   /* not passed on to the processes Loupe starts */
+    unsetenv("OPENBLAS_CORETYPE");
+    environ = original;
 }
 #endif
 #endif
