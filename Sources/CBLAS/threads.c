@@ -45,8 +45,7 @@ __attribute__((constructor)) static void loupe_blas_choose_core(void) {
     if (getenv("OPENBLAS_CORETYPE") != NULL) return;
     const char *core = openblas_get_corename();
     if (core == NULL || strcasecmp(core, "prescott") != 0) return;
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+    if (!loupe_cpu_has_avx2_fma()) return;
     int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
               && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     /* OpenBLAS reads its choice from the environment only. Adding a variable moves `environ` to a new array,

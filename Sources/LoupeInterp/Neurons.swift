@@ -101,7 +101,9 @@ extension HookedTransformer {
         guard width > 0 else { return contexts.map { _ in [] } }
         if config.bidirectional || contexts.count == 1 {
             return try contexts.map { c in
-                c.isEmpty ? [] : try neuronActivations(layer: layer, tokens: c).scalars.enumerated().compactMap { $0.offset % d == neuron ? $0.element : nil }
+                guard !c.isEmpty else { return [] }
+                let acts = try neuronActivations(layer: layer, tokens: c)
+                return (0..<c.count).map { acts.scalars[$0 * d + neuron] }
             }
         }
         let padded = contexts.map { $0 + [Int](repeating: 0, count: width - $0.count) }

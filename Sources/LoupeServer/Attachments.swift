@@ -22,8 +22,6 @@ struct Attachments: Sendable {
     private(set) var saes: [String: [SAE]] = [:]
     private(set) var tunedLenses: [String: Lens] = [:]
 
-    init() {}
-
     /// Reads every file. A value is `PATH` (attached to the model the file names: its `model_name`, or the
     /// lens's `model`) or `MODEL=PATH` (attached to that served model). A file that cannot be read, names no
     /// served model, or is a second tuned lens or a second SAE of the same name for a model is an error.
