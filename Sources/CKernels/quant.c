@@ -247,19 +247,39 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
                 y[(r0 + 2) * ldy + o] = hsum(a2); y[(r0 + 3) * ldy + o] = hsum(a3);                          \
             }                                                                                                \
             for (; r0 < nx; r0++) {                                                                          \
+                /* One row (generation): 32 elements at a time in pairs, on four accumulators, so that  */   \
+                /* two independent chains of additions run per pair rather than one per 32 elements.    */   \
                 const float *x0 = x + r0 * ldx;                                                              \
-                v16 a0 = 0, a1 = 0;                                                                          \
-                for (long b = 0; b < nb; b++) {                                                              \
-                    const uint8_t *blk = row + b * (BB);                                                     \
-                    PREP(blk);                                                                               \
-                    for (int j = 0; j < (BS); j += 32) {                                                     \
-                        v16 w0, w1;                                                                          \
-                        HALVES(blk, j, w0, w1);                                                              \
-                        a0 += w0 * *(const v16u *)(x0 + b * (BS) + j);                                       \
-                        a1 += w1 * *(const v16u *)(x0 + b * (BS) + j + 16);                                  \
+                v16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                          \
+                long b = 0;                                                                                  \
+                if ((BS) == 32) {                                                                            \
+                    for (; b + 2 <= nb; b += 2) {                                                            \
+                        const uint8_t *p0 = row + b * (BB), *p1 = p0 + (BB);                                 \
+                        const float *xb = x0 + b * 32;                                                       \
+                        v16 w0, w1, w2, w3;                                                                  \
+                        PREP(p0);                                                                            \
+                        HALVES(p0, 0, w0, w1);                                                               \
+                        PREP(p1);                                                                            \
+                        HALVES(p1, 0, w2, w3);                                                               \
+                        a0 += w0 * *(const v16u *)xb; a1 += w1 * *(const v16u *)(xb + 16);                   \
+                        a2 += w2 * *(const v16u *)(xb + 32); a3 += w3 * *(const v16u *)(xb + 48);            \
                     }                                                                                        \
                 }                                                                                            \
-                y[r0 * ldy + o] = hsum(a0 + a1);                                                             \
+                for (; b < nb; b++) {                                                                        \
+                    const uint8_t *blk = row + b * (BB);                                                     \
+                    PREP(blk);                                                                               \
+                    for (int j = 0; j < (BS); j += 64) {                                                     \
+                        const float *xb = x0 + b * (BS) + j;                                                 \
+                        v16 w0, w1;                                                                          \
+                        HALVES(blk, j, w0, w1);                                                              \
+                        a0 += w0 * *(const v16u *)xb; a1 += w1 * *(const v16u *)(xb + 16);                   \
+                        if (j + 32 < (BS)) {                                                                 \
+                            HALVES(blk, j + 32, w0, w1);                                                     \
+                            a2 += w0 * *(const v16u *)(xb + 32); a3 += w1 * *(const v16u *)(xb + 48);        \
+                        }                                                                                    \
+                    }                                                                                        \
+                }                                                                                            \
+                y[r0 * ldy + o] = hsum((a0 + a1) + (a2 + a3));                                               \
             }                                                                                                \
         }                                                                                                    \
     }
@@ -295,6 +315,60 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
 #define REGS_q5_0(B, J, W0, W1) DECODEV_Q5_0(B, W0, W1)
 #define REGS_q5_1(B, J, W0, W1) DECODEV_Q5_1(B, W0, W1)
 #define REGS_q8_0(B, J, W0, W1) DECODEV_Q8_0(B, W0, W1)
+/// One to three activation rows (generation, small batches) for the types whose block is a scale `d` times
+/// small integers plus an offset: each block contributes d·Σ q·x + offset·Σ x, so the integers are converted
+/// but never scaled element by element, the scale is applied once per block to the partial sums, and the
+/// offset term (Σ x of each block, computed once per call) is a scalar. Two blocks at a time, on two
+/// accumulators. Equal to the decoded product up to summation order.
+#define ROW1_KERNEL(NAME, BB, RAW, OFFSET)                                                                   \
+    KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,             \
+                            const float *restrict x, long nx, long ldx, float *restrict y, long ldy) {       \
+        const long nb = k / 32;                                                                              \
+        float sx[nb > 0 ? nb : 1];                                                                           \
+        for (long r = 0; r < nx; r++) {                                                                      \
+            const float *x0 = x + r * ldx;                                                                   \
+            for (long b = 0; b < nb; b++)                                                                    \
+                sx[b] = hsum(*(const v16u *)(x0 + 32 * b) + *(const v16u *)(x0 + 32 * b + 16));              \
+            for (long o = o0; o < o1; o++) {                                                                 \
+                const uint8_t *row = w + o * row_bytes;                                                      \
+                v16 a0 = 0, a1 = 0;                                                                          \
+                float s = 0;                                                                                 \
+                long b = 0;                                                                                  \
+                for (; b + 2 <= nb; b += 2) {                                                                \
+                    const uint8_t *p0 = row + b * (BB), *p1 = p0 + (BB);                                     \
+                    const float *xb = x0 + 32 * b;                                                           \
+                    v16 q0, q1, q2, q3;                                                                      \
+                    RAW(p0, q0, q1);                                                                         \
+                    RAW(p1, q2, q3);                                                                         \
+                    const float d0 = f16(p0), d1 = f16(p1);                                                  \
+                    a0 += d0 * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                     \
+                    a1 += d1 * (q2 * *(const v16u *)(xb + 32) + q3 * *(const v16u *)(xb + 48));              \
+                    s += OFFSET(p0, d0) * sx[b] + OFFSET(p1, d1) * sx[b + 1];                                \
+                }                                                                                            \
+                for (; b < nb; b++) {                                                                        \
+                    const uint8_t *p0 = row + b * (BB);                                                      \
+                    const float *xb = x0 + 32 * b;                                                           \
+                    v16 q0, q1;                                                                              \
+                    RAW(p0, q0, q1);                                                                         \
+                    const float d0 = f16(p0);                                                                \
+                    a0 += d0 * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                     \
+                    s += OFFSET(p0, d0) * sx[b];                                                             \
+                }                                                                                            \
+                y[r * ldy + o] = hsum(a0 + a1) + s;                                                          \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+#define RAW_Q4(B, OFF, Q0, Q1) do { const u8x16 q_ = LOAD_U8((B) + (OFF)); Q0 = TO_F(q_ & 15); Q1 = TO_F(q_ >> 4); } while (0)
+#define RAW_q4_0(B, Q0, Q1) RAW_Q4(B, 2, Q0, Q1)
+#define RAW_q4_1(B, Q0, Q1) RAW_Q4(B, 4, Q0, Q1)
+#define RAW_q8_0(B, Q0, Q1) do { Q0 = TO_F(LOAD_I8((B) + 2)); Q1 = TO_F(LOAD_I8((B) + 18)); } while (0)
+#define OFFSET_q4_0(B, D) (-8.0f * (D))
+#define OFFSET_q4_1(B, D) f16((B) + 2)
+#define OFFSET_q8_0(B, D) 0.0f
+ROW1_KERNEL(row1_q4_0, 18, RAW_q4_0, OFFSET_q4_0)
+ROW1_KERNEL(row1_q4_1, 20, RAW_q4_1, OFFSET_q4_1)
+ROW1_KERNEL(row1_q8_0, 34, RAW_q8_0, OFFSET_q8_0)
+
 TYPE_KERNELS(f32, decode_f32, 32, 128)
 TYPE_KERNELS(f16, decode_f16, 32, 64)
 TYPE_KERNELS(bf16, decode_bf16, 32, 64)
@@ -321,6 +395,16 @@ static void kernels_for(int type, rows_fn *rows, deq_fn *deq, long *block) {
     default: break;
     }
 #undef CASE
+}
+
+/// The kernel for fewer than four activation rows: a ROW1_KERNEL where the type has one, else `rows`.
+static rows_fn row1_for(int type, rows_fn rows) {
+    switch (type) {
+    case T_Q4_0: return row1_q4_0;
+    case T_Q4_1: return row1_q4_1;
+    case T_Q8_0: return row1_q8_0;
+    default: return rows;
+    }
 }
 
 int loupe_quant_supported(int type) {
@@ -526,6 +610,7 @@ int loupe_quant_matmul_many(int count, const int *types, const void *const *ws, 
         rows_fn rows; deq_fn deq; long block;
         kernels_for(types[s], &rows, &deq, &block);
         if (!rows || k % block != 0) return -1;
+        if (nx < 4) rows = row1_for(types[s], rows);
         job.seg[s] = (struct matmul_segment){ types[s], rows, ws[s], row_bytes[s], ns[s], ldys[s], total, ys[s] };
         total += ns[s] > 0 ? ns[s] : 0;
     }

@@ -150,6 +150,15 @@ enum RandomGGUF {
         Self.check(try file.matrix("w"), against: try file.tensor("w"), rowCounts: [1, 3], seed: 19, outliers: true)
     }
 
+    /// An odd number of blocks a row (17): the one-row kernels take blocks in pairs and finish with the last alone.
+    @Test(arguments: [GGMLType.Q4_0, .Q4_1, .Q8_0, .Q5_0])
+    func oddBlockCount(type: GGMLType) throws {
+        let path = try RandomGGUF.write(type: type, rows: 36, columns: 544, seed: 29, to: Self.scratch)
+        let file = try GGUFFile(path: path)
+        Self.check(try file.matrix("w"), against: try file.tensor("w"), rowCounts: [1, 2, 3, 5], seed: 31)
+        Self.check(try file.matrix("w"), against: try file.tensor("w"), rowCounts: [1], seed: 37, outliers: true)
+    }
+
     /// More weight rows than one tile holds, with many activation rows (the BLAS path), and one row.
     @Test func severalTiles() throws {
         let path = try RandomGGUF.write(type: .Q4_1, rows: 4200, columns: 256, seed: 11, to: Self.scratch)
