@@ -3,8 +3,10 @@
 // Each weight row is a run of ggml blocks. A block is decoded to float32 (the same arithmetic as
 // LoupeFormats' dequantizer and gguf-py, so the decoded weights are bit-identical to the dequantized
 // ones) — in registers for the 32-element types, into a small L1 buffer for the K-quants — then dotted
-// with up to four activation rows at once, so that a block is decoded once per four rows. The loops use
-// clang's vector extensions, built for AVX-512, AVX2 and the baseline; the loader picks one at run time.
+// with up to four activation rows at once, so that a block is decoded once per four rows. With fewer
+// than four rows, Q4_0, Q4_1 and Q8_0 skip the decoding's scaling instead (ROW1_KERNEL: the block's scale
+// and offset are applied to its partial sums), which rounds differently from the decoded product by a
+// few ulps of the block's terms. The loops use clang's vector extensions, built for AVX-512, AVX2 and the baseline; the loader picks one at run time.
 //
 // Activations stay float32. llama.cpp instead quantizes them to int8 blocks for integer dot products;
 // a two-level int8 version of that (≈16 bits a block, AVX512-VNNI) was tried here: not clearly faster on
@@ -319,7 +321,9 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
 /// small integers plus an offset: each block contributes d·Σ q·x + offset·Σ x, so the integers are converted
 /// but never scaled element by element, the scale is applied once per block to the partial sums, and the
 /// offset term (Σ x of each block, computed once per call) is a scalar. Two blocks at a time, on two
-/// accumulators. Equal to the decoded product up to summation order.
+/// accumulators. Equal to the decoded product up to rounding: d·(Σ q·x) and offset·Σx are rounded as such
+/// rather than each d·q + offset (the tests hold it to the same 1e-5 of Σ|x·w| as the other kernels). Σx is
+/// recomputed by each part of a job: k/32 sums against the part's rows · k multiply-adds.
 #define ROW1_KERNEL(NAME, BB, RAW, OFFSET)                                                                   \
     KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,             \
                             const float *restrict x, long nx, long ldx, float *restrict y, long ldy) {       \
