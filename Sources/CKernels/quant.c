@@ -194,6 +194,7 @@ typedef float v4 __attribute__((ext_vector_type(4)));
 typedef uint8_t u8x16 __attribute__((ext_vector_type(16)));
 typedef int8_t i8x16 __attribute__((ext_vector_type(16)));
 typedef uint32_t u32x16 __attribute__((ext_vector_type(16)));
+typedef _Float16 h16 __attribute__((ext_vector_type(16)));
 
 #define LOAD_U8(P) ({ u8x16 v_; memcpy(&v_, (P), 16); v_; })
 #define LOAD_I8(P) ({ i8x16 v_; memcpy(&v_, (P), 16); v_; })
@@ -320,58 +321,75 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
 /// One to three activation rows (generation, small batches) for the types whose block is a scale `d` times
 /// small integers plus an offset: each block contributes d·Σ q·x + offset·Σ x, so the integers are converted
 /// but never scaled element by element, the scale is applied once per block to the partial sums, and the
-/// offset term (Σ x of each block, computed once per call) is a scalar. Two blocks at a time, on two
-/// accumulators. Equal to the decoded product up to rounding: d·(Σ q·x) and offset·Σx are rounded as such
-/// rather than each d·q + offset (the tests hold it to the same 1e-5 of Σ|x·w| as the other kernels). Σx is
-/// recomputed by each part of a job: k/32 sums against the part's rows · k multiply-adds.
-#define ROW1_KERNEL(NAME, BB, RAW, OFFSET)                                                                   \
+/// offset terms are one short dot product a row (Σx of each block is computed once per call). Equal to the
+/// decoded product up to rounding: d·(Σ q·x) and offset·Σx are rounded as such rather than each d·q + offset
+/// (the tests hold it to the same 1e-5 of Σ|x·w| as the other kernels).
+///
+/// A row's f16 scales (and offsets) are gathered from its blocks with plain 2-byte loads and stores one
+/// row ahead, then converted sixteen at a time: converting each block's scale on its own (an element insert,
+/// a conversion and a broadcast on the vector ports the dot product needs) made these kernels ~1.4× slower.
+/// The vector loads of a row's staged scales come a row after its stores, so they never wait on them.
+#define ROW1_KERNEL(NAME, BB, RAW, KIND)                                                                     \
     KERNEL static void NAME(const uint8_t *restrict w, long row_bytes, long o0, long o1, long k,             \
                             const float *restrict x, long nx, long ldx, float *restrict y, long ldy) {       \
-        const long nb = k / 32;                                                                              \
-        float sx[nb > 0 ? nb : 1];                                                                           \
+        const long nb = k / 32, nbp = (nb + 15) & ~15L, nbuf = nbp > 0 ? nbp : 16;                           \
+        float sx[nbuf] __attribute__((aligned(64)));   /* Σx per block, zero-padded to 16s */                \
+        float dd[nbuf] __attribute__((aligned(64)));   /* the row's block scales as floats */                \
+        uint16_t hb[2][2 * nbuf] __attribute__((aligned(64)));   /* two rows' raw scales, then mins */        \
+        memset(hb, 0, sizeof hb);                                                                            \
         for (long r = 0; r < nx; r++) {                                                                      \
             const float *x0 = x + r * ldx;                                                                   \
-            for (long b = 0; b < nb; b++)                                                                    \
-                sx[b] = hsum(*(const v16u *)(x0 + 32 * b) + *(const v16u *)(x0 + 32 * b + 16));              \
+            for (long b = 0; b < nbp; b++)                                                                   \
+                sx[b] = b < nb ? hsum(*(const v16u *)(x0 + 32 * b) + *(const v16u *)(x0 + 32 * b + 16)) : 0; \
+            STAGE_SCALES(hb[o0 & 1], w + o0 * row_bytes, BB, KIND);                                          \
             for (long o = o0; o < o1; o++) {                                                                 \
                 const uint8_t *row = w + o * row_bytes;                                                      \
+                if (o + 1 < o1) STAGE_SCALES(hb[(o + 1) & 1], row + row_bytes, BB, KIND);                    \
+                const uint16_t *h = hb[o & 1];                                                               \
+                v16 so = 0;   /* the offsets' terms, offset_b · Σx_b, lane by lane */                       \
+                for (long b = 0; b < nbp; b += 16) {                                                         \
+                    const v16 d16 = __builtin_convertvector(*(const h16 *)(h + b), v16);                     \
+                    *(v16 *)(dd + b) = d16;                                                                  \
+                    if ((KIND) == MINUS_8) so += -8.0f * d16 * *(const v16 *)(sx + b);                       \
+                    if ((KIND) == WITH_MIN)                                                                  \
+                        so += __builtin_convertvector(*(const h16 *)(h + nbuf + b), v16) * *(const v16 *)(sx + b); \
+                }                                                                                            \
                 v16 a0 = 0, a1 = 0;                                                                          \
-                float s = 0;                                                                                 \
                 long b = 0;                                                                                  \
                 for (; b + 2 <= nb; b += 2) {                                                                \
-                    const uint8_t *p0 = row + b * (BB), *p1 = p0 + (BB);                                     \
                     const float *xb = x0 + 32 * b;                                                           \
                     v16 q0, q1, q2, q3;                                                                      \
-                    RAW(p0, q0, q1);                                                                         \
-                    RAW(p1, q2, q3);                                                                         \
-                    const float d0 = f16(p0), d1 = f16(p1);                                                  \
-                    a0 += d0 * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                     \
-                    a1 += d1 * (q2 * *(const v16u *)(xb + 32) + q3 * *(const v16u *)(xb + 48));              \
-                    s += OFFSET(p0, d0) * sx[b] + OFFSET(p1, d1) * sx[b + 1];                                \
+                    RAW(row + b * (BB), q0, q1);                                                             \
+                    RAW(row + (b + 1) * (BB), q2, q3);                                                       \
+                    a0 += dd[b] * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                  \
+                    a1 += dd[b + 1] * (q2 * *(const v16u *)(xb + 32) + q3 * *(const v16u *)(xb + 48));       \
                 }                                                                                            \
                 for (; b < nb; b++) {                                                                        \
-                    const uint8_t *p0 = row + b * (BB);                                                      \
                     const float *xb = x0 + 32 * b;                                                           \
                     v16 q0, q1;                                                                              \
-                    RAW(p0, q0, q1);                                                                         \
-                    const float d0 = f16(p0);                                                                \
-                    a0 += d0 * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                     \
-                    s += OFFSET(p0, d0) * sx[b];                                                             \
+                    RAW(row + b * (BB), q0, q1);                                                             \
+                    a0 += dd[b] * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                  \
                 }                                                                                            \
-                y[r * ldy + o] = hsum(a0 + a1) + s;                                                          \
+                y[r * ldy + o] = hsum(a0 + a1) + hsum(so);                                                   \
             }                                                                                                \
         }                                                                                                    \
     }
+/// Kinds of ROW1_KERNEL: a scale only (Q8_0), a scale and the offset −8·scale (Q4_0), a scale and a min (Q4_1).
+enum { SCALE_ONLY, MINUS_8, WITH_MIN };
+/// A row's scales (and mins) into `H` (scales at 0, mins at nbuf): the first two bytes of each block (a min
+/// in the next two). Plain loads and stores: vectorized, the loop would be built of element inserts.
+#define STAGE_SCALES(H, ROW, BB, KIND) do { _Pragma("clang loop vectorize(disable) interleave(disable)")      \
+        for (long b_ = 0; b_ < nb; b_++) {                                                                   \
+            memcpy((H) + b_, (ROW) + b_ * (BB), 2);                                                          \
+            if ((KIND) == WITH_MIN) memcpy((H) + nbuf + b_, (ROW) + b_ * (BB) + 2, 2);                       \
+        } } while (0)
 #define RAW_Q4(B, OFF, Q0, Q1) do { const u8x16 q_ = LOAD_U8((B) + (OFF)); Q0 = TO_F(q_ & 15); Q1 = TO_F(q_ >> 4); } while (0)
 #define RAW_q4_0(B, Q0, Q1) RAW_Q4(B, 2, Q0, Q1)
 #define RAW_q4_1(B, Q0, Q1) RAW_Q4(B, 4, Q0, Q1)
 #define RAW_q8_0(B, Q0, Q1) do { Q0 = TO_F(LOAD_I8((B) + 2)); Q1 = TO_F(LOAD_I8((B) + 18)); } while (0)
-#define OFFSET_q4_0(B, D) (-8.0f * (D))
-#define OFFSET_q4_1(B, D) f16((B) + 2)
-#define OFFSET_q8_0(B, D) 0.0f
-ROW1_KERNEL(row1_q4_0, 18, RAW_q4_0, OFFSET_q4_0)
-ROW1_KERNEL(row1_q4_1, 20, RAW_q4_1, OFFSET_q4_1)
-ROW1_KERNEL(row1_q8_0, 34, RAW_q8_0, OFFSET_q8_0)
+ROW1_KERNEL(row1_q4_0, 18, RAW_q4_0, MINUS_8)
+ROW1_KERNEL(row1_q4_1, 20, RAW_q4_1, WITH_MIN)
+ROW1_KERNEL(row1_q8_0, 34, RAW_q8_0, SCALE_ONLY)
 
 TYPE_KERNELS(f32, decode_f32, 32, 128)
 TYPE_KERNELS(f16, decode_f16, 32, 64)
