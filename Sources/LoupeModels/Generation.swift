@@ -130,6 +130,9 @@ extension HookedTransformer {
         }
         var rng = SeededGenerator(seed: sampling.seed)
         var cache = KVCache(config: config)
+        // Room for every position at once (the last token is never fed back): no regrowth, whose copies
+        // would leave the smaller caches behind in the heap.
+        cache.reserve(prompt.count + maxTokens - 1, maxContext: config.nCtx)
         // Only the last position's logits are needed, unless a hook reads the final norm or the logits
         // (it then sees every prompt position, as in an uncached run).
         var options = ForwardOptions()
