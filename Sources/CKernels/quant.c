@@ -4,7 +4,7 @@
 // LoupeFormats' dequantizer and gguf-py, so the decoded weights are bit-identical to the dequantized
 // ones) — in registers for the 32-element types, into a small L1 buffer for the K-quants — then dotted
 // with up to four activation rows at once, so that a block is decoded once per four rows. With fewer
-// than four rows, Q4_0, Q4_1 and Q8_0 skip the decoding's scaling instead (ROW1_KERNEL: the block's scale
+// than four rows, Q4_0, Q4_1, Q5_0 and Q8_0 skip the decoding's scaling instead (ROW1_KERNEL: the block's scale
 // and offset are applied to its partial sums), which rounds differently from the decoded product by a
 // few ulps of the block's terms. The loops use clang's vector extensions, built for AVX-512, AVX2 and the baseline; the loader picks one at run time.
 //
