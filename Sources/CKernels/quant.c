@@ -4,8 +4,8 @@
 // LoupeFormats' dequantizer and gguf-py, so the decoded weights are bit-identical to the dequantized
 // ones) — in registers for the 32-element types, into a small L1 buffer for the K-quants — then dotted
 // with up to four activation rows at once, so that a block is decoded once per four rows. With fewer
-// than four rows, Q4_0, Q4_1, Q5_0 and Q8_0 skip the decoding's scaling instead (ROW1_KERNEL: the block's scale
-// and offset are applied to its partial sums), which rounds differently from the decoded product by a
+// than four rows, Q4_0, Q4_1, Q5_0 and Q8_0 skip the decoding's scaling instead (ROW1_KERNEL: the block's
+// scale and offset are applied to its partial sums), which rounds differently from the decoded product by a
 // few ulps of the block's terms. The loops use clang's vector extensions, built for AVX-512, AVX2 and the baseline; the loader picks one at run time.
 //
 // Activations stay float32. llama.cpp instead quantizes them to int8 blocks for integer dot products;
@@ -372,7 +372,7 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
                     v16 q0, q1, q2, q3;                                                                      \
                     RAW(row + b * (BB), q0, q1);                                                             \
                     RAW(row + (b + 1) * (BB), q2, q3);                                                       \
-                    __builtin_prefetch(row + b * (BB) + PREFETCH_AHEAD);                                              \
+                    __builtin_prefetch(row + b * (BB) + PREFETCH_AHEAD);                                     \
                     a0 += dd[b] * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                  \
                     a1 += dd[b + 1] * (q2 * *(const v16u *)(xb + 32) + q3 * *(const v16u *)(xb + 48));       \
                 }                                                                                            \
@@ -382,7 +382,7 @@ static const u32x16 lane_shift = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
                     RAW(row + b * (BB), q0, q1);                                                             \
                     a0 += dd[b] * (q0 * *(const v16u *)xb + q1 * *(const v16u *)(xb + 16));                  \
                 }                                                                                            \
-                y[r * ldy + o] = hsum((a0 + a1) + so);                                                           \
+                y[r * ldy + o] = hsum((a0 + a1) + so);                                                       \
             }                                                                                                \
         }                                                                                                    \
     }
