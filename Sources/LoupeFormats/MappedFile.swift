@@ -68,6 +68,18 @@ public final class MappedFile: @unchecked Sendable {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
 
+    /// Gives back the resident pages of the whole pages inside `range` (bytes no longer needed: a parsed
+    /// header). Nothing changes for a reader: the mapping is read-only, and a page read again comes back
+    /// from the file. Only resident memory drops.
+    public func releasePages(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress else { return }
+        let page = Int(getpagesize())
+        let lower = (range.lowerBound + page - 1) / page * page
+        let upper = min(range.upperBound, bytes.count) / page * page
+        guard upper > lower else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lower), upper - lower, MADV_DONTNEED)
+    }
+
     /// Reads a little-endian integer at `offset` (caller checks the range).
     @inlinable
     public func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {

@@ -91,8 +91,9 @@ extension ModelLoader {
         default: model = try Llama.model(from: file, config: try Llama.config(from: file), dequantize: dequantize)
         }
         let tokenizer = file.has("tokenizer.ggml.tokens") ? try BPETokenizer(gguf: file) : nil
-        return LoadedModel(model: model, tokenizer: tokenizer, source: path,
-                           chatTemplate: try file.optionalString("tokenizer.chat_template"))
+        let chatTemplate = try file.optionalString("tokenizer.chat_template")
+        file.releaseHeaderPages()   // the weights after it stay mapped; the header was copied out
+        return LoadedModel(model: model, tokenizer: tokenizer, source: path, chatTemplate: chatTemplate)
     }
 }
 extension BPETokenizer {

@@ -1,4 +1,5 @@
-// The byte-keyed table behind every vocabulary lookup: keys compared as bytes, growth keeps every key.
+// The byte-keyed table behind every vocabulary lookup (keys compared as bytes, growth keeps every key) and the
+// merge-rank table of byte-level BPE (filled to its capacity, with slot counts that are not powers of two).
 
 @testable import LoupeFormats
 import Testing
@@ -37,6 +38,36 @@ import Testing
         for _ in 0..<2000 {
             let key = (0..<13).map { _ in UInt8(truncatingIfNeeded: rng.next()) }   // longer than any key
             #expect(table.lookup(key) == nil)
+        }
+    }
+
+    /// Merge tables filled to the capacity they were made for (the most a tokenizer puts in them): every
+    /// pair finds its packed rank and merged id, the first rank of a pair stands, absent pairs and negative
+    /// ids find nothing. Probing wraps past the last slot.
+    @Test func mergeTableFullToCapacity() {
+        var rng = BPETestData.SplitMix64(state: 11)
+        for capacity in [1, 2, 7, 16, 999, 4_890] {
+            var table = BPETokenizer.MergeTable(capacity: capacity)
+            var expected: [UInt64: UInt64] = [:]
+            var rank: Int32 = 0
+            while expected.count < capacity {
+                let left = Int32(rng.next() % 3000), right = Int32(rng.next() % 3000)
+                let key = UInt64(left) << 32 | UInt64(right)
+                guard expected[key] == nil else { continue }
+                expected[key] = UInt64(rank) << 32 | UInt64(rank + 7)
+                table.insertIfAbsent(left: left, right: right, rank: rank, merged: rank + 7)
+                table.insertIfAbsent(left: left, right: right, rank: rank + 100_000, merged: 1)   // ignored
+                rank += 1
+            }
+            for (key, value) in expected {
+                #expect(table.lookup(Int32(key >> 32), Int32(key & 0xFFFF_FFFF)) == value)
+            }
+            for _ in 0..<500 {
+                let left = Int32(3000 + rng.next() % 3000), right = Int32(rng.next() % 6000)
+                #expect(table.lookup(left, right) == BPETokenizer.MergeTable.noMerge)
+            }
+            #expect(table.lookup(-1, 0) == BPETokenizer.MergeTable.noMerge)
+            #expect(table.lookup(0, -1) == BPETokenizer.MergeTable.noMerge)
         }
     }
 }

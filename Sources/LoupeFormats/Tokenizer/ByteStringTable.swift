@@ -9,7 +9,8 @@
 
 import Foundation
 
-/// Byte strings → `Int32` values: open addressing over an FNV-1a hash, keys stored back to back.
+/// Byte strings → `Int32` values: open addressing over an FNV-1a hash, keys stored back to back. Slots are
+/// kept under three fifths full, and their count is not rounded up to a power of two.
 struct ByteStringTable: Sendable {
     /// Entry index per slot, or -1.
     private var slots: [Int32]
@@ -17,17 +18,13 @@ struct ByteStringTable: Sendable {
     /// The key of entry `e` is `bytes[offsets[e]..<offsets[e + 1]]`.
     private var bytes: [UInt8] = []
     private var offsets: [Int32] = [0]
-    private var shift: UInt64
 
     /// The number of keys.
     var count: Int { values.count }
 
     /// An empty table sized for about `capacity` keys (it grows past that).
     init(capacity: Int = 0) {
-        var bits: UInt64 = 4
-        while (1 << bits) < 2 * max(capacity, 1) { bits += 1 }
-        slots = [Int32](repeating: -1, count: 1 << bits)
-        shift = 64 - bits
+        slots = [Int32](repeating: -1, count: max(16, capacity * 5 / 3 + 1))
         values.reserveCapacity(capacity)
         offsets.reserveCapacity(capacity + 1)
         bytes.reserveCapacity(capacity * 8)
@@ -43,8 +40,9 @@ struct ByteStringTable: Sendable {
     /// The slot holding `key`'s entry, or the empty slot where it would go.
     @inline(__always)
     private func slot(of key: UnsafeBufferPointer<UInt8>) -> Int {
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: (Self.hash(key) &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        let n = slots.count
+        // The mixed hash's high bits, scaled to the slot count (multiply-shift range reduction).
+        var i = Int(truncatingIfNeeded: (Self.hash(key) &* 0x9E37_79B9_7F4A_7C15).multipliedFullWidth(by: UInt64(n)).high)
         return slots.withUnsafeBufferPointer { slots in
             offsets.withUnsafeBufferPointer { offsets in
                 bytes.withUnsafeBufferPointer { bytes in
@@ -56,7 +54,8 @@ struct ByteStringTable: Sendable {
                             && (key.isEmpty || memcmp(bytes.baseAddress! + start, key.baseAddress!, key.count) == 0) {
                             return i
                         }
-                        i = (i + 1) & mask
+                        i += 1
+                        if i == n { i = 0 }
                     }
                 }
             }
@@ -94,7 +93,7 @@ struct ByteStringTable: Sendable {
         values.append(value)
         bytes.append(contentsOf: key)
         offsets.append(Int32(bytes.count))
-        if 2 * values.count > slots.count { grow() }
+        if 5 * values.count >= 3 * slots.count { grow() }
         return nil
     }
 
@@ -114,7 +113,6 @@ struct ByteStringTable: Sendable {
     /// Doubles the slots and re-enters every key.
     private mutating func grow() {
         slots = [Int32](repeating: -1, count: slots.count * 2)
-        shift -= 1
         for entry in 0..<values.count {
             let start = Int(offsets[entry]), end = Int(offsets[entry + 1])
             let i = bytes.withUnsafeBufferPointer { slot(of: UnsafeBufferPointer(rebasing: $0[start..<end])) }
