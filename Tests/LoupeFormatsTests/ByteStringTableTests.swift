@@ -43,7 +43,7 @@ import Testing
 
     /// Merge tables filled to the capacity they were made for (the most a tokenizer puts in them): every
     /// pair finds its packed rank and merged id, the first rank of a pair stands, absent pairs and negative
-    /// ids find nothing. Probing wraps past the last slot.
+    /// ids find nothing. (At three fifths full some probe runs cross the end of the table and wrap.)
     @Test func mergeTableFullToCapacity() {
         var rng = BPETestData.SplitMix64(state: 11)
         for capacity in [1, 2, 7, 16, 999, 4_890] {
