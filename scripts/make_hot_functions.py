@@ -94,9 +94,6 @@ def main():
     tmp = tempfile.mkdtemp()
     ordering = os.path.join(tmp, "hot-functions.txt")   # the list this binary was linked with
     shutil.copy(OUT, ordering)
-    stripped = os.path.join(tmp, "loupe-profiled")   # valgrind cannot read the toolchain's debug info
-    shutil.copy(binary, stripped)
-    subprocess.run(["strip", "-g", stripped], check=True)
     jobs = [
         # Short jobs: under valgrind a 128-token prompt takes many minutes. generate8: a 16-token prompt (the
         # direct kernels) and 8 generated tokens; the 24-token prompt takes the dequantize-and-GEMM path.
@@ -107,6 +104,10 @@ def main():
     ]
     # --reuse DIR: read the profiles a previous run left in DIR (same binary) instead of profiling again.
     reuse = sys.argv[sys.argv.index("--reuse") + 1] if "--reuse" in sys.argv else None
+    stripped = os.path.join(tmp, "loupe-profiled")   # valgrind cannot read the toolchain's debug info
+    if not reuse:
+        shutil.copy(binary, stripped)
+        subprocess.run(["strip", "-g", stripped], check=True)
     hot_addresses = set()
     for i, job in enumerate(jobs):
         out = os.path.join(reuse or tmp, f"callgrind.{i}")

@@ -423,33 +423,26 @@ TYPE_KERNELS(q6_k, decode_q6_k, 256, 210)
 typedef void (*rows_fn)(const uint8_t *, long, long, long, long, const float *, long, long, float *, long);
 typedef void (*deq_fn)(const uint8_t *, long, long, long, long, float *);
 
-/// The kernels of a type, and its block size; NULLs for an unsupported type.
-static void kernels_for(int type, rows_fn *rows, deq_fn *deq, long *block) {
-    *rows = NULL; *deq = NULL; *block = 32;
+/// The kernels of a type and its block size; NULLs for an unsupported type. `rows1` is the kernel for fewer
+/// than four activation rows: the type's ROW1_KERNEL where it has one, else `rows`.
+static void kernels_for(int type, rows_fn *rows, rows_fn *rows1, deq_fn *deq, long *block) {
+    *rows = NULL; *rows1 = NULL; *deq = NULL; *block = 32;
 #define CASE(T, NAME, BS) case T: *rows = rows_##NAME; *deq = deq_##NAME; *block = BS; break;
+#define CASE1(T, NAME, BS) case T: *rows = rows_##NAME; *rows1 = row1_##NAME; *deq = deq_##NAME; *block = BS; break;
     switch (type) {
     CASE(T_F32, f32, 32) CASE(T_F16, f16, 32) CASE(T_BF16, bf16, 32)
-    CASE(T_Q4_0, q4_0, 32) CASE(T_Q4_1, q4_1, 32) CASE(T_Q5_0, q5_0, 32) CASE(T_Q5_1, q5_1, 32)
-    CASE(T_Q8_0, q8_0, 32) CASE(T_Q4_K, q4_k, 256) CASE(T_Q5_K, q5_k, 256) CASE(T_Q6_K, q6_k, 256)
+    CASE1(T_Q4_0, q4_0, 32) CASE1(T_Q4_1, q4_1, 32) CASE1(T_Q5_0, q5_0, 32) CASE(T_Q5_1, q5_1, 32)
+    CASE1(T_Q8_0, q8_0, 32) CASE(T_Q4_K, q4_k, 256) CASE(T_Q5_K, q5_k, 256) CASE(T_Q6_K, q6_k, 256)
     default: break;
     }
 #undef CASE
-}
-
-/// The kernel for fewer than four activation rows: a ROW1_KERNEL where the type has one, else `rows`.
-static rows_fn row1_for(int type, rows_fn rows) {
-    switch (type) {
-    case T_Q4_0: return row1_q4_0;
-    case T_Q4_1: return row1_q4_1;
-    case T_Q5_0: return row1_q5_0;
-    case T_Q8_0: return row1_q8_0;
-    default: return rows;
-    }
+#undef CASE1
+    if (!*rows1) *rows1 = *rows;
 }
 
 int loupe_quant_supported(int type) {
-    rows_fn r; deq_fn d; long b;
-    kernels_for(type, &r, &d, &b);
+    rows_fn r, r1; deq_fn d; long b;
+    kernels_for(type, &r, &r1, &d, &b);
     return r != NULL;
 }
 
@@ -647,10 +640,10 @@ int loupe_quant_matmul_many(int count, const int *types, const void *const *ws, 
     struct matmul_job job = { .count = count, .k = k, .nx = nx, .ldx = ldx, .x = x };
     long total = 0;
     for (int s = 0; s < count; s++) {
-        rows_fn rows; deq_fn deq; long block;
-        kernels_for(types[s], &rows, &deq, &block);
+        rows_fn rows, rows1; deq_fn deq; long block;
+        kernels_for(types[s], &rows, &rows1, &deq, &block);
         if (!rows || k % block != 0) return -1;
-        if (nx < 4) rows = row1_for(types[s], rows);
+        if (nx < 4) rows = rows1;
         job.seg[s] = (struct matmul_segment){ types[s], rows, ws[s], row_bytes[s], ns[s], ldys[s], total, ys[s] };
         total += ns[s] > 0 ? ns[s] : 0;
     }
@@ -679,8 +672,8 @@ static void dequant_part(const void *ctx, long i0, long i1) {
 }
 
 int loupe_quant_dequantize_rows(int type, const void *w, long row_bytes, long r0, long r1, long k, float *out) {
-    rows_fn rows; deq_fn deq; long block;
-    kernels_for(type, &rows, &deq, &block);
+    rows_fn rows, rows1; deq_fn deq; long block;
+    kernels_for(type, &rows, &rows1, &deq, &block);
     if (!deq || k % block != 0) return -1;
     if (r1 <= r0) return 0;
     struct dequant_job job = { deq, w, row_bytes, r0, k, out };
